@@ -1,0 +1,209 @@
+//! Finite-difference gradient checking, public so that users can check their own ops.
+
+use crate::{Tape, Tensor, Var};
+
+/// Settings of [`gradcheck_with`]. The defaults suit `f32` ops on unit-scale inputs.
+#[derive(Clone, Copy, Debug)]
+pub struct GradcheckConfig {
+    /// The finite-difference step `h` (central differences: `(f(x+h) - f(x-h)) / 2h`).
+    pub step: f64,
+    /// Relative tolerance: an element passes if `|analytic - numeric| <= atol + rtol * |numeric|`.
+    pub rtol: f64,
+    /// Absolute tolerance (see `rtol`).
+    pub atol: f64,
+    /// Seed of the random projection that turns a non-scalar output into a scalar.
+    pub seed: u64,
+}
+
+impl Default for GradcheckConfig {
+    /// `step 1e-2, rtol 1e-2, atol 1e-3`: an `f32` forward carries about 7 digits, so a step
+    /// of 1e-2 keeps the rounding error of the difference near 1e-5 relative, while the
+    /// truncation error (`h^2 f'''/6`) stays below the tolerance for smooth ops.
+    fn default() -> Self {
+        GradcheckConfig {
+            step: 1e-2,
+            rtol: 1e-2,
+            atol: 1e-3,
+            seed: 0x5eed,
+        }
+    }
+}
+
+/// Where a gradient check failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error(
+    "gradcheck: d(output)/d(input {input})[{element}] is {analytic} by backward but {numeric} by finite differences (|diff| {diff:.3e})",
+    diff = (analytic - numeric).abs()
+)]
+pub struct GradcheckError {
+    /// Which input (its position in the `inputs` slice).
+    pub input: usize,
+    /// Which element of that input (row-major index).
+    pub element: usize,
+    /// The gradient the backward gave.
+    pub analytic: f64,
+    /// The central finite difference.
+    pub numeric: f64,
+}
+
+/// What a passing gradient check measured.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GradcheckReport {
+    /// How many input elements were perturbed.
+    pub elements: usize,
+    /// The largest `|analytic - numeric|` seen.
+    pub max_abs_error: f64,
+}
+
+/// Checks the backward of `f` against central finite differences at `inputs`, with the
+/// default [`GradcheckConfig`].
+///
+/// `f` builds the computation on a fresh tape from one handle per input. A non-scalar output
+/// is reduced to `sum(output * r)` for a fixed random `r` (a vector-Jacobian product), and
+/// that scalar is accumulated in `f64`.
+///
+/// ```
+/// use tapegrad_core::{gradcheck, Tensor};
+/// let x = Tensor::from_vec(vec![2, 2], vec![0.3, -1.2, 0.7, 2.0]);
+/// gradcheck(&[x], |tape, v| tape.tanh(v[0])).unwrap();
+/// ```
+pub fn gradcheck(
+    inputs: &[Tensor],
+    f: impl Fn(&mut Tape, &[Var]) -> Var,
+) -> Result<GradcheckReport, GradcheckError> {
+    gradcheck_with(GradcheckConfig::default(), inputs, f)
+}
+
+/// [`gradcheck`] with explicit settings.
+pub fn gradcheck_with(
+    config: GradcheckConfig,
+    inputs: &[Tensor],
+    f: impl Fn(&mut Tape, &[Var]) -> Var,
+) -> Result<GradcheckReport, GradcheckError> {
+    // The analytic side: one backward seeded with the projection.
+    let mut tape = Tape::new();
+    let vars: Vec<Var> = inputs.iter().map(|t| tape.variable(t.clone())).collect();
+    let out = f(&mut tape, &vars);
+    let projection = random_projection(tape.value(out).numel(), config.seed);
+    let seed = Tensor::from_vec(tape.shape(out).to_vec(), projection.clone());
+    let grads = tape.backward_with(out, seed);
+    let analytic: Vec<Vec<f32>> = vars
+        .iter()
+        .zip(inputs)
+        .map(|(&v, t)| match grads.get(v) {
+            Some(g) => g.data().to_vec(),
+            None => vec![0.0; t.numel()],
+        })
+        .collect();
+
+    // The numeric side: perturb each element in turn.
+    let projected = |inputs: &[Tensor]| -> f64 {
+        let mut tape = Tape::inference();
+        let vars: Vec<Var> = inputs.iter().map(|t| tape.constant(t.clone())).collect();
+        let out = f(&mut tape, &vars);
+        tape.value(out)
+            .data()
+            .iter()
+            .zip(&projection)
+            .map(|(&y, &r)| y as f64 * r as f64)
+            .sum()
+    };
+    let mut work = inputs.to_vec();
+    let mut report = GradcheckReport {
+        elements: 0,
+        max_abs_error: 0.0,
+    };
+    for (input, analytic) in analytic.iter().enumerate() {
+        for (element, &analytic) in analytic.iter().enumerate() {
+            let x = inputs[input].data()[element];
+            let up = (x as f64 + config.step) as f32;
+            let down = (x as f64 - config.step) as f32;
+            work[input].data_mut()[element] = up;
+            let f_up = projected(&work);
+            work[input].data_mut()[element] = down;
+            let f_down = projected(&work);
+            work[input].data_mut()[element] = x;
+            // Divide by the step actually taken in f32, not the nominal one.
+            let numeric = (f_up - f_down) / (up as f64 - down as f64);
+            let analytic = analytic as f64;
+            let diff = (analytic - numeric).abs();
+            report.elements += 1;
+            report.max_abs_error = report.max_abs_error.max(diff);
+            // Written so that a NaN on either side fails the check.
+            let within = diff <= config.atol + config.rtol * numeric.abs();
+            if !within {
+                return Err(GradcheckError {
+                    input,
+                    element,
+                    analytic,
+                    numeric,
+                });
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Deterministic values in `[-1, 1)` (splitmix64), so core needs no RNG dependency.
+fn random_projection(n: usize, seed: u64) -> Vec<f32> {
+    let mut state = seed;
+    (0..n)
+        .map(|_| {
+            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^= z >> 31;
+            ((z >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{BackwardCtx, ForwardCtx, Op};
+
+    /// y = 2x with a deliberately wrong backward (gives 3).
+    struct WrongDouble;
+    impl Op for WrongDouble {
+        fn name(&self) -> &'static str {
+            "wrong_double"
+        }
+        fn forward(&mut self, ctx: &mut ForwardCtx<'_>) -> Tensor {
+            let x = ctx.input(0).clone();
+            let mut y = ctx.buffer(x.shape());
+            y.data_mut()
+                .iter_mut()
+                .zip(x.data())
+                .for_each(|(y, &x)| *y = 2.0 * x);
+            y
+        }
+        fn backward(&self, ctx: &mut BackwardCtx<'_>) {
+            let g = ctx.grad_output().clone();
+            let mut dx = ctx.buffer(g.shape());
+            dx.data_mut()
+                .iter_mut()
+                .zip(g.data())
+                .for_each(|(d, &g)| *d = 3.0 * g);
+            ctx.set_grad(0, dx);
+        }
+    }
+
+    #[test]
+    fn a_wrong_backward_is_caught_and_located() {
+        let x = Tensor::from_vec(vec![3], vec![0.5, 1.0, -1.0]);
+        let err = gradcheck(&[x], |t, v| t.apply(WrongDouble, &[v[0]])).unwrap_err();
+        assert_eq!(err.input, 0);
+        assert_eq!(err.element, 0);
+        assert!(err.to_string().contains("by finite differences"), "{err}");
+    }
+
+    #[test]
+    fn projection_is_deterministic_and_in_range() {
+        let a = random_projection(1000, 7);
+        assert_eq!(a, random_projection(1000, 7));
+        assert!(a.iter().all(|&r| (-1.0..1.0).contains(&r)));
+        assert_ne!(a, random_projection(1000, 8));
+    }
+}

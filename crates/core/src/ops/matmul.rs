@@ -1,0 +1,308 @@
+//! Matrix products: `matmul` (either operand transposed without a copy) and the fused
+//! `linear` (`x W^T + b`, PyTorch's layout, the bias folded into the GEMM).
+
+use crate::kernels::{gemm, sum_rows_into, MatRef};
+use crate::{BackwardCtx, ForwardCtx, Op, Tape, Tensor, Var};
+
+/// The two dimensions of a matrix operand, or a panic naming the op and both shapes.
+fn matrix_dims(op: &str, which: &Tensor, other: &Tensor) -> (usize, usize) {
+    match which.shape() {
+        &[r, c] => (r, c),
+        _ => panic!(
+            "{op}: operands must be matrices, got shapes {:?} and {:?}",
+            which.shape(),
+            other.shape()
+        ),
+    }
+}
+
+/// `op(a) @ op(b)`, where `op` transposes when asked (a stride change, not a copy).
+struct MatMul {
+    trans_a: bool,
+    trans_b: bool,
+}
+
+impl MatMul {
+    fn operands<'a>(&self, a: &'a Tensor, b: &'a Tensor) -> (MatRef<'a>, MatRef<'a>) {
+        let (ar, ac) = matrix_dims("matmul", a, b);
+        let (br, bc) = matrix_dims("matmul", b, a);
+        let am = MatRef::new(a.data(), ar, ac).t(self.trans_a);
+        let bm = MatRef::new(b.data(), br, bc).t(self.trans_b);
+        assert_eq!(
+            am.dims().1,
+            bm.dims().0,
+            "matmul: inner dimensions differ: {:?}{} @ {:?}{}",
+            a.shape(),
+            if self.trans_a { "^T" } else { "" },
+            b.shape(),
+            if self.trans_b { "^T" } else { "" },
+        );
+        (am, bm)
+    }
+}
+
+impl Op for MatMul {
+    fn name(&self) -> &'static str {
+        "matmul"
+    }
+
+    fn forward(&mut self, ctx: &mut ForwardCtx<'_>) -> Tensor {
+        let (a, b) = (ctx.input(0), ctx.input(1));
+        let (am, bm) = self.operands(a, b);
+        let shape = [am.dims().0, bm.dims().1];
+        let mut c = ctx.pool.take(&shape);
+        gemm(am, bm, 0.0, c.data_mut());
+        c
+    }
+
+    fn backward(&self, ctx: &mut BackwardCtx<'_>) {
+        let (a, b, g) = (ctx.input(0), ctx.input(1), ctx.grad_output());
+        let (am, bm) = self.operands(a, b);
+        let gm = MatRef::new(g.data(), g.shape()[0], g.shape()[1]);
+        // With C = op(A) op(B): dop(A) = G op(B)^T and dop(B) = op(A)^T G; a transposed
+        // operand's gradient is the transpose of those.
+        let da = ctx.needs_grad(0).then(|| {
+            let mut da = ctx.pool.take(a.shape());
+            if self.trans_a {
+                gemm(bm, gm.t(true), 0.0, da.data_mut());
+            } else {
+                gemm(gm, bm.t(true), 0.0, da.data_mut());
+            }
+            da
+        });
+        let db = ctx.needs_grad(1).then(|| {
+            let mut db = ctx.pool.take(b.shape());
+            if self.trans_b {
+                gemm(gm.t(true), am, 0.0, db.data_mut());
+            } else {
+                gemm(am.t(true), gm, 0.0, db.data_mut());
+            }
+            db
+        });
+        if let Some(da) = da {
+            ctx.set_grad(0, da);
+        }
+        if let Some(db) = db {
+            ctx.set_grad(1, db);
+        }
+    }
+}
+
+/// `y = x @ w^T (+ b)` with `x: [n, in]`, `w: [out, in]` (PyTorch's layout), `b: [out]`.
+struct Linear;
+
+impl Op for Linear {
+    fn name(&self) -> &'static str {
+        "linear"
+    }
+
+    fn forward(&mut self, ctx: &mut ForwardCtx<'_>) -> Tensor {
+        let (x, w) = (ctx.input(0), ctx.input(1));
+        let (n, fan_in) = matrix_dims("linear", x, w);
+        let (fan_out, w_in) = matrix_dims("linear", w, x);
+        assert_eq!(
+            fan_in,
+            w_in,
+            "linear: input {:?} does not fit weight {:?} (expected [n, {w_in}])",
+            x.shape(),
+            w.shape()
+        );
+        let mut y = ctx.pool.take(&[n, fan_out]);
+        let beta = if ctx.num_inputs() == 3 {
+            let b = ctx.input(2);
+            assert_eq!(
+                b.shape(),
+                [fan_out],
+                "linear: bias {:?} does not fit weight {:?}",
+                b.shape(),
+                w.shape()
+            );
+            // Prefill every row with the bias and let the GEMM add onto it (beta = 1).
+            for row in y.data_mut().chunks_exact_mut(fan_out) {
+                row.copy_from_slice(b.data());
+            }
+            1.0
+        } else {
+            0.0
+        };
+        gemm(
+            MatRef::new(x.data(), n, fan_in),
+            MatRef::new(w.data(), fan_out, fan_in).t(true),
+            beta,
+            y.data_mut(),
+        );
+        y
+    }
+
+    fn backward(&self, ctx: &mut BackwardCtx<'_>) {
+        let (x, w, g) = (ctx.input(0), ctx.input(1), ctx.grad_output());
+        let (n, fan_in) = (x.shape()[0], x.shape()[1]);
+        let fan_out = w.shape()[0];
+        let gm = MatRef::new(g.data(), n, fan_out);
+        let dx = ctx.needs_grad(0).then(|| {
+            let mut dx = ctx.pool.take(x.shape());
+            gemm(
+                gm,
+                MatRef::new(w.data(), fan_out, fan_in),
+                0.0,
+                dx.data_mut(),
+            );
+            dx
+        });
+        let dw = ctx.needs_grad(1).then(|| {
+            let mut dw = ctx.pool.take(w.shape());
+            gemm(
+                gm.t(true),
+                MatRef::new(x.data(), n, fan_in),
+                0.0,
+                dw.data_mut(),
+            );
+            dw
+        });
+        let db = (ctx.num_inputs() == 3 && ctx.needs_grad(2)).then(|| {
+            let mut db = ctx.pool.take(&[fan_out]);
+            sum_rows_into(db.data_mut(), g.data(), n, fan_out);
+            db
+        });
+        for (i, grad) in [dx, dw, db].into_iter().enumerate() {
+            if let Some(grad) = grad {
+                ctx.set_grad(i, grad);
+            }
+        }
+    }
+}
+
+impl Tape {
+    /// The matrix product `a @ b` of `[m, k]` and `[k, n]`.
+    pub fn matmul(&mut self, a: Var, b: Var) -> Var {
+        self.apply(
+            MatMul {
+                trans_a: false,
+                trans_b: false,
+            },
+            &[a, b],
+        )
+    }
+
+    /// `op(a) @ op(b)`, transposing `a` and/or `b` by strides, without a copy.
+    pub fn matmul_t(&mut self, a: Var, trans_a: bool, b: Var, trans_b: bool) -> Var {
+        self.apply(MatMul { trans_a, trans_b }, &[a, b])
+    }
+
+    /// PyTorch's `F.linear`: `x @ weight^T + bias`, with `weight: [out, in]` and
+    /// `bias: [out]`, the bias added inside the GEMM.
+    pub fn linear(&mut self, x: Var, weight: Var, bias: Option<Var>) -> Var {
+        match bias {
+            Some(b) => self.apply(Linear, &[x, weight, b]),
+            None => self.apply(Linear, &[x, weight]),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{gradcheck, Tape, Tensor};
+
+    fn t(shape: &[usize], data: &[f32]) -> Tensor {
+        Tensor::from_vec(shape.to_vec(), data.to_vec())
+    }
+
+    fn ramp(shape: &[usize], scale: f32) -> Tensor {
+        let n: usize = shape.iter().product();
+        Tensor::from_vec(
+            shape.to_vec(),
+            (0..n).map(|i| ((i as f32 * 0.7).sin()) * scale).collect(),
+        )
+    }
+
+    #[test]
+    fn matmul_forward_by_hand() {
+        let mut tape = Tape::new();
+        let a = tape.constant(t(&[2, 3], &[1., 2., 3., 4., 5., 6.]));
+        let b = tape.constant(t(&[3, 2], &[7., 8., 9., 10., 11., 12.]));
+        let c = tape.matmul(a, b);
+        assert_eq!(tape.value(c).data(), &[58., 64., 139., 154.]);
+        let ct = tape.matmul_t(a, true, a, false); // a^T a: [3,3]
+        assert_eq!(
+            tape.value(ct).data(),
+            &[17., 22., 27., 22., 29., 36., 27., 36., 45.]
+        );
+    }
+
+    #[test]
+    fn matmul_gradcheck_every_transpose() {
+        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+            let a = if ta {
+                ramp(&[3, 2], 1.0)
+            } else {
+                ramp(&[2, 3], 1.0)
+            };
+            let b = if tb {
+                ramp(&[4, 3], 0.5)
+            } else {
+                ramp(&[3, 4], 0.5)
+            };
+            gradcheck(&[a, b], |tape, v| tape.matmul_t(v[0], ta, v[1], tb))
+                .unwrap_or_else(|e| panic!("ta={ta} tb={tb}: {e}"));
+        }
+    }
+
+    #[test]
+    fn linear_forward_by_hand_and_gradcheck() {
+        let mut tape = Tape::new();
+        let x = tape.constant(t(&[1, 2], &[1., 2.]));
+        let w = tape.constant(t(&[3, 2], &[1., 0., 0., 1., 1., 1.]));
+        let b = tape.constant(t(&[3], &[0.5, -0.5, 0.]));
+        let y = tape.linear(x, w, Some(b));
+        assert_eq!(tape.value(y).data(), &[1.5, 1.5, 3.0]);
+        let no_bias = tape.linear(x, w, None);
+        assert_eq!(tape.value(no_bias).data(), &[1., 2., 3.]);
+
+        gradcheck(
+            &[ramp(&[4, 3], 1.0), ramp(&[5, 3], 0.5), ramp(&[5], 0.3)],
+            |tape, v| tape.linear(v[0], v[1], Some(v[2])),
+        )
+        .unwrap();
+        gradcheck(&[ramp(&[4, 3], 1.0), ramp(&[5, 3], 0.5)], |tape, v| {
+            tape.linear(v[0], v[1], None)
+        })
+        .unwrap();
+    }
+
+    #[test]
+    #[should_panic(expected = "matmul: inner dimensions differ: [2, 3] @ [4, 5]")]
+    fn matmul_rejects_mismatched_inner_dims() {
+        let mut tape = Tape::new();
+        let a = tape.constant(Tensor::zeros(vec![2, 3]));
+        let b = tape.constant(Tensor::zeros(vec![4, 5]));
+        tape.matmul(a, b);
+    }
+
+    #[test]
+    #[should_panic(expected = "matmul: operands must be matrices, got shapes [3] and [3, 2]")]
+    fn matmul_rejects_vectors() {
+        let mut tape = Tape::new();
+        let a = tape.constant(Tensor::zeros(vec![3]));
+        let b = tape.constant(Tensor::zeros(vec![3, 2]));
+        tape.matmul(a, b);
+    }
+
+    #[test]
+    #[should_panic(expected = "linear: input [2, 3] does not fit weight [4, 5]")]
+    fn linear_rejects_a_wrong_input_width() {
+        let mut tape = Tape::new();
+        let x = tape.constant(Tensor::zeros(vec![2, 3]));
+        let w = tape.constant(Tensor::zeros(vec![4, 5]));
+        tape.linear(x, w, None);
+    }
+
+    #[test]
+    #[should_panic(expected = "linear: bias [3] does not fit weight [4, 5]")]
+    fn linear_rejects_a_wrong_bias() {
+        let mut tape = Tape::new();
+        let x = tape.constant(Tensor::zeros(vec![2, 5]));
+        let w = tape.constant(Tensor::zeros(vec![4, 5]));
+        let b = tape.constant(Tensor::zeros(vec![3]));
+        tape.linear(x, w, Some(b));
+    }
+}

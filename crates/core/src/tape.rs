@@ -1,0 +1,352 @@
+//! The tape (a Wengert list): every value computed in a step, the op that made it and its
+//! inputs, walked in reverse by [`Tape::backward`].
+
+use crate::kernels::axpy_into;
+use crate::op::{BackwardCtx, ForwardCtx};
+use crate::{BufferPool, Gradients, Op, Param, ParamId, Tensor};
+use std::ops::Range;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+static NEXT_TAPE_ID: AtomicU32 = AtomicU32::new(1);
+
+/// A small `Copy` handle to a value on a [`Tape`].
+///
+/// It remembers which tape and which step (the tape's generation, bumped by
+/// [`Tape::reset`]) it belongs to, so a handle used on the wrong tape, or after a reset, is
+/// rejected with a clear panic instead of silently reading another value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Var {
+    tape: u32,
+    generation: u32,
+    index: u32,
+}
+
+impl Var {
+    pub(crate) fn new(tape: u32, generation: u32, index: usize) -> Self {
+        Var {
+            tape,
+            generation,
+            index: index as u32,
+        }
+    }
+
+    /// The position of this value on its tape (the order it was computed in).
+    pub fn index(self) -> usize {
+        self.index as usize
+    }
+}
+
+/// The record of one op application: the op (holding what its backward needs) and where its
+/// input indices sit in the tape's flat input list.
+struct Node {
+    op: Box<dyn Op>,
+    inputs: Range<usize>,
+}
+
+/// Records the ops of one step and computes gradients by walking them in reverse.
+///
+/// One tape is typically reused for every step: [`Tape::reset`] forgets the values and the
+/// ops but keeps the allocations, so a step in steady state reuses the previous step's
+/// memory.
+///
+/// ```
+/// use tapegrad_core::{Tape, Tensor};
+/// let mut tape = Tape::new();
+/// let x = tape.variable(Tensor::from_vec(vec![3], vec![1.0, 2.0, 3.0]));
+/// let y = tape.mul(x, x); // x^2, x used twice
+/// let loss = tape.sum(y);
+/// let grads = tape.backward(loss);
+/// assert_eq!(grads.get(x).unwrap().data(), &[2.0, 4.0, 6.0]);
+/// ```
+pub struct Tape {
+    id: u32,
+    generation: u32,
+    recording: bool,
+    values: Vec<Tensor>,
+    requires_grad: Vec<bool>,
+    producers: Vec<Option<Node>>,
+    input_ids: Vec<u32>,
+    params: Vec<(ParamId, u32)>,
+    pool: BufferPool,
+    scratch_grads: Vec<Option<Tensor>>,
+}
+
+impl Default for Tape {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Tape {
+    /// An empty tape that records ops (training mode).
+    pub fn new() -> Self {
+        Tape {
+            id: NEXT_TAPE_ID.fetch_add(1, Ordering::Relaxed),
+            generation: 0,
+            recording: true,
+            values: Vec::new(),
+            requires_grad: Vec::new(),
+            producers: Vec::new(),
+            input_ids: Vec::new(),
+            params: Vec::new(),
+            pool: BufferPool::default(),
+            scratch_grads: Vec::new(),
+        }
+    }
+
+    /// An empty tape in inference mode: ops compute values but record nothing and keep no
+    /// backward state.
+    pub fn inference() -> Self {
+        let mut tape = Self::new();
+        tape.recording = false;
+        tape
+    }
+
+    /// Forgets every value and op, keeping the memory for the next step. Handles from
+    /// before the reset become invalid.
+    pub fn reset(&mut self) {
+        for t in self.values.drain(..) {
+            self.pool.give(t);
+        }
+        self.requires_grad.clear();
+        self.producers.clear();
+        self.input_ids.clear();
+        self.params.clear();
+        self.generation = self.generation.wrapping_add(1);
+    }
+
+    /// Gives the buffers of a used gradient store back to this tape's pool, so the next
+    /// backward allocates nothing new.
+    pub fn recycle(&mut self, grads: Gradients) {
+        for t in grads.into_buffers() {
+            self.pool.give(t);
+        }
+    }
+
+    /// Turns recording on (training) or off (inference). Returns the previous setting.
+    pub fn set_recording(&mut self, on: bool) -> bool {
+        std::mem::replace(&mut self.recording, on)
+    }
+
+    /// Whether ops are recorded for a backward.
+    pub fn is_recording(&self) -> bool {
+        self.recording
+    }
+
+    /// Runs `f` with recording off, then restores the previous setting (PyTorch's `no_grad`).
+    pub fn no_grad<R>(&mut self, f: impl FnOnce(&mut Tape) -> R) -> R {
+        let previous = self.set_recording(false);
+        let result = f(self);
+        self.recording = previous;
+        result
+    }
+
+    /// How many values are on the tape.
+    pub fn num_values(&self) -> usize {
+        self.values.len()
+    }
+
+    /// How many op applications were recorded for a backward.
+    pub fn num_recorded_ops(&self) -> usize {
+        self.producers.iter().filter(|p| p.is_some()).count()
+    }
+
+    /// A value that needs no gradient (a data batch, a label mask, a constant).
+    pub fn constant(&mut self, value: Tensor) -> Var {
+        self.push(value, false, None)
+    }
+
+    /// A constant copied from a slice into a reused buffer (no allocation in steady state).
+    pub fn constant_from_slice(&mut self, shape: &[usize], data: &[f32]) -> Var {
+        let numel: usize = shape.iter().product();
+        assert_eq!(
+            numel,
+            data.len(),
+            "constant_from_slice: shape {shape:?} holds {numel} elements but the slice has {}",
+            data.len()
+        );
+        let t = self.pool.copy_of(shape, data);
+        self.constant(t)
+    }
+
+    /// A leaf value whose gradient [`Tape::backward`] computes (what tests and
+    /// [`gradcheck`](crate::gradcheck()) differentiate with respect to).
+    pub fn variable(&mut self, value: Tensor) -> Var {
+        let requires_grad = self.recording;
+        self.push(value, requires_grad, None)
+    }
+
+    /// Copies a parameter's value onto the tape; its gradient is then found by the
+    /// parameter's id in the [`Gradients`]. Using the same parameter twice in a step gives
+    /// the same handle, so its gradients add up.
+    pub fn param(&mut self, param: &Param) -> Var {
+        if let Some(&(_, index)) = self.params.iter().find(|(id, _)| *id == param.id()) {
+            return self.handle(index as usize);
+        }
+        let value = self.pool.copy_of(param.shape(), param.value().data());
+        let var = self.push(value, self.recording, None);
+        self.params.push((param.id(), var.index));
+        var
+    }
+
+    /// The value behind a handle.
+    pub fn value(&self, var: Var) -> &Tensor {
+        &self.values[self.check(var, "value")]
+    }
+
+    /// The shape of the value behind a handle.
+    pub fn shape(&self, var: Var) -> &[usize] {
+        self.value(var).shape()
+    }
+
+    /// Applies an op: checks the handles, runs its forward and, when a gradient will be
+    /// needed, records it for the backward. This is how every op, built-in or not, runs.
+    pub fn apply<O: Op>(&mut self, mut op: O, inputs: &[Var]) -> Var {
+        let start = self.input_ids.len();
+        let mut needs_backward = false;
+        for &v in inputs {
+            let index = self.check(v, op.name());
+            needs_backward |= self.requires_grad[index];
+            self.input_ids.push(index as u32);
+        }
+        needs_backward &= self.recording;
+        let output = op.forward(&mut ForwardCtx {
+            values: &self.values,
+            inputs: &self.input_ids[start..],
+            pool: &mut self.pool,
+            needs_backward,
+        });
+        let node = if needs_backward {
+            Some(Node {
+                op: Box::new(op),
+                inputs: start..self.input_ids.len(),
+            })
+        } else {
+            self.input_ids.truncate(start);
+            None
+        };
+        self.push(output, needs_backward, node)
+    }
+
+    /// The gradients of a scalar `loss` with respect to every value that needs one.
+    ///
+    /// Panics if `loss` has more than one element (use [`Tape::backward_with`]).
+    pub fn backward(&mut self, loss: Var) -> Gradients {
+        let index = self.check(loss, "backward");
+        let shape = self.values[index].shape().to_vec();
+        assert_eq!(
+            self.values[index].numel(),
+            1,
+            "backward: the loss must have one element, got shape {shape:?} (use backward_with to seed another output)"
+        );
+        let seed = self.pool.copy_of(&shape, &[1.0]);
+        self.backward_with(loss, seed)
+    }
+
+    /// The gradients of `sum(output * seed)`: a vector-Jacobian product seeded with `seed`
+    /// (which must have the output's shape).
+    pub fn backward_with(&mut self, output: Var, seed: Tensor) -> Gradients {
+        let out = self.check(output, "backward_with");
+        assert_eq!(
+            seed.shape(),
+            self.values[out].shape(),
+            "backward_with: seed shape {:?} differs from output shape {:?}",
+            seed.shape(),
+            self.values[out].shape()
+        );
+        let mut grads: Vec<Option<Tensor>> = Vec::with_capacity(out + 1);
+        grads.resize_with(out + 1, || None);
+        if self.requires_grad[out] {
+            grads[out] = Some(seed);
+        } else {
+            self.pool.give(seed);
+        }
+        for i in (0..=out).rev() {
+            let Some(node) = &self.producers[i] else {
+                continue;
+            };
+            let (earlier, rest) = grads.split_at_mut(i);
+            let Some(grad_output) = rest[0].as_ref() else {
+                continue;
+            };
+            let inputs = &self.input_ids[node.inputs.clone()];
+            self.scratch_grads.clear();
+            self.scratch_grads.resize_with(inputs.len(), || None);
+            node.op.backward(&mut BackwardCtx {
+                values: &self.values,
+                inputs,
+                requires_grad: &self.requires_grad,
+                output: &self.values[i],
+                grad_output,
+                pool: &mut self.pool,
+                grads: &mut self.scratch_grads,
+            });
+            for (slot, &input) in inputs.iter().enumerate() {
+                let input = input as usize;
+                let given = self.scratch_grads[slot].take();
+                if !self.requires_grad[input] {
+                    if let Some(t) = given {
+                        self.pool.give(t);
+                    }
+                    continue;
+                }
+                let grad = given.unwrap_or_else(|| {
+                    panic!(
+                        "{}: backward gave no gradient for input {slot} (shape {:?})",
+                        node.op.name(),
+                        self.values[input].shape()
+                    )
+                });
+                assert_eq!(
+                    grad.shape(),
+                    self.values[input].shape(),
+                    "{}: backward gave a gradient of shape {:?} for input {slot} of shape {:?}",
+                    node.op.name(),
+                    grad.shape(),
+                    self.values[input].shape()
+                );
+                match &mut earlier[input] {
+                    Some(acc) => {
+                        axpy_into(acc.data_mut(), 1.0, grad.data());
+                        self.pool.give(grad);
+                    }
+                    empty => *empty = Some(grad),
+                }
+            }
+        }
+        let params = self
+            .params
+            .iter()
+            .map(|&(id, index)| (id, index as usize))
+            .collect();
+        Gradients::new(self.id, self.generation, grads, params)
+    }
+
+    fn push(&mut self, value: Tensor, requires_grad: bool, node: Option<Node>) -> Var {
+        let index = self.values.len();
+        self.values.push(value);
+        self.requires_grad.push(requires_grad);
+        self.producers.push(node);
+        self.handle(index)
+    }
+
+    fn handle(&self, index: usize) -> Var {
+        Var::new(self.id, self.generation, index)
+    }
+
+    /// The index behind `var`, or a panic naming `op` if the handle is not of this tape's
+    /// current step.
+    fn check(&self, var: Var, op: &str) -> usize {
+        assert_eq!(
+            var.tape, self.id,
+            "{op}: the value #{} belongs to tape {}, not to this tape ({}); values cannot cross tapes",
+            var.index, var.tape, self.id
+        );
+        assert_eq!(
+            var.generation, self.generation,
+            "{op}: the value #{} is from before the tape was reset (step {} vs now {})",
+            var.index, var.generation, self.generation
+        );
+        var.index as usize
+    }
+}

@@ -1,0 +1,187 @@
+//! `Tensor`: contiguous row-major `f32` data with a shape.
+
+use std::fmt;
+
+/// A dense, contiguous, row-major array of `f32` with a shape.
+///
+/// A tensor is plain data: it knows nothing of the tape or of gradients. A scalar has the
+/// shape `[]` and one element.
+///
+/// ```
+/// use tapegrad_core::Tensor;
+/// let t = Tensor::from_vec(vec![2, 3], vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+/// assert_eq!(t.shape(), &[2, 3]);
+/// assert_eq!(t.row(1), &[4.0, 5.0, 6.0]);
+/// ```
+#[derive(Clone, PartialEq)]
+pub struct Tensor {
+    data: Vec<f32>,
+    shape: Vec<usize>,
+}
+
+impl Tensor {
+    /// Wraps `data` with `shape`; panics if the shape's element count differs from the data length.
+    pub fn from_vec(shape: impl Into<Vec<usize>>, data: Vec<f32>) -> Self {
+        let shape = shape.into();
+        let numel: usize = shape.iter().product();
+        assert_eq!(
+            numel,
+            data.len(),
+            "Tensor::from_vec: shape {shape:?} holds {numel} elements but the data has {}",
+            data.len()
+        );
+        Tensor { data, shape }
+    }
+
+    /// A tensor of zeros.
+    pub fn zeros(shape: impl Into<Vec<usize>>) -> Self {
+        Self::full(shape, 0.0)
+    }
+
+    /// A tensor with every element equal to `value`.
+    pub fn full(shape: impl Into<Vec<usize>>, value: f32) -> Self {
+        let shape = shape.into();
+        let numel = shape.iter().product();
+        Tensor {
+            data: vec![value; numel],
+            shape,
+        }
+    }
+
+    /// A scalar (shape `[]`).
+    pub fn scalar(value: f32) -> Self {
+        Tensor {
+            data: vec![value],
+            shape: Vec::new(),
+        }
+    }
+
+    /// The dimensions, outermost first.
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    /// The number of elements.
+    pub fn numel(&self) -> usize {
+        self.data.len()
+    }
+
+    /// The elements in row-major order.
+    pub fn data(&self) -> &[f32] {
+        &self.data
+    }
+
+    /// The elements in row-major order, mutably (the shape stays).
+    pub fn data_mut(&mut self) -> &mut [f32] {
+        &mut self.data
+    }
+
+    /// Takes the data out, dropping the shape.
+    pub fn into_vec(self) -> Vec<f32> {
+        self.data
+    }
+
+    /// The single value of a one-element tensor; panics otherwise.
+    pub fn item(&self) -> f32 {
+        assert_eq!(
+            self.data.len(),
+            1,
+            "Tensor::item: tensor of shape {:?} has {} elements, not 1",
+            self.shape,
+            self.data.len()
+        );
+        self.data[0]
+    }
+
+    /// Views the tensor as a matrix `[rows, cols]`, where `cols` is the last dimension and
+    /// `rows` the product of the others (a scalar or a vector of length `c` is `[1, c]`).
+    pub fn as_matrix(&self) -> (usize, usize) {
+        match self.shape.split_last() {
+            None => (1, 1),
+            Some((&cols, rest)) => (rest.iter().product(), cols),
+        }
+    }
+
+    /// Row `r` of the matrix view (see [`Tensor::as_matrix`]).
+    pub fn row(&self, r: usize) -> &[f32] {
+        let (_, cols) = self.as_matrix();
+        &self.data[r * cols..(r + 1) * cols]
+    }
+
+    /// The same data with another shape of the same element count; panics otherwise.
+    pub fn reshaped(mut self, shape: impl Into<Vec<usize>>) -> Self {
+        let shape = shape.into();
+        let numel: usize = shape.iter().product();
+        assert_eq!(
+            numel,
+            self.data.len(),
+            "reshape: cannot view shape {:?} as {shape:?}",
+            self.shape
+        );
+        self.shape = shape;
+        self
+    }
+
+    /// Sets the shape and length in place, reusing the allocation; the contents are
+    /// unspecified afterwards (old values or zeros), so callers must overwrite every element.
+    pub(crate) fn reset_to(&mut self, shape: &[usize]) {
+        let numel: usize = shape.iter().product();
+        self.shape.clear();
+        self.shape.extend_from_slice(shape);
+        if self.data.len() > numel {
+            self.data.truncate(numel);
+        } else {
+            self.data.resize(numel, 0.0);
+        }
+    }
+
+    /// The capacity of the data buffer, used by the tape's buffer pool.
+    pub(crate) fn capacity(&self) -> usize {
+        self.data.capacity()
+    }
+}
+
+impl fmt::Debug for Tensor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const SHOWN: usize = 8;
+        write!(f, "Tensor{:?} [", self.shape)?;
+        for (i, v) in self.data.iter().take(SHOWN).enumerate() {
+            if i > 0 {
+                write!(f, ", ")?;
+            }
+            write!(f, "{v}")?;
+        }
+        if self.data.len() > SHOWN {
+            write!(f, ", … {} more", self.data.len() - SHOWN)?;
+        }
+        write!(f, "]")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matrix_view_of_vectors_and_scalars() {
+        assert_eq!(Tensor::zeros(vec![3]).as_matrix(), (1, 3));
+        assert_eq!(Tensor::scalar(1.0).as_matrix(), (1, 1));
+        assert_eq!(Tensor::zeros(vec![2, 3, 4]).as_matrix(), (6, 4));
+    }
+
+    #[test]
+    #[should_panic(expected = "shape [2, 2] holds 4 elements but the data has 3")]
+    fn from_vec_rejects_a_wrong_length() {
+        Tensor::from_vec(vec![2, 2], vec![1.0, 2.0, 3.0]);
+    }
+
+    #[test]
+    fn reset_to_reuses_the_buffer() {
+        let mut t = Tensor::zeros(vec![100]);
+        let cap = t.capacity();
+        t.reset_to(&[5, 2]);
+        assert_eq!(t.shape(), &[5, 2]);
+        assert_eq!(t.numel(), 10);
+        assert_eq!(t.capacity(), cap);
+    }
+}

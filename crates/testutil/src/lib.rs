@@ -1,0 +1,136 @@
+//! Test support shared by the tapegrad crates: the PyTorch float64 reference values
+//! (`golden/*.json`, copied from the project's shared folder so a fresh clone is self-contained)
+//! and a tolerance check that names the first element that is off.
+//!
+//! It depends on no tapegrad crate, so every crate can use it as a dev-dependency
+//! without a dependency cycle.
+#![warn(missing_docs)]
+
+use serde_json::Value;
+use std::path::PathBuf;
+
+/// The folder holding the golden JSON files.
+pub fn golden_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("golden")
+}
+
+/// Parses `golden/<name>` (for example `"batchnorm1d.json"`), panicking with the path if it
+/// is missing or malformed: a test must fail loudly, never skip, when its reference is gone.
+pub fn load(name: &str) -> Value {
+    let path = golden_dir().join(name);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read golden file {}: {e}", path.display()));
+    serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("cannot parse golden file {}: {e}", path.display()))
+}
+
+/// A tensor from a golden file: its shape and its row-major float64 data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GoldenTensor {
+    /// Dimensions, outermost first (`[]` for a scalar).
+    pub shape: Vec<usize>,
+    /// Row-major values in float64, as PyTorch computed them.
+    pub data: Vec<f64>,
+}
+
+impl GoldenTensor {
+    /// The data rounded to `f32`, the precision tapegrad computes in.
+    pub fn to_f32(&self) -> Vec<f32> {
+        self.data.iter().map(|&v| v as f32).collect()
+    }
+}
+
+/// Reads `value[key]` as a `{shape, data}` tensor.
+pub fn tensor(value: &Value, key: &str) -> GoldenTensor {
+    let t = value
+        .get(key)
+        .unwrap_or_else(|| panic!("golden value has no key `{key}`"));
+    tensor_of(t)
+}
+
+/// Reads a `{shape, data}` JSON object as a tensor.
+pub fn tensor_of(t: &Value) -> GoldenTensor {
+    let shape = t["shape"]
+        .as_array()
+        .expect("golden tensor has a `shape` array")
+        .iter()
+        .map(|d| d.as_u64().expect("shape entries are integers") as usize)
+        .collect::<Vec<_>>();
+    let data = t["data"]
+        .as_array()
+        .expect("golden tensor has a `data` array")
+        .iter()
+        .map(|v| v.as_f64().expect("data entries are numbers"))
+        .collect::<Vec<_>>();
+    assert_eq!(
+        shape.iter().product::<usize>(),
+        data.len(),
+        "golden tensor shape {shape:?} disagrees with its data length"
+    );
+    GoldenTensor { shape, data }
+}
+
+/// Asserts `|actual - expected| <= atol + rtol * |expected|` element by element (the rule of
+/// `torch.allclose`), panicking with `what`, the first offending index and both values.
+pub fn assert_close(what: &str, actual: &[f32], expected: &[f64], rtol: f64, atol: f64) {
+    assert_eq!(
+        actual.len(),
+        expected.len(),
+        "{what}: length {} but expected {}",
+        actual.len(),
+        expected.len()
+    );
+    for (i, (&a, &e)) in actual.iter().zip(expected).enumerate() {
+        let a = a as f64;
+        let ok = (a - e).abs() <= atol + rtol * e.abs();
+        assert!(
+            ok,
+            "{what}: element {i} is {a} but PyTorch gives {e} (|diff| {:.3e} > atol {atol:e} + rtol {rtol:e} * |expected|)",
+            (a - e).abs()
+        );
+    }
+}
+
+/// The tolerances of `golden/README.md` for a float32 implementation.
+pub mod tol {
+    /// Default relative tolerance against the float64 references.
+    pub const RTOL: f64 = 1e-4;
+    /// Default absolute tolerance against the float64 references.
+    pub const ATOL: f64 = 1e-5;
+    /// Relative tolerance for the `large_mean_1e3_8x4` BatchNorm case.
+    pub const LARGE_MEAN_RTOL: f64 = 1e-3;
+    /// Absolute tolerance for the `large_mean_1e3_8x4` BatchNorm case.
+    pub const LARGE_MEAN_ATOL: f64 = 1e-4;
+    /// Relative tolerance for optimizer trajectories.
+    pub const OPTIM_RTOL: f64 = 1e-5;
+    /// Absolute tolerance for optimizer trajectories.
+    pub const OPTIM_ATOL: f64 = 1e-6;
+    /// Relative tolerance for learning-rate schedules.
+    pub const SCHEDULE_RTOL: f64 = 1e-6;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_golden_file_parses() {
+        for name in [
+            "batchnorm1d.json",
+            "mlp_ce.json",
+            "dropout.json",
+            "optim.json",
+            "schedules.json",
+            "layernorm.json",
+        ] {
+            let v = load(name);
+            assert!(v.get("generated_by").is_some(), "{name} lacks generated_by");
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "element 1 is")]
+    fn assert_close_reports_the_first_bad_element() {
+        assert_close("demo", &[1.0, 2.5], &[1.0, 2.0], 1e-4, 1e-5);
+    }
+}
