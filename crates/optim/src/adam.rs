@@ -1,0 +1,298 @@
+//! Adam and AdamW: one implementation, told apart by how the weight decay is applied.
+
+use crate::error::{require, require_lr};
+use crate::slot::{check_layout, prepare};
+use crate::weight_decay::{self, WeightDecay};
+use crate::{OptimError, Optimizer, OptimizerState, ParamSlot};
+use serde::{Deserialize, Serialize};
+
+/// The settings of [`Adam`]. [`Default`] (same as [`AdamConfig::adam`]) gives
+/// `torch.optim.Adam`'s defaults; [`AdamConfig::adamw`] gives `torch.optim.AdamW`'s.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct AdamConfig {
+    /// Learning rate. Default `1e-3`.
+    pub lr: f64,
+    /// Decay rates `(beta1, beta2)` of the first and second moment averages, each in
+    /// `[0, 1)`. Default `(0.9, 0.999)`.
+    pub betas: (f64, f64),
+    /// Added to the denominator for numerical stability; must be `> 0` (PyTorch also accepts
+    /// 0, which divides by zero on a zero gradient). Default `1e-8`.
+    pub eps: f64,
+    /// Weight decay. Default `None` for Adam (PyTorch's `weight_decay=0`, L2 when set);
+    /// `Some(Decoupled(1e-2))` for AdamW.
+    pub weight_decay: Option<WeightDecay>,
+    /// Use the running maximum of the second moment (AMSGrad). Default `false`.
+    pub amsgrad: bool,
+}
+
+impl Default for AdamConfig {
+    fn default() -> Self {
+        AdamConfig::adam()
+    }
+}
+
+impl AdamConfig {
+    /// `torch.optim.Adam`'s defaults: lr `1e-3`, betas `(0.9, 0.999)`, eps `1e-8`,
+    /// no weight decay, no amsgrad.
+    pub fn adam() -> Self {
+        AdamConfig {
+            lr: 1e-3,
+            betas: (0.9, 0.999),
+            eps: 1e-8,
+            weight_decay: None,
+            amsgrad: false,
+        }
+    }
+
+    /// `torch.optim.AdamW`'s defaults: Adam's, with decoupled weight decay `1e-2`.
+    ///
+    /// ```
+    /// use tapegrad_optim::{AdamConfig, WeightDecay};
+    /// let config = AdamConfig { lr: 3e-4, ..AdamConfig::adamw() };
+    /// assert_eq!(config.weight_decay, Some(WeightDecay::Decoupled(1e-2)));
+    /// ```
+    pub fn adamw() -> Self {
+        AdamConfig {
+            weight_decay: Some(WeightDecay::Decoupled(1e-2)),
+            ..AdamConfig::adam()
+        }
+    }
+
+    /// Checks every field, with PyTorch's rules (except `eps`, which must be `> 0` here).
+    pub fn validate(&self) -> Result<(), OptimError> {
+        require_lr(self.lr)?;
+        let (beta1, beta2) = self.betas;
+        require(
+            (0.0..1.0).contains(&beta1),
+            "betas[0]",
+            beta1,
+            "must be in [0, 1)",
+        )?;
+        require(
+            (0.0..1.0).contains(&beta2),
+            "betas[1]",
+            beta2,
+            "must be in [0, 1)",
+        )?;
+        require(
+            self.eps > 0.0 && self.eps.is_finite(),
+            "eps",
+            self.eps,
+            "must be finite and > 0",
+        )?;
+        if let Some(decay) = self.weight_decay {
+            decay.validate()?;
+        }
+        Ok(())
+    }
+}
+
+/// What [`Adam`] keeps for one slot (PyTorch's per-parameter state).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AdamSlotState {
+    /// Steps this slot received a gradient in; the bias corrections use it, so a slot that is
+    /// skipped (no gradient) does not advance, as in PyTorch.
+    pub step: u64,
+    /// First moment average `m` (zeros before the first gradient).
+    pub exp_avg: Vec<f32>,
+    /// Second moment average `v`.
+    pub exp_avg_sq: Vec<f32>,
+    /// Running maximum of `v`, present only with amsgrad.
+    pub max_exp_avg_sq: Option<Vec<f32>>,
+}
+
+impl AdamSlotState {
+    fn zeros(len: usize, amsgrad: bool) -> Self {
+        AdamSlotState {
+            step: 0,
+            exp_avg: vec![0.0; len],
+            exp_avg_sq: vec![0.0; len],
+            max_exp_avg_sq: amsgrad.then(|| vec![0.0; len]),
+        }
+    }
+
+    /// The first inconsistency, if any (buffers of different sizes, amsgrad buffer missing).
+    fn inconsistency(&self, amsgrad: bool) -> Option<String> {
+        let len = self.exp_avg.len();
+        if self.exp_avg_sq.len() != len {
+            return Some(format!(
+                "exp_avg has {len} elements but exp_avg_sq has {}",
+                self.exp_avg_sq.len()
+            ));
+        }
+        match &self.max_exp_avg_sq {
+            None if amsgrad => Some("amsgrad is on but max_exp_avg_sq is missing".into()),
+            Some(max) if max.len() != len => Some(format!(
+                "exp_avg has {len} elements but max_exp_avg_sq has {}",
+                max.len()
+            )),
+            _ => None,
+        }
+    }
+}
+
+/// Everything [`Adam`] needs to resume: its configuration and its per-slot state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AdamState {
+    /// The configuration, with the current learning rate.
+    pub config: AdamConfig,
+    /// One entry per slot; empty before the first step.
+    pub slots: Vec<AdamSlotState>,
+}
+
+/// Adam, and AdamW when the weight decay is [`WeightDecay::Decoupled`], in the order of
+/// operations of `torch.optim.Adam`/`AdamW` (single-tensor path), per slot with its own `t`:
+///
+/// ```text
+/// t = t + 1
+/// p = p * (1 - lr * wd)   (decoupled)      or      g = g + wd * p   (L2)
+/// m = m + (1 - beta1) * (g - m)            (torch's lerp)
+/// v = beta2 * v + (1 - beta2) * g * g
+/// v_hat = max(v_max, v) with amsgrad (kept as v_max), else v
+/// p = p - (lr / (1 - beta1^t)) * m / (sqrt(v_hat) / sqrt(1 - beta2^t) + eps)
+/// ```
+///
+/// Note that `eps` is added *after* the bias correction of `v`, as PyTorch does.
+/// Each element is computed in f64 and stored in f32; the moments are kept in f32.
+///
+/// ```
+/// use tapegrad_optim::{Adam, AdamConfig, Optimizer, ParamSlot};
+/// let mut adamw = Adam::new(AdamConfig { lr: 0.1, ..AdamConfig::adamw() })?;
+/// let mut w = vec![1.0_f32];
+/// adamw.step(&mut [ParamSlot::new(&mut w, Some(&[4.0]))])?;
+/// // The first Adam step moves by about lr whatever the gradient's scale,
+/// // after the decoupled decay multiplied w by 1 - 0.1 * 0.01.
+/// assert!((w[0] - (0.999 - 0.1)).abs() < 1e-6);
+/// # Ok::<(), tapegrad_optim::OptimError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Adam {
+    config: AdamConfig,
+    slots: Vec<AdamSlotState>,
+}
+
+impl Adam {
+    /// The kind name written in errors and by [`OptimizerState::kind`].
+    pub const KIND: &'static str = "Adam";
+
+    /// A new optimizer; fails if the configuration is invalid.
+    pub fn new(config: AdamConfig) -> Result<Self, OptimError> {
+        config.validate()?;
+        Ok(Adam {
+            config,
+            slots: Vec::new(),
+        })
+    }
+
+    /// Rebuilds an optimizer from a saved state.
+    pub fn from_state(state: AdamState) -> Result<Self, OptimError> {
+        let mut adam = Adam::new(state.config)?;
+        adam.load_state(OptimizerState::Adam(state))?;
+        Ok(adam)
+    }
+
+    /// The configuration (with the current learning rate).
+    pub fn config(&self) -> &AdamConfig {
+        &self.config
+    }
+}
+
+impl Optimizer for Adam {
+    fn step(&mut self, slots: &mut [ParamSlot<'_>]) -> Result<(), OptimError> {
+        // Re-validated every step because `set_lr` cannot fail.
+        self.config.validate()?;
+        let amsgrad = self.config.amsgrad;
+        prepare(
+            &mut self.slots,
+            slots,
+            |s| s.exp_avg.len(),
+            |len| AdamSlotState::zeros(len, amsgrad),
+        )?;
+        for (slot, state) in slots.iter_mut().zip(&mut self.slots) {
+            if let Some(grad) = slot.grad {
+                update(&self.config, slot.value, grad, state);
+            }
+        }
+        Ok(())
+    }
+
+    fn lr(&self) -> f64 {
+        self.config.lr
+    }
+
+    fn set_lr(&mut self, lr: f64) {
+        self.config.lr = lr;
+    }
+
+    fn state(&self) -> OptimizerState {
+        OptimizerState::Adam(AdamState {
+            config: self.config,
+            slots: self.slots.clone(),
+        })
+    }
+
+    fn load_state(&mut self, state: OptimizerState) -> Result<(), OptimError> {
+        let OptimizerState::Adam(state) = state else {
+            return Err(OptimError::WrongKind {
+                expected: Self::KIND,
+                found: state.kind(),
+            });
+        };
+        state.config.validate()?;
+        for (index, slot) in state.slots.iter().enumerate() {
+            if let Some(reason) = slot.inconsistency(state.config.amsgrad) {
+                return Err(OptimError::InvalidState { index, reason });
+            }
+        }
+        if !self.slots.is_empty() {
+            check_layout(
+                self.slots.iter().map(|s| s.exp_avg.len()),
+                state.slots.iter().map(|s| s.exp_avg.len()),
+            )?;
+        }
+        self.config = state.config;
+        self.slots = state.slots;
+        Ok(())
+    }
+}
+
+/// One slot's update; sizes were checked by [`prepare`] and the amsgrad buffer exists when
+/// amsgrad is on (created with the state, or checked by `load_state`).
+fn update(config: &AdamConfig, value: &mut [f32], grad: &[f32], state: &mut AdamSlotState) {
+    let AdamConfig {
+        lr,
+        betas: (beta1, beta2),
+        eps,
+        weight_decay: decay,
+        amsgrad,
+    } = *config;
+    state.step += 1;
+    // PyTorch computes the corrections in f64 from a float step count: `beta ** step`.
+    let t = state.step as f64;
+    let step_size = lr / (1.0 - beta1.powf(t));
+    let bias_correction2_sqrt = (1.0 - beta2.powf(t)).sqrt();
+    // Without amsgrad this iterator is empty and `v_hat = v`.
+    let max_sq = match &mut state.max_exp_avg_sq {
+        Some(max) if amsgrad => max.as_mut_slice(),
+        _ => &mut [],
+    };
+    let mut max_sq = max_sq.iter_mut();
+    let moments = state.exp_avg.iter_mut().zip(state.exp_avg_sq.iter_mut());
+    for ((p, &g), (m, v)) in value.iter_mut().zip(grad).zip(moments) {
+        let (p64, g) = weight_decay::apply(decay, lr, f64::from(*p), f64::from(g));
+        let m64 = f64::from(*m) + (1.0 - beta1) * (g - f64::from(*m));
+        let v64 = beta2 * f64::from(*v) + (1.0 - beta2) * g * g;
+        *m = m64 as f32;
+        *v = v64 as f32;
+        let v_hat = match max_sq.next() {
+            Some(max) => {
+                let max64 = f64::from(*max).max(v64);
+                *max = max64 as f32;
+                max64
+            }
+            None => v64,
+        };
+        let denom = v_hat.sqrt() / bias_correction2_sqrt + eps;
+        *p = (p64 - step_size * m64 / denom) as f32;
+    }
+}

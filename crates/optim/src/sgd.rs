@@ -1,0 +1,270 @@
+//! Stochastic gradient descent with PyTorch's momentum, dampening, Nesterov and weight decay.
+
+use crate::error::{require, require_lr};
+use crate::slot::{check_layout, prepare};
+use crate::weight_decay::{self, WeightDecay};
+use crate::{OptimError, Optimizer, OptimizerState, ParamSlot};
+use serde::{Deserialize, Serialize};
+
+/// The momentum variant, with its coefficient `mu`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum Momentum {
+    /// Heavy-ball momentum: the step follows the buffer `buf = mu * buf + (1 - dampening) * d`.
+    Classic(f64),
+    /// Nesterov momentum: the step follows `d + mu * buf` (PyTorch's `nesterov=True`).
+    /// Requires `mu > 0` and dampening 0, as in PyTorch.
+    Nesterov(f64),
+}
+
+impl Momentum {
+    /// The coefficient `mu`.
+    pub fn coefficient(self) -> f64 {
+        match self {
+            Momentum::Classic(mu) | Momentum::Nesterov(mu) => mu,
+        }
+    }
+}
+
+/// The settings of [`Sgd`]. [`Default`] gives PyTorch's `torch.optim.SGD` defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SgdConfig {
+    /// Learning rate. Default `1e-3` (PyTorch's since 2.2).
+    pub lr: f64,
+    /// Momentum. Default `None` (PyTorch's `momentum=0`; `Classic(0.0)` is the same).
+    pub momentum: Option<Momentum>,
+    /// Dampening of the gradient in the momentum buffer (not applied on the first step).
+    /// Default `0`.
+    pub dampening: f64,
+    /// Weight decay. Default `None` (PyTorch's `weight_decay=0`, which is L2 in `SGD`).
+    pub weight_decay: Option<WeightDecay>,
+}
+
+impl Default for SgdConfig {
+    fn default() -> Self {
+        SgdConfig {
+            lr: 1e-3,
+            momentum: None,
+            dampening: 0.0,
+            weight_decay: None,
+        }
+    }
+}
+
+impl SgdConfig {
+    /// Checks every field, with PyTorch's rules (it accepts any finite dampening).
+    ///
+    /// ```
+    /// use tapegrad_optim::{Momentum, SgdConfig};
+    /// let bad = SgdConfig { momentum: Some(Momentum::Nesterov(0.9)), dampening: 0.1, ..SgdConfig::default() };
+    /// assert!(bad.validate().is_err());
+    /// ```
+    pub fn validate(&self) -> Result<(), OptimError> {
+        require_lr(self.lr)?;
+        require(
+            self.dampening.is_finite(),
+            "dampening",
+            self.dampening,
+            "must be finite",
+        )?;
+        if let Some(momentum) = self.momentum {
+            let mu = momentum.coefficient();
+            require(
+                mu >= 0.0 && mu.is_finite(),
+                "momentum",
+                mu,
+                "must be finite and >= 0",
+            )?;
+            if matches!(momentum, Momentum::Nesterov(_)) && (mu <= 0.0 || self.dampening != 0.0) {
+                return Err(OptimError::Nesterov {
+                    momentum: mu,
+                    dampening: self.dampening,
+                });
+            }
+        }
+        if let Some(decay) = self.weight_decay {
+            decay.validate()?;
+        }
+        Ok(())
+    }
+}
+
+/// What [`Sgd`] keeps for one slot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SgdSlotState {
+    /// The parameter's number of elements.
+    pub len: usize,
+    /// The momentum buffer, created by the slot's first gradient (`None` before, or without
+    /// momentum).
+    pub momentum_buffer: Option<Vec<f32>>,
+}
+
+/// Everything [`Sgd`] needs to resume: its configuration and its per-slot state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SgdState {
+    /// The configuration, with the current learning rate.
+    pub config: SgdConfig,
+    /// One entry per slot; empty before the first step.
+    pub slots: Vec<SgdSlotState>,
+}
+
+/// Stochastic gradient descent, exactly as `torch.optim.SGD` (single-tensor path):
+///
+/// ```text
+/// d = g + wd * p                                  (L2 weight decay)
+/// buf = d                                         (first step: a copy, no dampening)
+/// buf = mu * buf + (1 - dampening) * d            (later steps)
+/// d = d + mu * buf  (Nesterov)   or   d = buf     (classic)
+/// p = p - lr * d
+/// ```
+///
+/// With [`WeightDecay::Decoupled`] the parameter is instead multiplied by `1 - lr * wd`
+/// first and `d = g` (not in PyTorch's SGD; the AdamW rule applied to SGD).
+/// Each element is computed in f64 and stored in f32; the buffer is kept in f32.
+///
+/// ```
+/// use tapegrad_optim::{Momentum, Optimizer, ParamSlot, Sgd, SgdConfig};
+/// let mut sgd = Sgd::new(SgdConfig {
+///     lr: 0.1,
+///     momentum: Some(Momentum::Nesterov(0.9)),
+///     ..SgdConfig::default()
+/// })?;
+/// let mut w = vec![1.0_f32, 2.0];
+/// let grad = vec![1.0_f32, -1.0];
+/// sgd.step(&mut [ParamSlot::new(&mut w, Some(&grad))])?;
+/// // First step: buf = g, d = g + 0.9 * g = 1.9 g.
+/// assert_eq!(w, [1.0 - 0.19, 2.0 + 0.19]);
+/// # Ok::<(), tapegrad_optim::OptimError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Sgd {
+    config: SgdConfig,
+    slots: Vec<SgdSlotState>,
+}
+
+impl Sgd {
+    /// The kind name written in errors and by [`OptimizerState::kind`].
+    pub const KIND: &'static str = "SGD";
+
+    /// A new optimizer; fails if the configuration is invalid.
+    pub fn new(config: SgdConfig) -> Result<Self, OptimError> {
+        config.validate()?;
+        Ok(Sgd {
+            config,
+            slots: Vec::new(),
+        })
+    }
+
+    /// Rebuilds an optimizer from a saved state.
+    pub fn from_state(state: SgdState) -> Result<Self, OptimError> {
+        let mut sgd = Sgd::new(state.config)?;
+        sgd.load_state(OptimizerState::Sgd(state))?;
+        Ok(sgd)
+    }
+
+    /// The configuration (with the current learning rate).
+    pub fn config(&self) -> &SgdConfig {
+        &self.config
+    }
+}
+
+impl Optimizer for Sgd {
+    fn step(&mut self, slots: &mut [ParamSlot<'_>]) -> Result<(), OptimError> {
+        // Re-validated every step because `set_lr` cannot fail.
+        self.config.validate()?;
+        prepare(
+            &mut self.slots,
+            slots,
+            |s| s.len,
+            |len| SgdSlotState {
+                len,
+                momentum_buffer: None,
+            },
+        )?;
+        for (slot, state) in slots.iter_mut().zip(&mut self.slots) {
+            if let Some(grad) = slot.grad {
+                update(&self.config, slot.value, grad, &mut state.momentum_buffer);
+            }
+        }
+        Ok(())
+    }
+
+    fn lr(&self) -> f64 {
+        self.config.lr
+    }
+
+    fn set_lr(&mut self, lr: f64) {
+        self.config.lr = lr;
+    }
+
+    fn state(&self) -> OptimizerState {
+        OptimizerState::Sgd(SgdState {
+            config: self.config,
+            slots: self.slots.clone(),
+        })
+    }
+
+    fn load_state(&mut self, state: OptimizerState) -> Result<(), OptimError> {
+        let OptimizerState::Sgd(state) = state else {
+            return Err(OptimError::WrongKind {
+                expected: Self::KIND,
+                found: state.kind(),
+            });
+        };
+        state.config.validate()?;
+        for (index, slot) in state.slots.iter().enumerate() {
+            if let Some(buf) = &slot.momentum_buffer {
+                if buf.len() != slot.len {
+                    return Err(OptimError::InvalidState {
+                        index,
+                        reason: format!(
+                            "momentum_buffer has {} elements but the parameter has {}",
+                            buf.len(),
+                            slot.len
+                        ),
+                    });
+                }
+            }
+        }
+        if !self.slots.is_empty() {
+            check_layout(
+                self.slots.iter().map(|s| s.len),
+                state.slots.iter().map(|s| s.len),
+            )?;
+        }
+        self.config = state.config;
+        self.slots = state.slots;
+        Ok(())
+    }
+}
+
+/// One slot's update; sizes were checked by [`prepare`].
+fn update(config: &SgdConfig, value: &mut [f32], grad: &[f32], buffer: &mut Option<Vec<f32>>) {
+    let lr = config.lr;
+    let decay = config.weight_decay;
+    // PyTorch only keeps a buffer when momentum != 0.
+    let momentum = config.momentum.filter(|m| m.coefficient() != 0.0);
+    let Some(momentum) = momentum else {
+        for (p, &g) in value.iter_mut().zip(grad) {
+            let (p64, d) = weight_decay::apply(decay, lr, f64::from(*p), f64::from(g));
+            *p = (p64 - lr * d) as f32;
+        }
+        return;
+    };
+    let mu = momentum.coefficient();
+    let nesterov = matches!(momentum, Momentum::Nesterov(_));
+    let keep = 1.0 - config.dampening;
+    let first = buffer.is_none();
+    let buffer = buffer.get_or_insert_with(|| vec![0.0; value.len()]);
+    for ((p, &g), b) in value.iter_mut().zip(grad).zip(buffer.iter_mut()) {
+        let (p64, d) = weight_decay::apply(decay, lr, f64::from(*p), f64::from(g));
+        // The first buffer is a plain copy of d: dampening is not applied to it (PyTorch).
+        let buf = if first {
+            d
+        } else {
+            mu * f64::from(*b) + keep * d
+        };
+        *b = buf as f32;
+        let direction = if nesterov { d + mu * buf } else { buf };
+        *p = (p64 - lr * direction) as f32;
+    }
+}
