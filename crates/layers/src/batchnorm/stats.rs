@@ -1,0 +1,212 @@
+//! BatchNorm's statistics: those of one batch (two passes, `f64` accumulators) and the
+//! running ones with PyTorch's update rule, kept in small functions so that
+//! [`recalibrate`](crate::recalibrate()) and checkpoints can reason about them.
+
+use super::columns::reduce_columns;
+use tapegrad_core::Tensor;
+
+/// The per-feature statistics of one batch `x: [n, c]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BatchStats {
+    /// The number of rows the statistics were taken over.
+    pub n: usize,
+    /// The mean of each feature, `[c]`, kept in `f64` as accumulated: rounding it to `f32`
+    /// would shift every `x_hat` of a feature with a small spread by the same error (the
+    /// op keeps the rounding residual, see [`BatchNormOp`](crate::BatchNormOp)).
+    pub mean: Vec<f64>,
+    /// The *biased* variance of each feature (divided by `n`), `[c]`: what training
+    /// normalises with, as PyTorch.
+    pub var: Vec<f64>,
+}
+
+impl BatchStats {
+    /// The statistics of `x: [n, c]`, in two passes over the rows: the mean, then the mean
+    /// of the squared deviations from it. Never `E[x^2] - E[x]^2`, which in `f32` loses
+    /// every digit of the variance of a feature whose mean is large against its spread.
+    /// Both passes accumulate in `f64`.
+    ///
+    /// Panics if `x` is not 2-D or has no row.
+    ///
+    /// ```
+    /// use tapegrad_core::Tensor;
+    /// use tapegrad_layers::BatchStats;
+    /// let x = Tensor::from_vec(vec![2, 2], vec![1000.0, 1.0, 1002.0, 5.0]);
+    /// let s = BatchStats::of(&x);
+    /// assert_eq!(s.mean, [1001.0, 3.0]);
+    /// assert_eq!(s.var, [1.0, 4.0]);
+    /// assert_eq!(s.unbiased_var(1), 8.0);
+    /// ```
+    pub fn of(x: &Tensor) -> Self {
+        let (n, c) = match x.shape() {
+            &[n, c] if n > 0 => (n, c),
+            s => panic!(
+                "batch_norm: statistics need an input of shape [batch > 0, features], got {s:?}"
+            ),
+        };
+        let data = x.data();
+        let mut sum = vec![0f64; c];
+        reduce_columns(&mut sum, n, |acc, r, j0| {
+            let row = &data[r * c + j0..][..acc.len()];
+            acc.iter_mut().zip(row).for_each(|(a, &v)| *a += v as f64);
+        });
+        let mean: Vec<f64> = sum.iter().map(|s| s / n as f64).collect();
+        let mut squares = sum;
+        squares.fill(0.0);
+        reduce_columns(&mut squares, n, |acc, r, j0| {
+            let row = &data[r * c + j0..][..acc.len()];
+            let mean = &mean[j0..][..acc.len()];
+            for ((a, &v), &m) in acc.iter_mut().zip(row).zip(mean) {
+                let d = v as f64 - m;
+                *a += d * d;
+            }
+        });
+        BatchStats {
+            n,
+            mean,
+            var: squares.iter().map(|&s| s / n as f64).collect(),
+        }
+    }
+
+    /// The unbiased variance of feature `j` (`n / (n - 1)` times the biased one), what
+    /// `running_var` tracks. Infinite for a batch of one.
+    pub fn unbiased_var(&self, j: usize) -> f64 {
+        self.var[j] * self.n as f64 / (self.n as f64 - 1.0)
+    }
+}
+
+/// Panics, naming `who` and the shape, when a batch has fewer than two rows: a batch of
+/// one has no variance to normalise with (every output would be `beta`) and its unbiased
+/// variance is `0/0`. PyTorch raises the same error rather than let a NaN into
+/// `running_var`.
+pub(crate) fn require_two_rows(who: &dyn std::fmt::Display, shape: &[usize]) {
+    assert!(
+        shape.first().is_some_and(|&n| n > 1),
+        "{who}: expected more than 1 value per channel when training, got input of shape {shape:?}"
+    );
+}
+
+/// The running statistics of a BatchNorm (its buffers), with PyTorch's names and initial
+/// values: `running_mean` 0, `running_var` 1, `num_batches_tracked` 0.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunningStats {
+    /// `running_mean`, `[c]`.
+    pub mean: Tensor,
+    /// `running_var`, `[c]`: a moving average of the *unbiased* batch variances.
+    pub var: Tensor,
+    /// `num_batches_tracked`: how many training batches updated the statistics.
+    pub num_batches_tracked: i64,
+}
+
+impl RunningStats {
+    /// Fresh statistics for `num_features` features.
+    pub fn new(num_features: usize) -> Self {
+        RunningStats {
+            mean: Tensor::zeros(vec![num_features]),
+            var: Tensor::full(vec![num_features], 1.0),
+            num_batches_tracked: 0,
+        }
+    }
+
+    /// Back to the initial values (PyTorch's `reset_running_stats`).
+    pub fn reset(&mut self) {
+        self.mean.data_mut().fill(0.0);
+        self.var.data_mut().fill(1.0);
+        self.num_batches_tracked = 0;
+    }
+
+    /// PyTorch's update after a training batch:
+    /// `num_batches_tracked += 1`, then with `f = momentum`, or `1 / num_batches_tracked`
+    /// when `momentum` is `None` (a cumulative average of every batch so far),
+    /// `running_mean = (1 - f) running_mean + f mean` and
+    /// `running_var = (1 - f) running_var + f n/(n-1) var`. Computed in `f64`.
+    ///
+    /// Panics if the batch has fewer than two rows (its unbiased variance is undefined).
+    pub fn update(&mut self, batch: &BatchStats, momentum: Option<f32>) {
+        assert!(
+            batch.n > 1,
+            "batch_norm: cannot update running statistics from a batch of {} row(s)",
+            batch.n
+        );
+        self.num_batches_tracked += 1;
+        let f = match momentum {
+            Some(m) => m as f64,
+            None => 1.0 / self.num_batches_tracked as f64,
+        };
+        let means = self.mean.data_mut().iter_mut().zip(&batch.mean);
+        for (rm, &m) in means {
+            *rm = ((1.0 - f) * *rm as f64 + f * m) as f32;
+        }
+        for (j, rv) in self.var.data_mut().iter_mut().enumerate() {
+            *rv = ((1.0 - f) * *rv as f64 + f * batch.unbiased_var(j)) as f32;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn two_passes_keep_the_variance_of_a_large_mean() {
+        // Mean 1e4, spread 1: E[x^2] - E[x]^2 in f32 would be dominated by rounding of 1e8.
+        let data: Vec<f32> = (0..64).map(|i| 1e4 + (i % 4) as f32 - 1.5).collect();
+        let s = BatchStats::of(&Tensor::from_vec(vec![64, 1], data));
+        assert_eq!(s.mean, [1e4]);
+        assert_eq!(s.var, [1.25]);
+    }
+
+    #[test]
+    fn momentum_none_is_a_cumulative_average() {
+        let mut r = RunningStats::new(1);
+        let batches = [(1.0f32, 2.0f32), (3.0, 4.0), (8.0, 0.5)];
+        for &(m, v) in &batches {
+            r.update(
+                &BatchStats {
+                    n: 2,
+                    mean: vec![m as f64],
+                    var: vec![v as f64],
+                },
+                None,
+            );
+        }
+        assert_eq!(r.num_batches_tracked, 3);
+        assert!((r.mean.data()[0] - 4.0).abs() < 1e-6);
+        // The average of the unbiased variances (2 * biased for n = 2): (4 + 8 + 1) / 3.
+        assert!((r.var.data()[0] - 13.0 / 3.0).abs() < 1e-6);
+        r.reset();
+        assert_eq!(r, RunningStats::new(1));
+    }
+
+    #[test]
+    fn momentum_update_uses_the_unbiased_variance() {
+        let mut r = RunningStats::new(2);
+        r.update(
+            &BatchStats {
+                n: 4,
+                mean: vec![1.0, -2.0],
+                var: vec![3.0, 0.0],
+            },
+            Some(0.1),
+        );
+        let expected_mean = [0.1, -0.2];
+        let expected_var = [0.9 + 0.1 * 4.0, 0.9];
+        for j in 0..2 {
+            assert!((r.mean.data()[j] - expected_mean[j]).abs() < 1e-7);
+            assert!((r.var.data()[j] - expected_var[j]).abs() < 1e-7);
+        }
+        assert_eq!(r.num_batches_tracked, 1);
+    }
+
+    #[test]
+    #[should_panic(expected = "cannot update running statistics from a batch of 1 row(s)")]
+    fn a_batch_of_one_cannot_update() {
+        RunningStats::new(1).update(
+            &BatchStats {
+                n: 1,
+                mean: vec![0.0],
+                var: vec![0.0],
+            },
+            None,
+        );
+    }
+}

@@ -1,0 +1,50 @@
+//! # tapegrad-layers
+//!
+//! What users compose into models, on top of `tapegrad-core`: the [`Module`] trait,
+//! [`Linear`], [`Activation`] (ReLU, Sigmoid, Tanh), [`Dropout`], [`BatchNorm1d`] (one fused
+//! tape op with a closed-form backward), [`Sequential`], the [`Mlp`] builder, and two
+//! BatchNorm utilities: [`recalibrate`] (precise running statistics) and
+//! [`fold_batchnorm`] (BatchNorm folded into the preceding Linear for inference).
+//!
+//! Defaults are PyTorch's, and names are PyTorch's state-dict keys:
+//!
+//! ```
+//! use tapegrad_core::{Tape, Tensor};
+//! use tapegrad_layers::{Mlp, Mode, Module, ModuleExt};
+//!
+//! let mut model = Mlp::new(&[4, 16, 3]).batch_norm(true).seed(1).build();
+//! assert_eq!(model.named_params()[2].0, "1.weight"); // the BatchNorm's gamma
+//!
+//! let mut tape = Tape::new();
+//! let x = tape.constant(Tensor::from_vec(vec![2, 4], vec![0.5, -1.0, 2.0, 0.0, 1.0, 1.5, -0.5, 0.3]));
+//! let logits = model.forward(&mut tape, x, Mode::Train);
+//! let loss = tape.cross_entropy(logits, &[0, 2]);
+//! let grads = tape.backward(loss);
+//! assert!(model.named_params().iter().all(|(_, p)| grads.param(p).is_some()));
+//! ```
+#![warn(missing_docs)]
+
+mod activation;
+mod batchnorm;
+mod dropout;
+mod fold;
+mod init;
+mod linear;
+mod mlp;
+mod module;
+mod recalibrate;
+mod sequential;
+
+pub use activation::{Activation, ParseActivationError};
+pub use batchnorm::{
+    batch_norm_composed, batch_norm_eval, batch_norm_train, BatchNorm1d, BatchNormConfig,
+    BatchNormOp, BatchStats, RunningStats,
+};
+pub use dropout::{Dropout, DropoutOp};
+pub use fold::{fold_batchnorm, FoldError};
+pub use init::{seeded_rng, uniform};
+pub use linear::Linear;
+pub use mlp::Mlp;
+pub use module::{BufferMut, BufferRef, Mode, Module, ModuleExt, Path, Rng, Visitor, VisitorMut};
+pub use recalibrate::{recalibrate, Recalibration};
+pub use sequential::Sequential;

@@ -1,0 +1,170 @@
+//! Checkpoints: the model's named parameters, buffers and random state, optionally the
+//! optimizer state and the training progress, in a versioned, checksummed file written
+//! atomically, so training can stop and resume bit-identically.
+//!
+//! ```
+//! use tapegrad::checkpoint::Checkpoint;
+//! use tapegrad::layers::{Mlp, ModuleExt};
+//!
+//! let dir = std::env::temp_dir().join(format!("tapegrad-doc-{}", std::process::id()));
+//! std::fs::create_dir_all(&dir).unwrap();
+//! let path = dir.join("model.ckpt");
+//! let model = Mlp::new(&[4, 8, 3]).seed(1).build();
+//! Checkpoint::of_model(&model).save(&path).unwrap();
+//!
+//! let mut other = Mlp::new(&[4, 8, 3]).seed(2).build();
+//! Checkpoint::load(&path).unwrap().restore_model(&mut other).unwrap();
+//! assert_eq!(model.named_params()[0].1.value(), other.named_params()[0].1.value());
+//! # std::fs::remove_dir_all(&dir).unwrap();
+//! ```
+
+mod error;
+pub mod frame;
+mod model_state;
+
+pub use error::CheckpointError;
+pub use model_state::{BufferValue, ModelState, NamedTensor};
+
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use tapegrad_layers::{Module, Rng};
+use tapegrad_optim::{Optimizer, OptimizerState, Schedule};
+
+/// Where a training run stands, so that a resumed run continues exactly.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Progress {
+    /// Epochs fully completed.
+    pub epochs_done: usize,
+    /// Optimizer steps taken so far.
+    pub steps_done: u64,
+    /// The learning-rate schedule, if any (its position is `epochs_done`).
+    pub schedule: Option<Schedule>,
+    /// The training loop's own random generator, if it has one.
+    pub rng: Option<Rng>,
+    /// The run's settings as free text (a CLI writes its arguments here as JSON, to refuse
+    /// resuming with different ones).
+    pub settings: String,
+}
+
+/// The content of a checkpoint file.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// Parameters, buffers and random state of the model.
+    pub model: ModelState,
+    /// The optimizer's state (momentum buffers, Adam moments, step counts).
+    pub optimizer: Option<OptimizerState>,
+    /// Epoch, step, schedule and loop RNG.
+    pub progress: Option<Progress>,
+    /// The file this checkpoint was read from (for error messages), not saved.
+    #[serde(skip)]
+    origin: PathBuf,
+}
+
+impl Checkpoint {
+    /// A checkpoint of the model alone.
+    pub fn of_model<M: Module + ?Sized>(model: &M) -> Self {
+        Checkpoint {
+            model: ModelState::capture(model),
+            optimizer: None,
+            progress: None,
+            origin: PathBuf::from("<in memory>"),
+        }
+    }
+
+    /// Adds the optimizer state.
+    pub fn with_optimizer(mut self, state: OptimizerState) -> Self {
+        self.optimizer = Some(state);
+        self
+    }
+
+    /// Adds the training progress.
+    pub fn with_progress(mut self, progress: Progress) -> Self {
+        self.progress = Some(progress);
+        self
+    }
+
+    /// Writes the checkpoint to `path` atomically (temporary file, sync, rename): a crash
+    /// during the save leaves the previous file intact.
+    pub fn save(&self, path: &Path) -> Result<(), CheckpointError> {
+        let payload =
+            bincode::serde::encode_to_vec(self, bincode::config::standard()).map_err(|e| {
+                CheckpointError::Codec {
+                    path: path.to_path_buf(),
+                    action: "encode",
+                    message: e.to_string(),
+                }
+            })?;
+        frame::write_atomic(path, &payload)
+    }
+
+    /// Reads and verifies a checkpoint: magic number, format version, length and SHA-256
+    /// are checked before anything is decoded.
+    pub fn load(path: &Path) -> Result<Self, CheckpointError> {
+        let payload = frame::read_verified(path)?;
+        let (mut checkpoint, used): (Checkpoint, usize) =
+            bincode::serde::decode_from_slice(&payload, bincode::config::standard()).map_err(
+                |e| CheckpointError::Codec {
+                    path: path.to_path_buf(),
+                    action: "decode",
+                    message: e.to_string(),
+                },
+            )?;
+        if used != payload.len() {
+            return Err(CheckpointError::Codec {
+                path: path.to_path_buf(),
+                action: "decode",
+                message: format!("{} trailing bytes after the payload", payload.len() - used),
+            });
+        }
+        checkpoint.origin = path.to_path_buf();
+        Ok(checkpoint)
+    }
+
+    /// Writes the saved parameters, buffers and random state into `model`, after checking
+    /// every name and shape; on an error the model is unchanged and the error names the
+    /// first tensor that differs.
+    pub fn restore_model<M: Module + ?Sized>(&self, model: &mut M) -> Result<(), CheckpointError> {
+        self.model.apply_to(model, &self.origin)
+    }
+
+    /// Restores a training run into `model` and `optimizer` and returns where it stood,
+    /// after checking that the checkpoint holds progress and optimizer state and was made
+    /// with the same `settings` (a free-form string, compared exactly).
+    pub fn resume<M: Module + ?Sized>(
+        &self,
+        model: &mut M,
+        optimizer: &mut dyn Optimizer,
+        settings: &str,
+    ) -> Result<Progress, CheckpointError> {
+        let missing = |name: &str| CheckpointError::Mismatch {
+            path: self.origin.clone(),
+            what: "section",
+            name: name.to_string(),
+            problem: "is missing: this is a weights-only checkpoint, not a training one".into(),
+        };
+        let progress = self.progress.clone().ok_or_else(|| missing("progress"))?;
+        let state = self.optimizer.clone().ok_or_else(|| missing("optimizer"))?;
+        if progress.settings != settings {
+            return Err(CheckpointError::SettingsMismatch {
+                path: self.origin.clone(),
+                saved: progress.settings,
+                requested: settings.to_string(),
+            });
+        }
+        optimizer
+            .load_state(state)
+            .map_err(|e| CheckpointError::Mismatch {
+                path: self.origin.clone(),
+                what: "section",
+                name: "optimizer".into(),
+                problem: format!("does not fit this optimizer: {e}"),
+            })?;
+        self.restore_model(model)?;
+        Ok(progress)
+    }
+
+    /// The file this checkpoint was loaded from.
+    pub fn origin(&self) -> &Path {
+        &self.origin
+    }
+}

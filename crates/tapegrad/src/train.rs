@@ -1,0 +1,313 @@
+//! The pieces of a classifier's training loop that every example and test would otherwise
+//! write again: the optimizer step over a model's parameters, one training step with its
+//! divergence check, evaluation, accuracy and memory figures.
+
+use std::time::Instant;
+use tapegrad_core::{Gradients, Tape, Tensor};
+use tapegrad_data::{BatchConfig, Batches, Split};
+use tapegrad_layers::{Mode, Module, ModuleExt};
+use tapegrad_optim::{OptimError, Optimizer, ParamSlot};
+
+/// Training produced a loss that is NaN or infinite: the run has diverged.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("training diverged at epoch {epoch}, step {step}: the loss is {loss}; lower the learning rate or add BatchNorm (the parameters were not updated with this step's gradients)")]
+pub struct Diverged {
+    /// The epoch (counting from 1).
+    pub epoch: usize,
+    /// The step within the epoch (counting from 1).
+    pub step: usize,
+    /// The offending loss.
+    pub loss: f32,
+}
+
+/// Returns an error if `loss` is NaN or infinite; the library form of the check the training
+/// loop runs every step, for users who write their own loop.
+///
+/// ```
+/// use tapegrad::train::check_finite;
+/// assert!(check_finite(0.3, 1, 10).is_ok());
+/// let err = check_finite(f32::NAN, 2, 17).unwrap_err();
+/// assert_eq!((err.epoch, err.step), (2, 17));
+/// ```
+pub fn check_finite(loss: f32, epoch: usize, step: usize) -> Result<(), Diverged> {
+    if loss.is_finite() {
+        Ok(())
+    } else {
+        Err(Diverged { epoch, step, loss })
+    }
+}
+
+/// Why a training step did not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    /// The loss was not finite; nothing was updated.
+    #[error("the loss is {0}")]
+    NonFiniteLoss(f32),
+    /// The optimizer refused the parameters (a model/optimizer mismatch).
+    #[error(transparent)]
+    Optim(#[from] OptimError),
+}
+
+/// Applies one optimizer step to every parameter of `model`, each with its gradient from
+/// `grads` (a parameter without one is skipped, as PyTorch skips a `None` grad).
+pub fn optimizer_step<M: Module + ?Sized>(
+    optimizer: &mut dyn Optimizer,
+    model: &mut M,
+    grads: &Gradients,
+) -> Result<(), OptimError> {
+    let mut slots: Vec<ParamSlot<'_>> = model
+        .params_mut()
+        .into_iter()
+        .map(|p| {
+            let grad = grads.by_id(p.id()).map(Tensor::data);
+            ParamSlot::new(p.value_mut().data_mut(), grad)
+        })
+        .collect();
+    optimizer.step(&mut slots)
+}
+
+/// What one training step measured on its batch.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepStats {
+    /// Mean cross-entropy over the batch.
+    pub loss: f32,
+    /// How many samples the model classified correctly (before the update).
+    pub correct: usize,
+}
+
+/// One training step of a classifier: reset the tape, forward in training mode,
+/// cross-entropy, backward, check the loss is finite, optimizer step. `images` is a
+/// row-major `[labels.len(), features]` batch.
+pub fn train_step<M: Module + ?Sized>(
+    tape: &mut Tape,
+    model: &mut M,
+    optimizer: &mut dyn Optimizer,
+    images: &[f32],
+    labels: &[usize],
+) -> Result<StepStats, StepError> {
+    tape.reset();
+    let x = tape.constant_from_slice(&[labels.len(), images.len() / labels.len()], images);
+    let logits = model.forward(tape, x, Mode::Train);
+    let loss = tape.cross_entropy(logits, labels);
+    let stats = StepStats {
+        loss: tape.value(loss).item(),
+        correct: count_correct(tape.value(logits), labels),
+    };
+    if !stats.loss.is_finite() {
+        return Err(StepError::NonFiniteLoss(stats.loss));
+    }
+    let grads = tape.backward(loss);
+    let result = optimizer_step(optimizer, model, &grads);
+    tape.recycle(grads);
+    result?;
+    Ok(stats)
+}
+
+/// What one epoch of training measured.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EpochStats {
+    /// Mean training loss over the samples seen (each measured before its update).
+    pub loss: f64,
+    /// Fraction of the samples seen that were classified correctly (before each update).
+    pub accuracy: f64,
+    /// Optimizer steps taken.
+    pub steps: usize,
+    /// Wall time of the epoch's training loop.
+    pub seconds: f64,
+}
+
+/// Why an epoch stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum EpochError {
+    /// A loss was NaN or infinite; the parameters hold the last good step.
+    #[error(transparent)]
+    Diverged(#[from] Diverged),
+    /// The optimizer refused the parameters.
+    #[error(transparent)]
+    Optim(#[from] OptimError),
+}
+
+/// Trains `model` for one epoch over `batches` (shuffled for epoch `epoch`, counting from 0),
+/// calling `after_step` after every step (to advance a progress bar). Stops at the first
+/// non-finite loss with [`Diverged`], before that step's update.
+pub fn train_epoch<M: Module + ?Sized>(
+    tape: &mut Tape,
+    model: &mut M,
+    optimizer: &mut dyn Optimizer,
+    batches: &mut Batches<'_>,
+    epoch: usize,
+    mut after_step: impl FnMut(&StepStats),
+) -> Result<EpochStats, EpochError> {
+    let started = Instant::now();
+    let (mut loss_sum, mut correct, mut seen, mut steps) = (0.0f64, 0usize, 0usize, 0usize);
+    batches.set_epoch(epoch as u64);
+    while let Some(batch) = batches.next_batch() {
+        steps += 1;
+        let stats = match train_step(tape, model, optimizer, batch.images, batch.labels) {
+            Ok(stats) => stats,
+            Err(StepError::NonFiniteLoss(loss)) => {
+                return Err(Diverged {
+                    epoch: epoch + 1,
+                    step: steps,
+                    loss,
+                }
+                .into())
+            }
+            Err(StepError::Optim(e)) => return Err(e.into()),
+        };
+        loss_sum += stats.loss as f64 * batch.len() as f64;
+        correct += stats.correct;
+        seen += batch.len();
+        after_step(&stats);
+    }
+    let seen = seen.max(1) as f64;
+    Ok(EpochStats {
+        loss: loss_sum / seen,
+        accuracy: correct as f64 / seen,
+        steps,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Loss and accuracy of `model` over a whole split in `mode`, in batches of 1000, recording
+/// nothing.
+pub fn evaluate<M: Module + ?Sized>(model: &mut M, split: &Split, mode: Mode) -> EvalStats {
+    let mut evaluator = Evaluator::with_mode(mode);
+    let mut batches = split.batches(BatchConfig::sequential(1000));
+    while let Some(batch) = batches.next_batch() {
+        evaluator.batch(model, batch.images, batch.labels);
+    }
+    evaluator.finish()
+}
+
+/// Loss and accuracy in evaluation mode, with a tape that records nothing.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EvalStats {
+    /// Mean cross-entropy over all samples.
+    pub loss: f64,
+    /// Fraction classified correctly.
+    pub accuracy: f64,
+}
+
+/// Accumulates evaluation over batches: feed each batch with [`Evaluator::batch`], then
+/// read [`Evaluator::finish`].
+pub struct Evaluator {
+    tape: Tape,
+    loss_sum: f64,
+    correct: usize,
+    seen: usize,
+    mode: Mode,
+}
+
+impl Evaluator {
+    /// An evaluator in `Mode::Eval` (running statistics, no dropout).
+    pub fn new() -> Self {
+        Self::with_mode(Mode::Eval)
+    }
+
+    /// An evaluator that runs the model in `mode` (the BatchNorm study compares
+    /// `Mode::Train`, batch statistics, against `Mode::Eval`). Nothing is recorded either way.
+    pub fn with_mode(mode: Mode) -> Self {
+        Evaluator {
+            tape: Tape::inference(),
+            loss_sum: 0.0,
+            correct: 0,
+            seen: 0,
+            mode,
+        }
+    }
+
+    /// Runs one batch (`images` row-major `[labels.len(), features]`).
+    pub fn batch<M: Module + ?Sized>(&mut self, model: &mut M, images: &[f32], labels: &[usize]) {
+        self.tape.reset();
+        let x = self
+            .tape
+            .constant_from_slice(&[labels.len(), images.len() / labels.len()], images);
+        let logits = model.forward(&mut self.tape, x, self.mode);
+        let loss = self.tape.cross_entropy(logits, labels);
+        self.loss_sum += self.tape.value(loss).item() as f64 * labels.len() as f64;
+        self.correct += count_correct(self.tape.value(logits), labels);
+        self.seen += labels.len();
+    }
+
+    /// Mean loss and accuracy over every sample fed.
+    pub fn finish(&self) -> EvalStats {
+        let n = self.seen.max(1) as f64;
+        EvalStats {
+            loss: self.loss_sum / n,
+            accuracy: self.correct as f64 / n,
+        }
+    }
+}
+
+impl Default for Evaluator {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// How many rows of `logits: [n, classes]` have their largest value at the label
+/// (the first maximum wins ties, as `torch.argmax`).
+pub fn count_correct(logits: &Tensor, labels: &[usize]) -> usize {
+    let classes = logits.as_matrix().1;
+    logits
+        .data()
+        .chunks_exact(classes)
+        .zip(labels)
+        .filter(|(row, &label)| {
+            let best = row
+                .iter()
+                .enumerate()
+                .fold((0, f32::NEG_INFINITY), |best, (i, &v)| {
+                    if v > best.1 {
+                        (i, v)
+                    } else {
+                        best
+                    }
+                });
+            best.0 == label
+        })
+        .count()
+}
+
+/// The peak resident memory of this process so far (`VmHWM` on Linux), if the platform
+/// tells.
+pub fn peak_rss_bytes() -> Option<u64> {
+    proc_status_kib("VmHWM:").map(|kib| kib * 1024)
+}
+
+/// The resident memory of this process now (`VmRSS` on Linux), if the platform tells.
+pub fn current_rss_bytes() -> Option<u64> {
+    proc_status_kib("VmRSS:").map(|kib| kib * 1024)
+}
+
+fn proc_status_kib(key: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with(key))?;
+    line[key.len()..]
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn argmax_counts_first_maximum() {
+        let logits = Tensor::from_vec(vec![3, 3], vec![0., 2., 1., 5., 5., 0., 0., 0., -1.]);
+        assert_eq!(count_correct(&logits, &[1, 0, 2]), 2);
+    }
+
+    #[test]
+    fn rss_is_reported_on_linux() {
+        if cfg!(target_os = "linux") {
+            let peak = peak_rss_bytes().expect("VmHWM");
+            let now = current_rss_bytes().expect("VmRSS");
+            assert!(peak >= now && now > 0);
+        }
+    }
+}
