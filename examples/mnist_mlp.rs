@@ -6,17 +6,22 @@
 use clap::{Parser, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
-use std::{io::IsTerminal, path::PathBuf, process::ExitCode};
+use std::{io::IsTerminal, path::Path, path::PathBuf, process::ExitCode};
 use tapegrad::data::{BatchConfig, Mnist};
 use tapegrad::layers::{Activation, Mlp};
 use tapegrad::optim::{OptimizerKind, OptimizerSpec};
 use tapegrad::prelude::*;
-use tapegrad::train::{evaluate, peak_rss_bytes, train_epoch, EpochError};
+use tapegrad::train::{current_rss_bytes, evaluate, peak_rss_bytes, train_epoch, EpochError};
 
 /// Every flag; the ones that shape the run are saved in checkpoints so that `--resume`
 /// refuses a run with different ones.
 #[derive(Parser, Serialize)]
-#[command(about = "Train a multi-layer perceptron on MNIST with tapegrad")]
+// Negative numbers parse as values, so `--lr -0.1` is refused by the flag's own rule
+// instead of as an unknown `-0` flag.
+#[command(
+    about = "Train a multi-layer perceptron on MNIST with tapegrad",
+    allow_negative_numbers = true
+)]
 struct Args {
     /// Hidden layer widths, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "512,256", value_parser = clap::value_parser!(u32).range(1..))]
@@ -132,7 +137,26 @@ fn main() -> ExitCode {
     }
 }
 
+/// A `--save` or `--export` path whose folder is missing would only fail after training.
+fn writable(flag: &str, path: &Path) -> Result<(), Failure> {
+    let folder_exists = match path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(dir) => dir.is_dir(),
+        None => true, // the current folder
+    };
+    if folder_exists && !path.is_dir() {
+        Ok(())
+    } else {
+        Err(Failure::Input(format!(
+            "{flag} {}: not a file in an existing folder",
+            path.display()
+        )))
+    }
+}
+
 fn run(args: &Args) -> Result<(), Failure> {
+    for (flag, path) in [("--save", &args.save), ("--export", &args.export)] {
+        path.as_deref().map_or(Ok(()), |p| writable(flag, p))?;
+    }
     if let Some(threads) = args.threads {
         rayon::ThreadPoolBuilder::new()
             .num_threads(threads as usize)
@@ -170,14 +194,14 @@ fn run(args: &Args) -> Result<(), Failure> {
         .build();
 
     let settings = serde_json::to_string(args).expect("arguments serialise");
-    let first_epoch = match &args.resume {
+    let (first_epoch, mut steps_done) = match &args.resume {
         Some(path) => {
-            Checkpoint::load(path)
+            let progress = Checkpoint::load(path)
                 .and_then(|c| c.resume(&mut model, optimizer.as_mut(), &settings))
-                .map_err(input)?
-                .epochs_done
+                .map_err(input)?;
+            (progress.epochs_done, progress.steps_done)
         }
-        None => 0,
+        None => (0, 0),
     };
 
     // A last batch of one would make BatchNorm fail in training, so BN runs drop it.
@@ -214,14 +238,17 @@ fn run(args: &Args) -> Result<(), Failure> {
         bar.finish_and_clear();
         let test = evaluate(&mut model, &mnist.test, Mode::Eval);
         train_seconds += train.seconds;
+        steps_done += train.steps as u64;
+        // Resident memory after each epoch: a long run shows it flat (docs/RELIABILITY.md).
+        let rss_mib = current_rss_bytes().unwrap_or(0) as f64 / (1 << 20) as f64;
         println!(
-            "epoch {:>2}/{}  train loss {:.4}  train acc {:.4}  test loss {:.4}  test acc {:.4}  {:.2} s",
+            "epoch {:>2}/{}  train loss {:.4}  train acc {:.4}  test loss {:.4}  test acc {:.4}  {:.2} s  rss {rss_mib:.0} MiB",
             epoch + 1, args.epochs, train.loss, train.accuracy, test.loss, test.accuracy, train.seconds
         );
         if let Some(path) = &args.save {
             let progress = Progress {
                 epochs_done: epoch + 1,
-                steps_done: 0,
+                steps_done,
                 schedule: None,
                 rng: None,
                 settings: settings.clone(),
@@ -237,12 +264,23 @@ fn run(args: &Args) -> Result<(), Failure> {
     if let Some(path) = &args.export {
         export_safetensors(&model, path).map_err(input)?;
     }
-    if let (true, Some((train, test))) = (args.json, last) {
-        let epochs_run = args.epochs as usize - first_epoch;
+    if first_epoch >= args.epochs as usize {
+        eprintln!(
+            "the checkpoint has already trained {first_epoch} of --epochs {}: nothing to do",
+            args.epochs
+        );
+    }
+    if args.json {
+        let test = last.map_or_else(
+            || evaluate(&mut model, &mnist.test, Mode::Eval),
+            |(_, test)| test,
+        );
+        let train = last.map(|(train, _)| train);
+        let epochs_run = args.epochs as usize - first_epoch.min(args.epochs as usize);
         let summary = serde_json::json!({
-            "test_accuracy": test.accuracy, "test_loss": test.loss, "train_loss": train.loss,
-            "train_accuracy": train.accuracy, "epochs": args.epochs, "epochs_run": epochs_run,
-            "train_seconds": train_seconds, "seconds_per_epoch": train_seconds / epochs_run as f64,
+            "test_accuracy": test.accuracy, "test_loss": test.loss, "train_loss": train.map(|t| t.loss),
+            "train_accuracy": train.map(|t| t.accuracy), "epochs": args.epochs, "epochs_run": epochs_run,
+            "train_seconds": train_seconds, "seconds_per_epoch": train_seconds / epochs_run.max(1) as f64,
             "peak_rss_bytes": peak_rss_bytes(), "params": model.param_count(), "bn": args.bn,
             "seed": args.seed, "batch_size": args.batch_size, "threads": rayon::current_num_threads(),
         });

@@ -62,6 +62,11 @@ pub struct GradcheckReport {
 /// is reduced to `sum(output * r)` for a fixed random `r` (a vector-Jacobian product), and
 /// that scalar is accumulated in `f64`.
 ///
+/// To check an op of your own, apply it in `f` (`|tape, v| tape.apply(MyOp::new(), &[v[0], v[1]])`);
+/// a layer's parameters are checked the same way, passed to its op as inputs here rather
+/// than through [`Tape::param`](crate::Tape::param). Keep inputs away from kinks (ReLU's 0):
+/// a difference straddling one measures neither side.
+///
 /// ```
 /// use tapegrad_core::{gradcheck, Tensor};
 /// let x = Tensor::from_vec(vec![2, 2], vec![0.3, -1.2, 0.7, 2.0]);

@@ -1,9 +1,38 @@
 //! The arithmetic under the ops: chunked parallel loops, deterministic reductions and GEMM.
 //!
 //! Work is split in fixed-size chunks, never "one chunk per thread", so every result is
-//! bit-identical whatever the number of threads.
+//! bit-identical whatever the number of threads (GEMM splits per thread, but only along rows
+//! or columns of the output, which leaves each element's arithmetic unchanged: see
+//! `kernels/gemm.rs`). [`multiversion!`](crate::multiversion) compiles a loop for AVX-512
+//! and AVX2 too, chosen at run time, with identical results.
 
 use rayon::prelude::*;
+
+mod gemm;
+mod math;
+mod simd;
+
+pub use gemm::{gemm, gemm_is_large, gemm_serial, MatRef};
+pub use math::{exp, sigmoid, sigmoid_into};
+pub use simd::{has_avx2, has_avx512};
+
+/// Runs `f` on one of rayon's worker threads (directly if already on one), and returns its
+/// result. The parallel loops of the kernels inside `f` then hand work to the other threads
+/// as cheap local jobs, instead of each waking the pool from outside (a training step forks
+/// a dozen times).
+///
+/// ```
+/// use tapegrad_core::kernels::in_worker;
+/// assert!(rayon::current_thread_index().is_none());
+/// assert!(in_worker(|| rayon::current_thread_index().is_some()));
+/// ```
+pub fn in_worker<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    if rayon::current_thread_index().is_some() {
+        f()
+    } else {
+        rayon::scope(|_| f())
+    }
+}
 
 /// Elements per parallel chunk of an element-wise loop. Below two chunks the loop runs on the
 /// calling thread: spawning costs more than it saves.
@@ -97,206 +126,9 @@ pub fn sum_rows_into(out: &mut [f32], a: &[f32], rows: usize, cols: usize) {
     }
 }
 
-/// A matrix operand of [`gemm`]: row-major data with `rows x cols` *as stored*, used
-/// transposed when `transposed` is true (a stride change, never a copy).
-#[derive(Clone, Copy)]
-pub struct MatRef<'a> {
-    /// Row-major data.
-    pub data: &'a [f32],
-    /// Rows as stored.
-    pub rows: usize,
-    /// Columns as stored.
-    pub cols: usize,
-    /// Use the transpose of the stored matrix.
-    pub transposed: bool,
-}
-
-impl<'a> MatRef<'a> {
-    /// An operand used as stored.
-    pub fn new(data: &'a [f32], rows: usize, cols: usize) -> Self {
-        MatRef {
-            data,
-            rows,
-            cols,
-            transposed: false,
-        }
-    }
-
-    /// The same operand, transposed when `t` is true.
-    pub fn t(self, t: bool) -> Self {
-        MatRef {
-            transposed: self.transposed ^ t,
-            ..self
-        }
-    }
-
-    /// Rows and columns of the operand as used (after the transpose).
-    pub fn dims(&self) -> (usize, usize) {
-        if self.transposed {
-            (self.cols, self.rows)
-        } else {
-            (self.rows, self.cols)
-        }
-    }
-
-    /// Row and column strides of the operand as used.
-    fn strides(&self) -> (isize, isize) {
-        if self.transposed {
-            (1, self.cols as isize)
-        } else {
-            (self.cols as isize, 1)
-        }
-    }
-}
-
-/// Multiply-adds below which GEMM runs on the calling thread.
-const GEMM_PARALLEL_FLOPS: usize = 1 << 20;
-/// The fewest output rows a parallel GEMM task gets, so each packs enough work.
-const GEMM_MIN_ROWS: usize = 16;
-
-/// `c = a @ b + beta * c` for `c` of `[m, n]` (row-major), through `matrixmultiply::sgemm`.
-///
-/// Large products are split by rows of `c` across rayon's threads. Each element of `c` is
-/// then computed by the same kernel with the same summation order over `k` whatever the
-/// split, so the result does not depend on the thread count.
-pub fn gemm(a: MatRef<'_>, b: MatRef<'_>, beta: f32, c: &mut [f32]) {
-    let (m, k) = a.dims();
-    let (kb, n) = b.dims();
-    assert_eq!(k, kb, "gemm: inner dimensions {k} and {kb} differ");
-    assert_eq!(
-        c.len(),
-        m * n,
-        "gemm: output has {} elements, not {m}x{n}",
-        c.len()
-    );
-    if m == 0 || n == 0 {
-        return;
-    }
-    let (rsa, csa) = a.strides();
-    let (rsb, csb) = b.strides();
-    let threads = rayon::current_num_threads();
-    let parallel = threads > 1 && m * n * k >= GEMM_PARALLEL_FLOPS && m >= 2 * GEMM_MIN_ROWS;
-    let rows_per_task = if parallel {
-        m.div_ceil(threads).max(GEMM_MIN_ROWS)
-    } else {
-        m
-    };
-    let run = |first_row: usize, c_rows: &mut [f32]| {
-        let rows = c_rows.len() / n;
-        let a_offset = first_row as isize * rsa;
-        // SAFETY: the operand slices cover every index the strides reach: `a` holds m x k
-        // elements (this task reads rows first_row..first_row+rows), `b` k x n, `c_rows`
-        // rows x n; matrixmultiply only reads `a`/`b` and writes `c_rows`.
-        unsafe {
-            matrixmultiply::sgemm(
-                rows,
-                k,
-                n,
-                1.0,
-                a.data.as_ptr().offset(a_offset),
-                rsa,
-                csa,
-                b.data.as_ptr(),
-                rsb,
-                csb,
-                beta,
-                c_rows.as_mut_ptr(),
-                n as isize,
-                1,
-            );
-        }
-    };
-    assert!(
-        a.data.len() >= m * k && b.data.len() >= k * n,
-        "gemm: operand too short"
-    );
-    if parallel {
-        c.par_chunks_mut(rows_per_task * n)
-            .enumerate()
-            .for_each(|(i, chunk)| run(i * rows_per_task, chunk));
-    } else {
-        run(0, c);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn naive(a: MatRef<'_>, b: MatRef<'_>) -> Vec<f32> {
-        let (m, k) = a.dims();
-        let (_, n) = b.dims();
-        let at = |r: usize, c: usize| {
-            if a.transposed {
-                a.data[c * a.cols + r]
-            } else {
-                a.data[r * a.cols + c]
-            }
-        };
-        let bt = |r: usize, c: usize| {
-            if b.transposed {
-                b.data[c * b.cols + r]
-            } else {
-                b.data[r * b.cols + c]
-            }
-        };
-        let mut out = vec![0.0; m * n];
-        for i in 0..m {
-            for j in 0..n {
-                out[i * n + j] = (0..k).map(|p| at(i, p) * bt(p, j)).sum();
-            }
-        }
-        out
-    }
-
-    #[test]
-    fn gemm_matches_a_naive_product_for_every_transpose() {
-        let a: Vec<f32> = (0..6).map(|x| x as f32 * 0.5 - 1.0).collect();
-        let b: Vec<f32> = (0..12).map(|x| (x as f32).sin()).collect();
-        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
-            let am = if ta {
-                MatRef::new(&a, 3, 2).t(true)
-            } else {
-                MatRef::new(&a, 2, 3)
-            };
-            let bm = if tb {
-                MatRef::new(&b, 4, 3).t(true)
-            } else {
-                MatRef::new(&b, 3, 4)
-            };
-            let mut c = vec![0.0; 8];
-            gemm(am, bm, 0.0, &mut c);
-            let expected = naive(am, bm);
-            for (x, y) in c.iter().zip(&expected) {
-                assert!(
-                    (x - y).abs() < 1e-5,
-                    "ta={ta} tb={tb}: {c:?} vs {expected:?}"
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn gemm_is_bit_identical_on_one_and_two_threads() {
-        let (m, k, n) = (256, 300, 128);
-        let a: Vec<f32> = (0..m * k)
-            .map(|i| ((i * 7919) % 1000) as f32 / 997.0 - 0.5)
-            .collect();
-        let b: Vec<f32> = (0..k * n)
-            .map(|i| ((i * 104729) % 1000) as f32 / 991.0 - 0.5)
-            .collect();
-        let product = |threads: usize| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
-            let mut c = vec![0.0; m * n];
-            pool.install(|| gemm(MatRef::new(&a, m, k), MatRef::new(&b, k, n), 0.0, &mut c));
-            c
-        };
-        assert_eq!(product(1), product(2));
-        assert_eq!(product(1), product(3));
-    }
 
     #[test]
     fn sum_all_is_exact_for_integers_and_independent_of_threads() {

@@ -1,5 +1,6 @@
 //! The one op mechanism: every built-in op and every user op implements [`Op`].
 
+use crate::tape::Slot;
 use crate::{BufferPool, Tensor};
 
 /// An operation on the tape: a forward that computes the output and keeps what the backward
@@ -56,7 +57,7 @@ pub trait Op: Send + 'static {
 
 /// What an op's forward sees: its inputs, and buffers to write its output into.
 pub struct ForwardCtx<'a> {
-    pub(crate) values: &'a [Tensor],
+    pub(crate) values: &'a [Slot],
     pub(crate) inputs: &'a [u32],
     pub(crate) pool: &'a mut BufferPool,
     pub(crate) needs_backward: bool,
@@ -94,7 +95,7 @@ impl<'a> ForwardCtx<'a> {
 /// What an op's backward sees: inputs, output, the gradient of the output, and where to put
 /// the gradients of the inputs.
 pub struct BackwardCtx<'a> {
-    pub(crate) values: &'a [Tensor],
+    pub(crate) values: &'a [Slot],
     pub(crate) inputs: &'a [u32],
     pub(crate) requires_grad: &'a [bool],
     pub(crate) output: &'a Tensor,

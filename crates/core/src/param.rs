@@ -2,6 +2,7 @@
 
 use crate::Tensor;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 static NEXT_PARAM_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -9,15 +10,19 @@ static NEXT_PARAM_ID: AtomicU64 = AtomicU64::new(1);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ParamId(u64);
 
-/// A trainable tensor owned by a module. Each step it is copied onto the tape with
+/// A trainable tensor owned by a module. Each step it is put on the tape with
 /// [`Tape::param`](crate::Tape::param); its gradient is then found in the
 /// [`Gradients`](crate::Gradients) by its [`ParamId`].
+///
+/// The value is shared with the tape, not copied: [`Param::value_mut`] copies it only if a
+/// tape still holds it (copy on write), so the tape keeps the value its ops saw. Resetting the
+/// tape after the backward, before the optimizer step, avoids that copy.
 ///
 /// Cloning a parameter makes a *new* parameter (a new id) with the same value, so two
 /// modules never share a gradient by accident.
 pub struct Param {
     id: ParamId,
-    value: Tensor,
+    value: Arc<Tensor>,
 }
 
 impl Param {
@@ -25,7 +30,7 @@ impl Param {
     pub fn new(value: Tensor) -> Self {
         Param {
             id: ParamId(NEXT_PARAM_ID.fetch_add(1, Ordering::Relaxed)),
-            value,
+            value: Arc::new(value),
         }
     }
 
@@ -39,9 +44,15 @@ impl Param {
         &self.value
     }
 
-    /// The current value, mutably (how optimizers and checkpoint loaders update it).
+    /// The current value, mutably (how optimizers and checkpoint loaders update it). If a
+    /// tape still holds the value, it is copied first, so the tape keeps the old one.
     pub fn value_mut(&mut self) -> &mut Tensor {
-        &mut self.value
+        Arc::make_mut(&mut self.value)
+    }
+
+    /// The value as the tape holds it: shared, not copied.
+    pub(crate) fn shared_value(&self) -> Arc<Tensor> {
+        Arc::clone(&self.value)
     }
 
     /// The shape of the value.
@@ -52,7 +63,7 @@ impl Param {
 
 impl Clone for Param {
     fn clone(&self) -> Self {
-        Param::new(self.value.clone())
+        Param::new(Tensor::clone(&self.value))
     }
 }
 

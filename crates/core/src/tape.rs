@@ -4,8 +4,9 @@
 use crate::kernels::axpy_into;
 use crate::op::{BackwardCtx, ForwardCtx};
 use crate::{BufferPool, Gradients, Op, Param, ParamId, Tensor};
-use std::ops::Range;
+use std::ops::{Deref, Range};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 
 static NEXT_TAPE_ID: AtomicU32 = AtomicU32::new(1);
 
@@ -36,6 +37,30 @@ impl Var {
     }
 }
 
+/// A value on the tape: computed by an op (its buffer returns to the pool on reset), or a
+/// parameter's value, shared with the [`Param`] instead of copied.
+pub(crate) enum Slot {
+    Owned(Tensor),
+    Shared(Arc<Tensor>),
+}
+
+impl Deref for Slot {
+    type Target = Tensor;
+
+    fn deref(&self) -> &Tensor {
+        match self {
+            Slot::Owned(t) => t,
+            Slot::Shared(t) => t,
+        }
+    }
+}
+
+/// The gradient a backward starts from: given to the tape, or only lent to it.
+enum Seed<'s> {
+    Owned(Tensor),
+    Borrowed(&'s Tensor),
+}
+
 /// The record of one op application: the op (holding what its backward needs) and where its
 /// input indices sit in the tape's flat input list.
 struct Node {
@@ -62,7 +87,7 @@ pub struct Tape {
     id: u32,
     generation: u32,
     recording: bool,
-    values: Vec<Tensor>,
+    values: Vec<Slot>,
     requires_grad: Vec<bool>,
     producers: Vec<Option<Node>>,
     input_ids: Vec<u32>,
@@ -105,8 +130,10 @@ impl Tape {
     /// Forgets every value and op, keeping the memory for the next step. Handles from
     /// before the reset become invalid.
     pub fn reset(&mut self) {
-        for t in self.values.drain(..) {
-            self.pool.give(t);
+        for slot in self.values.drain(..) {
+            if let Slot::Owned(t) = slot {
+                self.pool.give(t);
+            }
         }
         self.requires_grad.clear();
         self.producers.clear();
@@ -176,15 +203,14 @@ impl Tape {
         self.push(value, requires_grad, None)
     }
 
-    /// Copies a parameter's value onto the tape; its gradient is then found by the
-    /// parameter's id in the [`Gradients`]. Using the same parameter twice in a step gives
-    /// the same handle, so its gradients add up.
+    /// Puts a parameter's value on the tape, shared rather than copied (see [`Param`]); its
+    /// gradient is then found by the parameter's id in the [`Gradients`]. Using the same
+    /// parameter twice in a step gives the same handle, so its gradients add up.
     pub fn param(&mut self, param: &Param) -> Var {
         if let Some(&(_, index)) = self.params.iter().find(|(id, _)| *id == param.id()) {
             return self.handle(index as usize);
         }
-        let value = self.pool.copy_of(param.shape(), param.value().data());
-        let var = self.push(value, self.recording, None);
+        let var = self.push_slot(Slot::Shared(param.shared_value()), self.recording, None);
         self.params.push((param.id(), var.index));
         var
     }
@@ -246,28 +272,46 @@ impl Tape {
     /// The gradients of `sum(output * seed)`: a vector-Jacobian product seeded with `seed`
     /// (which must have the output's shape).
     pub fn backward_with(&mut self, output: Var, seed: Tensor) -> Gradients {
-        let out = self.check(output, "backward_with");
+        self.backward_from(output, Seed::Owned(seed), "backward_with")
+    }
+
+    /// [`Tape::backward_with`] with a seed that is only borrowed, not copied (a benchmark's
+    /// fixed `dy`, a gradient kept elsewhere). The returned store then holds no gradient for
+    /// `output` itself.
+    pub fn backward_with_ref(&mut self, output: Var, seed: &Tensor) -> Gradients {
+        self.backward_from(output, Seed::Borrowed(seed), "backward_with_ref")
+    }
+
+    fn backward_from(&mut self, output: Var, seed: Seed<'_>, caller: &str) -> Gradients {
+        let out = self.check(output, caller);
+        let seed_shape = match &seed {
+            Seed::Owned(t) => t.shape(),
+            Seed::Borrowed(t) => t.shape(),
+        };
         assert_eq!(
-            seed.shape(),
+            seed_shape,
             self.values[out].shape(),
-            "backward_with: seed shape {:?} differs from output shape {:?}",
-            seed.shape(),
+            "{caller}: seed shape {:?} differs from output shape {:?}",
+            seed_shape,
             self.values[out].shape()
         );
         let mut grads: Vec<Option<Tensor>> = Vec::with_capacity(out + 1);
         grads.resize_with(out + 1, || None);
-        if self.requires_grad[out] {
-            grads[out] = Some(seed);
-        } else {
-            self.pool.give(seed);
+        let mut lent = None;
+        match seed {
+            Seed::Owned(t) if self.requires_grad[out] => grads[out] = Some(t),
+            Seed::Owned(t) => self.pool.give(t),
+            Seed::Borrowed(t) => lent = Some(t),
         }
         for i in (0..=out).rev() {
             let Some(node) = &self.producers[i] else {
                 continue;
             };
             let (earlier, rest) = grads.split_at_mut(i);
-            let Some(grad_output) = rest[0].as_ref() else {
-                continue;
+            let grad_output = match (&rest[0], lent) {
+                (Some(g), _) => g,
+                (None, Some(seed)) if i == out => seed,
+                _ => continue,
             };
             let inputs = &self.input_ids[node.inputs.clone()];
             self.scratch_grads.clear();
@@ -323,6 +367,10 @@ impl Tape {
     }
 
     fn push(&mut self, value: Tensor, requires_grad: bool, node: Option<Node>) -> Var {
+        self.push_slot(Slot::Owned(value), requires_grad, node)
+    }
+
+    fn push_slot(&mut self, value: Slot, requires_grad: bool, node: Option<Node>) -> Var {
         let index = self.values.len();
         self.values.push(value);
         self.requires_grad.push(requires_grad);
@@ -348,5 +396,64 @@ impl Tape {
             var.index, var.generation, self.generation
         );
         var.index as usize
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_param_is_shared_with_the_tape_and_copied_only_on_write() {
+        let mut p = Param::new(Tensor::from_vec(vec![3], vec![1.0, 2.0, 3.0]));
+        let mut tape = Tape::new();
+        let v = tape.param(&p);
+        assert_eq!(
+            tape.value(v).data().as_ptr(),
+            p.value().data().as_ptr(),
+            "no copy onto the tape"
+        );
+        // Written while the tape holds it: the tape keeps the value its ops saw.
+        p.value_mut().data_mut()[0] = 10.0;
+        assert_eq!(tape.value(v).data(), &[1.0, 2.0, 3.0]);
+        assert_eq!(p.value().data(), &[10.0, 2.0, 3.0]);
+        // Once the tape forgot it, the update is in place.
+        tape.reset();
+        let before = p.value().data().as_ptr();
+        p.value_mut().data_mut()[1] = 20.0;
+        assert_eq!(p.value().data().as_ptr(), before);
+        assert_eq!(p.value().data(), &[10.0, 20.0, 3.0]);
+    }
+
+    #[test]
+    fn backward_with_ref_gives_the_gradients_of_backward_with() {
+        let x = Tensor::from_vec(vec![2, 2], vec![0.5, -1.0, 2.0, 0.25]);
+        let seed = Tensor::from_vec(vec![2, 2], vec![1.0, -2.0, 0.5, 3.0]);
+        let grads = |by_ref: bool| {
+            let mut tape = Tape::new();
+            let xv = tape.variable(x.clone());
+            let y = tape.mul(xv, xv);
+            let z = tape.sigmoid(y);
+            let grads = if by_ref {
+                tape.backward_with_ref(z, &seed)
+            } else {
+                tape.backward_with(z, seed.clone())
+            };
+            let has_output_grad = grads.get(z).is_some();
+            (grads.get(xv).unwrap().clone(), has_output_grad)
+        };
+        let (owned, owned_has_seed) = grads(false);
+        let (lent, lent_has_seed) = grads(true);
+        assert_eq!(owned, lent);
+        assert!(owned_has_seed && !lent_has_seed);
+    }
+
+    #[test]
+    #[should_panic(expected = "backward_with_ref: seed shape [3] differs from output shape [2]")]
+    fn backward_with_ref_checks_the_seed_shape() {
+        let mut tape = Tape::new();
+        let x = tape.variable(Tensor::zeros(vec![2]));
+        let y = tape.exp(x);
+        tape.backward_with_ref(y, &Tensor::zeros(vec![3]));
     }
 }

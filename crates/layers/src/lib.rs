@@ -46,5 +46,9 @@ pub use init::{seeded_rng, uniform};
 pub use linear::Linear;
 pub use mlp::Mlp;
 pub use module::{BufferMut, BufferRef, Mode, Module, ModuleExt, Path, Rng, Visitor, VisitorMut};
+/// The `rand` crate the layers draw from, re-exported so that a stochastic layer written
+/// outside tapegrad calls the traits of [`Rng`] (`rand::Rng`, `RngCore`, `SeedableRng`) from
+/// the very version tapegrad uses, without a dependency of its own.
+pub use rand;
 pub use recalibrate::{recalibrate, Recalibration};
 pub use sequential::Sequential;

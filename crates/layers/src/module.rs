@@ -7,6 +7,12 @@ use tapegrad_core::{Param, Tape, Tensor, Var};
 
 /// The random number generator of stochastic layers (Dropout) and of initialisation:
 /// ChaCha8, portable across platforms, and serialisable so a checkpoint can resume it.
+///
+/// A stochastic layer owns one, built from a seed ([`seeded_rng`](crate::seeded_rng())),
+/// and shows it to visitors with [`Visitor::rng`] / [`VisitorMut::rng`]: checkpoints then
+/// save and restore it, and a resumed run draws the same numbers. Its traits (`rand::Rng`
+/// for `random`, `RngCore`, `SeedableRng`) come from the re-exported
+/// [`rand`](crate::rand) crate.
 pub type Rng = rand_chacha::ChaCha8Rng;
 
 /// Training or evaluation, passed explicitly to every forward (no global flag).
@@ -142,7 +148,50 @@ pub trait VisitorMut<'a> {
 /// with [`Tape::param`], and an optimizer later finds their gradients by id.
 ///
 /// `visit` and `visit_mut` list the same things under the same names; a layer without state
-/// (ReLU) lists nothing.
+/// (ReLU) lists nothing. That is how a layer registers its state: what it shows as a `param`
+/// is trained and saved, a `buffer` is saved but not trained, an `rng` is saved.
+///
+/// A layer of your own, with a parameter and a buffer (`docs/EXTENDING.md` builds complete
+/// ones, with their own ops):
+///
+/// ```
+/// use tapegrad_core::{Param, Tape, Tensor, Var};
+/// use tapegrad_layers::{BufferMut, BufferRef, Mode, Module, ModuleExt, Path, Visitor, VisitorMut};
+///
+/// /// `y = x * scale`, counting the training batches it has seen.
+/// struct Scale {
+///     scale: Param,
+///     batches_seen: i64,
+/// }
+///
+/// impl Module for Scale {
+///     fn forward(&mut self, tape: &mut Tape, x: Var, mode: Mode) -> Var {
+///         if mode == Mode::Train {
+///             self.batches_seen += 1;
+///         }
+///         let scale = tape.param(&self.scale); // its gradient is found by the Param's id
+///         tape.mul(x, scale)
+///     }
+///     fn visit<'a>(&'a self, path: Path<'_>, visitor: &mut dyn Visitor<'a>) {
+///         visitor.param(path.name("scale"), &self.scale);
+///         visitor.buffer(path.name("batches_seen"), BufferRef::Int(&self.batches_seen));
+///     }
+///     fn visit_mut<'a>(&'a mut self, path: Path<'_>, visitor: &mut dyn VisitorMut<'a>) {
+///         visitor.param(path.name("scale"), &mut self.scale);
+///         visitor.buffer(path.name("batches_seen"), BufferMut::Int(&mut self.batches_seen));
+///     }
+/// }
+///
+/// let mut layer = Scale { scale: Param::new(Tensor::full(vec![2], 3.0)), batches_seen: 0 };
+/// let mut tape = Tape::new();
+/// let x = tape.constant(Tensor::from_vec(vec![1, 2], vec![1.0, 2.0]));
+/// let y = layer.forward(&mut tape, x, Mode::Train);
+/// let loss = tape.sum(y);
+/// let grads = tape.backward(loss);
+/// assert_eq!(grads.param(&layer.scale).unwrap().data(), &[1.0, 2.0]);
+/// assert_eq!(layer.named_params()[0].0, "scale");
+/// assert_eq!(layer.batches_seen, 1);
+/// ```
 pub trait Module: Send {
     /// Computes the output for `x`, recording on `tape`; `mode` selects training or
     /// evaluation behaviour.

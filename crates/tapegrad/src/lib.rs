@@ -25,6 +25,11 @@ mod safetensors_io;
 pub mod train;
 
 pub use safetensors_io::{export_safetensors, import_safetensors};
+
+/// The README's Rust code blocks, compiled and run as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
 pub use tapegrad_core as core;
 pub use tapegrad_data as data;
 pub use tapegrad_layers as layers;
@@ -36,7 +41,9 @@ pub mod prelude {
     pub use crate::train::{check_finite, optimizer_step, train_step, Diverged, Evaluator};
     pub use crate::{export_safetensors, import_safetensors};
     pub use tapegrad_core::{gradcheck, Gradients, Op, Param, Tape, Tensor, Var};
-    pub use tapegrad_layers::{Mode, Module, ModuleExt};
+    pub use tapegrad_layers::{
+        Activation, BatchNorm1d, Dropout, Linear, Mlp, Mode, Module, ModuleExt, Sequential,
+    };
     pub use tapegrad_optim::{
         Adam, AdamConfig, Momentum, Optimizer, Schedule, ScheduleKind, Sgd, SgdConfig, WeightDecay,
     };

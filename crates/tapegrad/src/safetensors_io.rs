@@ -82,16 +82,30 @@ pub fn import_safetensors<M: Module + ?Sized>(
             problem: "is missing from the file".into(),
         })
     };
+    // Report problems in the model's order, each as soon as it is seen.
+    let same_shape = |what, name: &str, model: &[usize], view: &TensorView<'_>| {
+        if view.shape() == model {
+            Ok(())
+        } else {
+            Err(CheckpointError::ShapeMismatch {
+                path: path.to_path_buf(),
+                what,
+                name: name.to_string(),
+                expected: model.to_vec(),
+                found: view.shape().to_vec(),
+            })
+        }
+    };
     for NamedTensor { name, shape, data } in &mut state.params {
         let view = read(name)?;
-        *shape = view.shape().to_vec();
+        same_shape("parameter", name, shape, &view)?;
         *data = f32_values(path, name, &view)?;
     }
     for (name, buffer) in &mut state.buffers {
         let view = read(name)?;
         match buffer {
             BufferValue::Float { shape, data } => {
-                *shape = view.shape().to_vec();
+                same_shape("buffer", name, shape, &view)?;
                 *data = f32_values(path, name, &view)?;
             }
             BufferValue::Int(v) => {
@@ -109,7 +123,7 @@ pub fn import_safetensors<M: Module + ?Sized>(
             .names()
             .into_iter()
             .find(|n| {
-                !state.params.iter().any(|p| &p.name == *n)
+                !state.params.iter().any(|p| p.name == *n)
                     && !state.buffers.iter().any(|(b, _)| b == *n)
             })
             .map(|n| n.to_string())

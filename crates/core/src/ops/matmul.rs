@@ -1,7 +1,7 @@
 //! Matrix products: `matmul` (either operand transposed without a copy) and the fused
 //! `linear` (`x W^T + b`, PyTorch's layout, the bias folded into the GEMM).
 
-use crate::kernels::{gemm, sum_rows_into, MatRef};
+use crate::kernels::{gemm, gemm_is_large, gemm_serial, sum_rows_into, MatRef};
 use crate::{BackwardCtx, ForwardCtx, Op, Tape, Tensor, Var};
 
 /// The two dimensions of a matrix operand, or a panic naming the op and both shapes.
@@ -59,32 +59,58 @@ impl Op for MatMul {
         let (a, b, g) = (ctx.input(0), ctx.input(1), ctx.grad_output());
         let (am, bm) = self.operands(a, b);
         let gm = MatRef::new(g.data(), g.shape()[0], g.shape()[1]);
+        let mut da = ctx.needs_grad(0).then(|| ctx.buffer(a.shape()));
+        let mut db = ctx.needs_grad(1).then(|| ctx.buffer(b.shape()));
         // With C = op(A) op(B): dop(A) = G op(B)^T and dop(B) = op(A)^T G; a transposed
         // operand's gradient is the transpose of those.
-        let da = ctx.needs_grad(0).then(|| {
-            let mut da = ctx.pool.take(a.shape());
-            if self.trans_a {
-                gemm(bm, gm.t(true), 0.0, da.data_mut());
-            } else {
-                gemm(gm, bm.t(true), 0.0, da.data_mut());
-            }
-            da
-        });
-        let db = ctx.needs_grad(1).then(|| {
-            let mut db = ctx.pool.take(b.shape());
-            if self.trans_b {
-                gemm(gm.t(true), am, 0.0, db.data_mut());
-            } else {
-                gemm(am.t(true), gm, 0.0, db.data_mut());
-            }
-            db
-        });
+        let (trans_a, trans_b) = (self.trans_a, self.trans_b);
+        let (m, n) = (gm.rows, gm.cols);
+        let k = am.dims().1;
+        side_by_side(
+            da.is_some() && db.is_some() && gemm_is_large(m, k, n),
+            |gemm| {
+                if let Some(da) = &mut da {
+                    match trans_a {
+                        true => gemm(bm, gm.t(true), 0.0, da.data_mut()),
+                        false => gemm(gm, bm.t(true), 0.0, da.data_mut()),
+                    }
+                }
+            },
+            |gemm| {
+                if let Some(db) = &mut db {
+                    match trans_b {
+                        true => gemm(gm.t(true), am, 0.0, db.data_mut()),
+                        false => gemm(am.t(true), gm, 0.0, db.data_mut()),
+                    }
+                }
+            },
+        );
         if let Some(da) = da {
             ctx.set_grad(0, da);
         }
         if let Some(db) = db {
             ctx.set_grad(1, db);
         }
+    }
+}
+
+/// A GEMM entry point: [`gemm`] (all threads) or [`gemm_serial`] (the calling one).
+type Gemm = fn(MatRef<'_>, MatRef<'_>, f32, &mut [f32]);
+
+/// Runs the two independent products of a backward (input and weight gradients): side by
+/// side, one thread each, when both are large (no packing duplicated, one fork instead of
+/// two), else one after the other, each split across all threads when large. Either way
+/// each product is computed by the same deterministic GEMM, so the bits do not change.
+fn side_by_side(
+    both_large: bool,
+    first: impl FnOnce(Gemm) + Send,
+    second: impl FnOnce(Gemm) + Send,
+) {
+    if both_large {
+        rayon::join(|| first(gemm_serial), || second(gemm_serial));
+    } else {
+        first(gemm);
+        second(gemm);
     }
 }
 
@@ -139,31 +165,28 @@ impl Op for Linear {
         let (n, fan_in) = (x.shape()[0], x.shape()[1]);
         let fan_out = w.shape()[0];
         let gm = MatRef::new(g.data(), n, fan_out);
-        let dx = ctx.needs_grad(0).then(|| {
-            let mut dx = ctx.pool.take(x.shape());
-            gemm(
-                gm,
-                MatRef::new(w.data(), fan_out, fan_in),
-                0.0,
-                dx.data_mut(),
-            );
-            dx
-        });
-        let dw = ctx.needs_grad(1).then(|| {
-            let mut dw = ctx.pool.take(w.shape());
-            gemm(
-                gm.t(true),
-                MatRef::new(x.data(), n, fan_in),
-                0.0,
-                dw.data_mut(),
-            );
-            dw
-        });
-        let db = (ctx.num_inputs() == 3 && ctx.needs_grad(2)).then(|| {
-            let mut db = ctx.pool.take(&[fan_out]);
-            sum_rows_into(db.data_mut(), g.data(), n, fan_out);
-            db
-        });
+        let mut dx = ctx.needs_grad(0).then(|| ctx.buffer(x.shape()));
+        let mut dw = ctx.needs_grad(1).then(|| ctx.buffer(w.shape()));
+        let with_bias = ctx.num_inputs() == 3 && ctx.needs_grad(2);
+        let mut db = with_bias.then(|| ctx.buffer(&[fan_out]));
+        side_by_side(
+            dx.is_some() && dw.is_some() && gemm_is_large(n, fan_out, fan_in),
+            |gemm| {
+                if let Some(dx) = &mut dx {
+                    let wm = MatRef::new(w.data(), fan_out, fan_in);
+                    gemm(gm, wm, 0.0, dx.data_mut());
+                }
+            },
+            |gemm| {
+                if let Some(dw) = &mut dw {
+                    let xm = MatRef::new(x.data(), n, fan_in);
+                    gemm(gm.t(true), xm, 0.0, dw.data_mut());
+                }
+                if let Some(db) = &mut db {
+                    sum_rows_into(db.data_mut(), g.data(), n, fan_out);
+                }
+            },
+        );
         for (i, grad) in [dx, dw, db].into_iter().enumerate() {
             if let Some(grad) = grad {
                 ctx.set_grad(i, grad);

@@ -2,7 +2,7 @@
 //! is taken from the output where it can be (`relu`, `sigmoid`, `tanh`, `exp`, `sqrt`), so
 //! the backward reads one tensor instead of recomputing the function.
 
-use crate::kernels::{map_into, zip_into};
+use crate::kernels::{map_into, sigmoid_into, zip_into};
 use crate::{BackwardCtx, ForwardCtx, Op, Tape, Tensor, Var};
 
 #[derive(Clone, Copy)]
@@ -37,7 +37,7 @@ impl Op for Unary {
         let out = y.data_mut();
         match self.kind {
             Kind::Relu => map_into(out, x.data(), |x| x.max(0.0)),
-            Kind::Sigmoid => map_into(out, x.data(), sigmoid),
+            Kind::Sigmoid => sigmoid_into(out, x.data()),
             Kind::Tanh => map_into(out, x.data(), f32::tanh),
             Kind::Exp => map_into(out, x.data(), f32::exp),
             Kind::Log => map_into(out, x.data(), f32::ln),
@@ -65,16 +65,6 @@ impl Op for Unary {
             Kind::Sqrt => zip_into(out, g.data(), y.data(), |g, y| 0.5 * g / y),
         }
         ctx.set_grad(0, dx);
-    }
-}
-
-/// The logistic function, written so that neither branch overflows `exp`.
-pub(crate) fn sigmoid(x: f32) -> f32 {
-    if x >= 0.0 {
-        1.0 / (1.0 + (-x).exp())
-    } else {
-        let e = x.exp();
-        e / (1.0 + e)
     }
 }
 

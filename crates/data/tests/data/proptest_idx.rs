@@ -1,11 +1,19 @@
-//! Mutated and truncated IDX buffers, raw and gzip: the reader returns Ok or Err, never panics.
+//! Mutated and truncated IDX buffers, raw and gzip: the reader returns Ok or Err, never panics,
+//! and never reserves what a lying header claims; mutated image and label files on disk load
+//! into a split that keeps its invariant, or fail.
 
 use std::path::Path;
 
 use proptest::prelude::*;
-use tapegrad_data::{parse_idx, IdxArray};
+use tapegrad_data::{parse_idx, read_idx, IdxArray, Split};
 
-use crate::common::{gzip, idx_bytes};
+use crate::alloc::measure;
+use crate::common::{gzip, idx_bytes, temp_dir, write};
+
+/// The most one parse of these small inputs may reserve at once, though their headers may
+/// claim up to 1 GiB: gzip input is bounded by DEFLATE's expansion ratio, plus the
+/// decompressor's own state.
+const MAX_RESERVE: usize = 1 << 20;
 
 /// A small valid `u8` IDX file: rank 0 to 3, each dimension 0 to 5.
 fn valid() -> impl Strategy<Value = Vec<u8>> {
@@ -57,6 +65,32 @@ fn consistent(array: &IdxArray) -> bool {
     array.dims.iter().product::<usize>() == array.data.len()
 }
 
+/// Parses `bytes`, checking that an Ok is consistent and that no allocation was large.
+fn parse_bounded(bytes: &[u8]) -> Result<(), TestCaseError> {
+    let (result, _, largest) = measure(|| parse_idx(bytes, Path::new("p")));
+    prop_assert!(largest <= MAX_RESERVE, "reserved {} bytes", largest);
+    if let Ok(array) = result {
+        prop_assert!(consistent(&array));
+    }
+    Ok(())
+}
+
+/// A valid image file (`count` images of 2x3) and its label file (digits).
+fn valid_pair() -> impl Strategy<Value = (Vec<u8>, Vec<u8>)> {
+    (0u32..5).prop_flat_map(|count| {
+        (
+            prop::collection::vec(any::<u8>(), count as usize * 6),
+            prop::collection::vec(0u8..10, count as usize),
+        )
+            .prop_map(move |(pixels, labels)| {
+                (
+                    idx_bytes(0x08, &[count, 2, 3], &pixels),
+                    idx_bytes(0x08, &[count], &labels),
+                )
+            })
+    })
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
 
@@ -75,13 +109,9 @@ proptest! {
         for m in &mutations {
             apply(&mut bytes, m);
         }
-        if let Ok(array) = parse_idx(&bytes, Path::new("p")) {
-            prop_assert!(consistent(&array));
-        }
+        parse_bounded(&bytes)?;
         // The same bytes compressed: the gzip path sees the same errors.
-        if let Ok(array) = parse_idx(&gzip(&bytes), Path::new("p")) {
-            prop_assert!(consistent(&array));
-        }
+        parse_bounded(&gzip(&bytes))?;
     }
 
     #[test]
@@ -93,8 +123,46 @@ proptest! {
         for m in &mutations {
             apply(&mut gz, m);
         }
-        if let Ok(array) = parse_idx(&gz, Path::new("p")) {
-            prop_assert!(consistent(&array));
+        parse_bounded(&gz)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(500))]
+
+    #[test]
+    fn mutated_files_on_disk_assemble_a_valid_split_or_fail(
+        (mut images, mut labels) in valid_pair(),
+        image_mutations in prop::collection::vec(mutation(), 0..3),
+        label_mutations in prop::collection::vec(mutation(), 0..3),
+        compress in any::<bool>(),
+    ) {
+        for m in &image_mutations {
+            apply(&mut images, m);
+        }
+        for m in &label_mutations {
+            apply(&mut labels, m);
+        }
+        if compress {
+            (images, labels) = (gzip(&images), gzip(&labels));
+        }
+        let dir = temp_dir();
+        let images_path = write(dir.path(), "images", &images);
+        let labels_path = write(dir.path(), "labels", &labels);
+        let split = match (read_idx(&images_path), read_idx(&labels_path)) {
+            (Ok(i), Ok(l)) => Split::from_idx(i, l, &images_path, &labels_path),
+            (Err(e), _) | (_, Err(e)) => Err(e),
+        };
+        match split {
+            Ok(split) => {
+                prop_assert_eq!(split.images.len(), split.len() * split.pixels_per_image());
+                prop_assert!(split.labels.iter().all(|&l| l < 10));
+            }
+            // Every error names one of the two files.
+            Err(e) => prop_assert!(
+                e.to_string().contains("images") || e.to_string().contains("labels"),
+                "{}", e
+            ),
         }
     }
 }

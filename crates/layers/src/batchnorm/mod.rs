@@ -4,17 +4,21 @@
 //! - `op.rs`: the fused op, forward and closed-form backward, and functional forms;
 //! - `reference.rs`: the same computation composed from core ops, to test and benchmark
 //!   against;
-//! - `columns.rs`: the cache-friendly, thread-count-independent loops under them.
+//! - `panels.rs` and `kernels.rs`: the cache-friendly, vectorised, thread-count-independent
+//!   loops under them.
 //!
 //! The derivation of the backward and a table of conventions against PyTorch and Keras are
 //! in `docs/BATCHNORM.md`.
 
-mod columns;
+mod kernels;
 mod op;
+mod panels;
 mod reference;
 mod stats;
 
 pub use op::{batch_norm_eval, batch_norm_train, BatchNormOp};
+
+use op::StatsReport;
 pub use reference::batch_norm_composed;
 pub use stats::{BatchStats, RunningStats};
 
@@ -215,33 +219,42 @@ impl Module for BatchNorm1d {
     fn forward(&mut self, tape: &mut Tape, x: Var, mode: Mode) -> Var {
         let who = Who(self.num_features);
         let shape = tape.shape(x);
-        if !matches!(shape, &[_, c] if c == self.num_features) {
-            panic!(
+        let rows = match shape {
+            &[n, c] if c == self.num_features => n,
+            _ => panic!(
                 "{who}: expected an input of shape [batch, {}], got {shape:?}",
                 self.num_features
-            );
-        }
-        let op = match (&mut self.running, mode) {
-            (Some(running), Mode::Eval) => BatchNormOp::with_fixed_stats(
-                running.mean.data(),
-                running.var.data(),
-                self.config.eps,
             ),
-            (running, _) => {
-                // Batch statistics: training, or no running statistics to use.
-                require_two_rows(&who, shape);
-                let stats = BatchStats::of(tape.value(x));
-                if let (Some(running), Mode::Train) = (running, mode) {
-                    running.update(&stats, self.config.momentum);
-                }
-                BatchNormOp::with_batch_stats(&stats, self.config.eps)
-            }
         };
         let affine = self
             .affine
             .as_ref()
             .map(|(w, b)| (tape.param(w), tape.param(b)));
-        op::apply(tape, op, x, affine)
+        let eps = self.config.eps;
+        match (&mut self.running, mode) {
+            (Some(running), Mode::Eval) => {
+                let op =
+                    BatchNormOp::with_fixed_stats(running.mean.data(), running.var.data(), eps);
+                op::apply(tape, op, x, affine)
+            }
+            (running, _) => {
+                // Batch statistics: training, or no running statistics to use. The op computes
+                // them in the sweep that normalises, and reports them for the running update.
+                require_two_rows(&who, &[rows, self.num_features]);
+                let running = running.as_mut().filter(|_| mode == Mode::Train);
+                let report: Option<StatsReport> = running.is_some().then(Default::default);
+                let op = BatchNormOp::from_input(self.num_features, eps, report.clone());
+                let y = op::apply(tape, op, x, affine);
+                if let (Some(running), Some(report)) = (running, report) {
+                    let stats = report.lock().expect("batch statistics report").take();
+                    running.update(
+                        &stats.expect("the forward reports its statistics"),
+                        self.config.momentum,
+                    );
+                }
+                y
+            }
+        }
     }
 
     fn visit<'a>(&'a self, path: Path<'_>, visitor: &mut dyn Visitor<'a>) {

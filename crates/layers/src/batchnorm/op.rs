@@ -1,10 +1,16 @@
-//! The fused BatchNorm op: normalisation, scale and shift in one pass, and a hand-written
-//! closed-form backward in two, instead of the eight primitive ops (each keeping its output for
-//! the backward) that the composed version in `reference.rs` records.
+//! The fused BatchNorm op: statistics, normalisation, scale and shift in one sweep, and a
+//! hand-written closed-form backward in one more, instead of the eight primitive ops (each
+//! keeping its output for the backward) that the composed version in `reference.rs` records.
 
-use super::columns::{map_rows, reduce_columns};
-use super::stats::{require_two_rows, BatchStats};
+use super::kernels::{gradient_sums, input_gradient, normalize, DxCoefficients, Norm};
+use super::panels::{for_each_panel_mut, map_panels, panel};
+use super::stats::{batch_moments, require_two_rows, BatchStats};
+use std::sync::{Arc, Mutex};
 use tapegrad_core::{BackwardCtx, ForwardCtx, Op, Tape, Tensor, Var};
+
+/// Where a training op puts the batch statistics its forward computed, for the layer's
+/// running statistics.
+pub(crate) type StatsReport = Arc<Mutex<Option<BatchStats>>>;
 
 /// `y = gamma * (x - mean) * invstd + beta` over `x: [n, c]`, per feature, as one tape op.
 ///
@@ -20,9 +26,14 @@ use tapegrad_core::{BackwardCtx, ForwardCtx, Op, Tape, Tensor, Var};
 ///   (evaluation). Still differentiable: `dx = gamma * invstd * dy`, and `dgamma`, `dbeta`
 ///   as above.
 ///
+/// (`BatchNorm1d` and [`batch_norm_train`] let the forward compute the batch statistics
+/// itself, in the same sweep as the normalisation.)
+///
 /// The op saves no per-element state for its backward: `x` stays on the tape, so `x_hat` is
 /// recomputed from it and the per-feature `mean` and `invstd` the forward needs anyway.
-/// That is less memory traffic than writing and re-reading an `x_hat` tensor.
+/// That is less memory traffic than writing and re-reading an `x_hat` tensor. Forward and
+/// backward each sweep the rows twice, in panels (see `panels.rs`); a small batch stays in the
+/// cache for the second sweep.
 ///
 /// ```
 /// use tapegrad_core::{Tape, Tensor};
@@ -37,6 +48,7 @@ use tapegrad_core::{BackwardCtx, ForwardCtx, Op, Tape, Tensor, Var};
 /// ```
 #[derive(Clone, Debug)]
 pub struct BatchNormOp {
+    features: usize,
     /// The mean rounded to `f32`, and what that rounding lost: `x - mean` is computed as
     /// `(x - mean) - mean_lo`, which keeps the mean's `f64` precision for one more
     /// subtraction per element (for `x` near the mean, `x - mean` is exact in `f32`).
@@ -45,6 +57,15 @@ pub struct BatchNormOp {
     invstd: Vec<f32>,
     /// Whether `mean` and `invstd` are the statistics of the input (so functions of it).
     batch_stats: bool,
+    /// Set when the forward computes the statistics of its input itself.
+    from_input: Option<FromInput>,
+}
+
+/// What a forward that computes its own batch statistics needs.
+#[derive(Clone, Debug)]
+struct FromInput {
+    eps: f32,
+    report: Option<StatsReport>,
 }
 
 /// `1 / sqrt(var + eps)`, in `f64` before rounding.
@@ -52,22 +73,33 @@ fn invstd(var: f64, eps: f32) -> f32 {
     (1.0 / (var + eps as f64).sqrt()) as f32
 }
 
+/// The op's per-feature constants from `f64` statistics: the mean split in an `f32` and its
+/// rounding residual, and `1 / sqrt(var + eps)`.
+fn split_stats(stats: (&[f64], &[f64]), eps: f32, norm: (&mut [f32], &mut [f32], &mut [f32])) {
+    let (mean64, var64) = stats;
+    let (mean, mean_lo, inv) = norm;
+    for (j, (&m, &v)) in mean64.iter().zip(var64).enumerate() {
+        mean[j] = m as f32;
+        mean_lo[j] = (m - mean[j] as f64) as f32;
+        inv[j] = invstd(v, eps);
+    }
+}
+
 impl BatchNormOp {
     /// Normalises with `stats`, which must be the [`BatchStats`] of the very input the op is
     /// applied to: the backward treats them as functions of it.
     pub fn with_batch_stats(stats: &BatchStats, eps: f32) -> Self {
-        let mean: Vec<f32> = stats.mean.iter().map(|&m| m as f32).collect();
-        BatchNormOp {
-            mean_lo: stats
-                .mean
-                .iter()
-                .zip(&mean)
-                .map(|(&m, &hi)| (m - hi as f64) as f32)
-                .collect(),
-            mean,
-            invstd: stats.var.iter().map(|&v| invstd(v, eps)).collect(),
-            batch_stats: true,
-        }
+        let c = stats.mean.len();
+        let mut op = Self::empty(c, true);
+        op.mean = vec![0.0; c];
+        op.mean_lo = vec![0.0; c];
+        op.invstd = vec![0.0; c];
+        split_stats(
+            (&stats.mean, &stats.var),
+            eps,
+            (&mut op.mean, &mut op.mean_lo, &mut op.invstd),
+        );
+        op
     }
 
     /// Normalises with fixed `mean` and (biased or running) `var`, constants for the
@@ -86,11 +118,31 @@ impl BatchNormOp {
             mean: mean.to_vec(),
             mean_lo: vec![0.0; mean.len()],
             invstd: var.iter().map(|&v| invstd(v as f64, eps)).collect(),
-            batch_stats: false,
+            ..Self::empty(mean.len(), false)
         }
     }
 
-    /// The per-feature constants, as parallel slices.
+    /// Normalises `features` features with the statistics of the input, computed by the
+    /// forward in the same sweep as the output and, if `report` is given, left there.
+    pub(crate) fn from_input(features: usize, eps: f32, report: Option<StatsReport>) -> Self {
+        BatchNormOp {
+            from_input: Some(FromInput { eps, report }),
+            ..Self::empty(features, true)
+        }
+    }
+
+    fn empty(features: usize, batch_stats: bool) -> Self {
+        BatchNormOp {
+            features,
+            mean: Vec::new(),
+            mean_lo: Vec::new(),
+            invstd: Vec::new(),
+            batch_stats,
+            from_input: None,
+        }
+    }
+
+    /// The per-feature constants.
     fn norm(&self) -> Norm<'_> {
         Norm {
             mean: &self.mean,
@@ -102,51 +154,48 @@ impl BatchNormOp {
     /// `(n, c)` of the input, or a panic naming the op and both shapes.
     fn dims(&self, x: &Tensor) -> (usize, usize) {
         match x.shape() {
-            &[n, c] if c == self.mean.len() => (n, c),
+            &[n, c] if c == self.features => (n, c),
             s => panic!(
                 "batch_norm: expected an input of shape [batch, {}], got {s:?}",
-                self.mean.len()
+                self.features
             ),
         }
     }
-}
 
-/// The per-feature constants of a normalisation as parallel slices (structure of arrays,
-/// so that the row loops below, zips over equal-length slices, vectorise).
-#[derive(Clone, Copy)]
-struct Norm<'a> {
-    mean: &'a [f32],
-    mean_lo: &'a [f32],
-    invstd: &'a [f32],
-}
-
-impl<'a> Norm<'a> {
-    /// Features `j0..j0 + len`.
-    fn range(self, j0: usize, len: usize) -> Norm<'a> {
-        Norm {
-            mean: &self.mean[j0..][..len],
-            mean_lo: &self.mean_lo[j0..][..len],
-            invstd: &self.invstd[j0..][..len],
+    /// The statistics of `x` (kept in `self` for the backward, and reported if asked), then
+    /// `y`.
+    fn forward_from_input(&mut self, x: &Tensor, affine: (&[f32], &[f32]), y: &mut Tensor) {
+        let FromInput { eps, report } = self.from_input.clone().expect("statistics from input");
+        let (n, c) = self.dims(x);
+        assert!(
+            n > 0,
+            "batch_norm: statistics need a batch, got shape {:?}",
+            x.shape()
+        );
+        let (mean, var) = batch_moments(x.data(), n, c).into_mean_var();
+        self.mean = vec![0.0; c];
+        self.mean_lo = vec![0.0; c];
+        self.invstd = vec![0.0; c];
+        split_stats(
+            (&mean, &var),
+            eps,
+            (&mut self.mean, &mut self.mean_lo, &mut self.invstd),
+        );
+        self.normalize(x, affine, y);
+        if let Some(report) = report {
+            let stats = BatchStats { n, mean, var };
+            *report.lock().expect("batch statistics report") = Some(stats);
         }
     }
 
-    /// `x_hat` per feature of one row: `((x - mean) - mean_lo) * invstd`.
-    fn x_hat<'r>(self, x: &'r [f32]) -> impl Iterator<Item = f32> + 'r
-    where
-        'a: 'r,
-    {
-        let stats = self.mean.iter().zip(self.mean_lo).zip(self.invstd);
-        x.iter()
-            .zip(stats)
-            .map(|(&x, ((&m, &lo), &s))| ((x - m) - lo) * s)
+    /// `y = gamma * x_hat + beta`, panel by panel.
+    fn normalize(&self, x: &Tensor, affine: (&[f32], &[f32]), y: &mut Tensor) {
+        let (_, c) = self.dims(x);
+        let (gamma, beta) = affine;
+        for_each_panel_mut(y.data_mut(), c, |p, ys| {
+            normalize(panel(x.data(), c, p), self.norm(), gamma, beta, ys)
+        });
     }
-}
-
-/// The per-feature coefficients of `dx = k * (dy - mean_dy - x_hat * mean_dy_xhat)`.
-struct DxCoefficients {
-    k: Vec<f32>,
-    mean_dy: Vec<f32>,
-    mean_dy_xhat: Vec<f32>,
 }
 
 /// `gamma` and `beta` of an op's inputs, checked against `x`; `None` without them.
@@ -180,22 +229,22 @@ impl Op for BatchNormOp {
         let (_, c) = self.dims(x);
         let params: Vec<&Tensor> = (1..ctx.num_inputs()).map(|i| ctx.input(i)).collect();
         // y = x_hat * gamma + beta; without affine parameters gamma = 1, beta = 0.
+        let unit;
         let (gamma, beta) = match affine(&params, x, c) {
-            Some((g, b)) => (g.to_vec(), b.to_vec()),
-            None => (vec![1.0; c], vec![0.0; c]),
-        };
-        let norm = self.norm();
-        let xs = x.data();
-        let mut y = ctx.buffer(x.shape());
-        map_rows(y.data_mut(), c, |block, r0| {
-            let rows = block.chunks_exact_mut(c).zip(xs[r0 * c..].chunks_exact(c));
-            for (y, x) in rows {
-                let affine = gamma.iter().zip(&beta);
-                for ((y, x_hat), (&g, &b)) in y.iter_mut().zip(norm.x_hat(x)).zip(affine) {
-                    *y = g * x_hat + b;
-                }
+            Some(gb) => gb,
+            None => {
+                unit = (vec![1.0; c], vec![0.0; c]);
+                (&unit.0[..], &unit.1[..])
             }
-        });
+        };
+        let mut y = ctx.buffer(x.shape());
+        if c > 0 {
+            if self.from_input.is_some() {
+                self.forward_from_input(x, (gamma, beta), &mut y);
+            } else {
+                self.normalize(x, (gamma, beta), &mut y);
+            }
+        }
         y
     }
 
@@ -204,83 +253,64 @@ impl Op for BatchNormOp {
         let (n, c) = self.dims(x);
         let params: Vec<&Tensor> = (1..ctx.num_inputs()).map(|i| ctx.input(i)).collect();
         let affine = affine(&params, x, c);
-        let norm = self.norm();
         let (xs, dys) = (x.data(), dy.data());
         let wants_params = affine.is_some() && (ctx.needs_grad(1) || ctx.needs_grad(2));
+        let wants_sums = self.batch_stats || wants_params;
+        let mut dx = ctx.needs_grad(0).then(|| ctx.buffer(x.shape()));
 
-        // Pass 1: per feature, sum(dy) and sum(dy * x_hat), row by row, in f64.
-        let mut sums = vec![(0f64, 0f64); c];
-        if self.batch_stats || wants_params {
-            reduce_columns(&mut sums, n, |acc, r, j0| {
-                let len = acc.len();
-                let (x, dy) = (&xs[r * c + j0..][..len], &dys[r * c + j0..][..len]);
-                let x_hat = norm.range(j0, len).x_hat(x);
-                for ((a, &dy), x_hat) in acc.iter_mut().zip(dy).zip(x_hat) {
-                    a.0 += dy as f64;
-                    a.1 += dy as f64 * x_hat as f64;
-                }
+        // Sweep 1: per feature sum(dy) and sum(dy * x_hat), in f64 per panel, the panels added
+        // in order. Sweep 2: dx = k * (dy - sum(dy)/n - x_hat * sum(dy x_hat)/n) with
+        // k = gamma * invstd; with fixed statistics only the first term remains.
+        let norm = self.norm();
+        let (mut sum_dy, mut sum_dy_xhat) = (vec![0f64; c], vec![0f64; c]);
+        if wants_sums && c > 0 {
+            let panels = map_panels(xs, c, |p, x| {
+                let (mut a, mut b) = (vec![0f64; c], vec![0f64; c]);
+                gradient_sums(x, panel(dys, c, p), norm, &mut a, &mut b);
+                (a, b)
             });
+            for (a, b) in panels {
+                sum_dy.iter_mut().zip(&a).for_each(|(s, a)| *s += a);
+                sum_dy_xhat.iter_mut().zip(&b).for_each(|(s, b)| *s += b);
+            }
         }
-
-        // Pass 2: dx = k * (dy - sum(dy)/n - x_hat * sum(dy x_hat)/n) with k = gamma * invstd;
-        // with fixed statistics only the first term remains.
-        if ctx.needs_grad(0) {
-            let coef = self.dx_coefficients(affine.map(|(g, _)| g), &sums, n);
-            let mut dx = ctx.buffer(x.shape());
-            map_rows(dx.data_mut(), c, |block, r0| {
-                let rows = block.chunks_exact_mut(c);
-                let inputs = xs[r0 * c..]
-                    .chunks_exact(c)
-                    .zip(dys[r0 * c..].chunks_exact(c));
-                for (d, (x, dy)) in rows.zip(inputs) {
-                    let per_feature = coef.k.iter().zip(&coef.mean_dy).zip(&coef.mean_dy_xhat);
-                    let terms = dy.iter().zip(norm.x_hat(x)).zip(per_feature);
-                    for (d, ((&dy, x_hat), ((&k, &mdy), &mdyx))) in d.iter_mut().zip(terms) {
-                        *d = k * (dy - mdy - x_hat * mdyx);
-                    }
+        if let Some(dx) = &mut dx {
+            let n64 = n as f64;
+            let k: Vec<f32> = (0..c)
+                .map(|j| affine.map_or(1.0, |(g, _)| g[j]) * self.invstd[j])
+                .collect();
+            let means = |sums: &[f64]| -> Vec<f32> {
+                match self.batch_stats {
+                    true => sums.iter().map(|&s| (s / n64) as f32).collect(),
+                    false => vec![0.0; c],
                 }
-            });
+            };
+            let (mean_dy, mean_dy_xhat) = (means(&sum_dy), means(&sum_dy_xhat));
+            let coef = DxCoefficients {
+                k: &k,
+                mean_dy: &mean_dy,
+                mean_dy_xhat: &mean_dy_xhat,
+            };
+            if c > 0 {
+                for_each_panel_mut(dx.data_mut(), c, |p, d| {
+                    input_gradient(panel(xs, c, p), panel(dys, c, p), norm, coef, d)
+                });
+            }
+        }
+        if let Some(dx) = dx {
             ctx.set_grad(0, dx);
         }
         if wants_params {
             // dgamma (input 1) = sum(dy * x_hat) and dbeta (input 2) = sum(dy): pass 1's sums.
-            for input in [1, 2] {
+            for (input, sums) in [(1, &sum_dy_xhat), (2, &sum_dy)] {
                 if ctx.needs_grad(input) {
                     let mut g = ctx.buffer(&[c]);
-                    for (g, &(sum_dy, sum_dy_xhat)) in g.data_mut().iter_mut().zip(&sums) {
-                        *g = if input == 1 { sum_dy_xhat } else { sum_dy } as f32;
+                    for (g, &s) in g.data_mut().iter_mut().zip(sums.iter()) {
+                        *g = s as f32;
                     }
                     ctx.set_grad(input, g);
                 }
             }
-        }
-    }
-}
-
-impl BatchNormOp {
-    /// The coefficients of pass 2 from the sums of pass 1.
-    fn dx_coefficients(
-        &self,
-        gamma: Option<&[f32]>,
-        sums: &[(f64, f64)],
-        n: usize,
-    ) -> DxCoefficients {
-        let c = self.invstd.len();
-        let k = (0..c)
-            .map(|j| gamma.map_or(1.0, |g| g[j]) * self.invstd[j])
-            .collect();
-        let (mean_dy, mean_dy_xhat) = if self.batch_stats {
-            sums.iter()
-                .map(|&(s, t)| ((s / n as f64) as f32, (t / n as f64) as f32))
-                .unzip()
-        } else {
-            // Fixed statistics are constants: only dy's own term remains.
-            (vec![0.0; c], vec![0.0; c])
-        };
-        DxCoefficients {
-            k,
-            mean_dy,
-            mean_dy_xhat,
         }
     }
 }
@@ -311,9 +341,12 @@ pub(crate) fn apply(tape: &mut Tape, op: BatchNormOp, x: Var, affine: Option<(Va
 /// assert_eq!(tape.value(y).data(), &[-1.5, 2.5]);
 /// ```
 pub fn batch_norm_train(tape: &mut Tape, x: Var, affine: Option<(Var, Var)>, eps: f32) -> Var {
-    require_two_rows(&"batch_norm", tape.shape(x));
-    let stats = BatchStats::of(tape.value(x));
-    apply(tape, BatchNormOp::with_batch_stats(&stats, eps), x, affine)
+    let shape = tape.shape(x);
+    require_two_rows(&"batch_norm", shape);
+    let &[_, c] = shape else {
+        panic!("batch_norm: statistics need an input of shape [batch > 0, features], got {shape:?}")
+    };
+    apply(tape, BatchNormOp::from_input(c, eps, None), x, affine)
 }
 
 /// Functional BatchNorm with fixed statistics (PyTorch's

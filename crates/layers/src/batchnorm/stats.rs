@@ -2,7 +2,8 @@
 //! running ones with PyTorch's update rule, kept in small functions so that
 //! [`recalibrate`](crate::recalibrate()) and checkpoints can reason about them.
 
-use super::columns::reduce_columns;
+use super::kernels::{column_sums, squared_deviations};
+use super::panels::map_panels;
 use tapegrad_core::Tensor;
 
 /// The per-feature statistics of one batch `x: [n, c]`.
@@ -20,10 +21,10 @@ pub struct BatchStats {
 }
 
 impl BatchStats {
-    /// The statistics of `x: [n, c]`, in two passes over the rows: the mean, then the mean
-    /// of the squared deviations from it. Never `E[x^2] - E[x]^2`, which in `f32` loses
-    /// every digit of the variance of a feature whose mean is large against its spread.
-    /// Both passes accumulate in `f64`.
+    /// The statistics of `x: [n, c]`: over each panel of rows (see `panels.rs`) in two
+    /// passes, the mean, then the squared deviations from it, accumulated in `f64`; then the
+    /// panels merged pairwise in order. Never `E[x^2] - E[x]^2`, which in `f32` loses every
+    /// digit of the variance of a feature whose mean is large against its spread.
     ///
     /// Panics if `x` is not 2-D or has no row.
     ///
@@ -43,28 +44,8 @@ impl BatchStats {
                 "batch_norm: statistics need an input of shape [batch > 0, features], got {s:?}"
             ),
         };
-        let data = x.data();
-        let mut sum = vec![0f64; c];
-        reduce_columns(&mut sum, n, |acc, r, j0| {
-            let row = &data[r * c + j0..][..acc.len()];
-            acc.iter_mut().zip(row).for_each(|(a, &v)| *a += v as f64);
-        });
-        let mean: Vec<f64> = sum.iter().map(|s| s / n as f64).collect();
-        let mut squares = sum;
-        squares.fill(0.0);
-        reduce_columns(&mut squares, n, |acc, r, j0| {
-            let row = &data[r * c + j0..][..acc.len()];
-            let mean = &mean[j0..][..acc.len()];
-            for ((a, &v), &m) in acc.iter_mut().zip(row).zip(mean) {
-                let d = v as f64 - m;
-                *a += d * d;
-            }
-        });
-        BatchStats {
-            n,
-            mean,
-            var: squares.iter().map(|&s| s / n as f64).collect(),
-        }
+        let (mean, var) = batch_moments(x.data(), n, c).into_mean_var();
+        BatchStats { n, mean, var }
     }
 
     /// The unbiased variance of feature `j` (`n / (n - 1)` times the biased one), what
@@ -72,6 +53,62 @@ impl BatchStats {
     pub fn unbiased_var(&self, j: usize) -> f64 {
         self.var[j] * self.n as f64 / (self.n as f64 - 1.0)
     }
+}
+
+/// The per-feature mean and sum of squared deviations of some rows: what one panel of the
+/// batch contributes to its statistics.
+pub(super) struct Moments {
+    n: usize,
+    mean: Vec<f64>,
+    m2: Vec<f64>,
+}
+
+impl Moments {
+    /// The moments of `rows` (row-major, `c` features), in two passes: the mean, then the
+    /// squared deviations from it (the panel is still in the cache for the second).
+    pub(super) fn of(rows: &[f32], c: usize) -> Moments {
+        let n = rows.len() / c;
+        let (mut mean, mut m2) = (vec![0f64; c], vec![0f64; c]);
+        column_sums(rows, &mut mean);
+        mean.iter_mut().for_each(|m| *m /= n as f64);
+        squared_deviations(rows, &mean, &mut m2);
+        Moments { n, mean, m2 }
+    }
+
+    /// The moments of the rows of `self` and `other` together (Chan, Golub and LeVeque's
+    /// pairwise update): `delta = mean_b - mean_a`, `mean = mean_a + delta * n_b / n`,
+    /// `m2 = m2_a + m2_b + delta^2 * n_a * n_b / n`. Stable: no `E[x^2] - E[x]^2`.
+    pub(super) fn merge(mut self, other: Moments) -> Moments {
+        let (na, nb) = (self.n as f64, other.n as f64);
+        let n = na + nb;
+        for j in 0..self.mean.len() {
+            let delta = other.mean[j] - self.mean[j];
+            self.mean[j] += delta * (nb / n);
+            self.m2[j] += other.m2[j] + delta * delta * (na * nb / n);
+        }
+        self.n += other.n;
+        self
+    }
+
+    /// The mean and biased variance.
+    pub(super) fn into_mean_var(self) -> (Vec<f64>, Vec<f64>) {
+        let n = self.n as f64;
+        let var = self.m2.iter().map(|&m2| m2 / n).collect();
+        (self.mean, var)
+    }
+}
+
+/// The moments of a whole batch `x: [n > 0, c]`: each panel of rows in one sweep (two
+/// passes from the cache), the panels merged in order (the same bits on any thread count).
+pub(super) fn batch_moments(x: &[f32], n: usize, c: usize) -> Moments {
+    if c == 0 {
+        let (mean, m2) = (Vec::new(), Vec::new());
+        return Moments { n, mean, m2 };
+    }
+    map_panels(x, c, |_, rows| Moments::of(rows, c))
+        .into_iter()
+        .reduce(Moments::merge)
+        .expect("a batch has a panel")
 }
 
 /// Panics, naming `who` and the shape, when a batch has fewer than two rows: a batch of

@@ -63,6 +63,21 @@ pub enum CheckpointError {
         /// The codec's message.
         message: String,
     },
+    /// A tensor in the file holds another number of values than its shape says (a corrupt
+    /// or hand-made payload that passed the checksum).
+    #[error("{path}: {what} `{name}` has shape {shape:?} but holds {values} values")]
+    InconsistentTensor {
+        /// The file concerned.
+        path: PathBuf,
+        /// `"parameter"` or `"buffer"`.
+        what: &'static str,
+        /// The PyTorch-style name.
+        name: String,
+        /// The shape in the file.
+        shape: Vec<usize>,
+        /// The number of values in the file.
+        values: usize,
+    },
     /// The file and the model disagree on which tensors exist.
     #[error("{path}: {what} `{name}` {problem}")]
     Mismatch {

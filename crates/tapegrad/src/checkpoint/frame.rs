@@ -35,13 +35,18 @@ fn io(path: &Path, action: &'static str) -> impl FnOnce(std::io::Error) -> Check
 /// folder is written, flushed and synced, then renamed over `path`, so a crash at any point
 /// leaves either the old file or the new one, never a torn one.
 pub fn write_atomic(path: &Path, payload: &[u8]) -> Result<(), CheckpointError> {
+    write_file_atomic(path, &framed(payload))
+}
+
+/// `payload` behind its header: the bytes of a checkpoint file.
+pub fn framed(payload: &[u8]) -> Vec<u8> {
     let mut bytes = Vec::with_capacity(HEADER_LEN + payload.len());
     bytes.extend_from_slice(&MAGIC);
     bytes.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
     bytes.extend_from_slice(&(payload.len() as u64).to_le_bytes());
     bytes.extend_from_slice(&Sha256::digest(payload));
     bytes.extend_from_slice(payload);
-    write_file_atomic(path, &bytes)
+    bytes
 }
 
 /// Writes `bytes` to `path` through a synced temporary file and a rename.
@@ -81,7 +86,16 @@ fn temp_path(path: &Path) -> PathBuf {
 /// Reads a framed file and returns its payload after checking magic, version, length and
 /// checksum, in that order, each failure with its own error.
 pub fn read_verified(path: &Path) -> Result<Vec<u8>, CheckpointError> {
-    let bytes = fs::read(path).map_err(io(path, "read"))?;
+    let mut bytes = fs::read(path).map_err(io(path, "read"))?;
+    verify(&bytes, path)?;
+    // The payload in place: dropping the header moves bytes instead of copying the file.
+    bytes.drain(..HEADER_LEN);
+    Ok(bytes)
+}
+
+/// Checks a framed file held in memory (magic, version, length, checksum, in that order)
+/// and returns its payload; `path` only labels the errors.
+pub fn verify<'a>(bytes: &'a [u8], path: &Path) -> Result<&'a [u8], CheckpointError> {
     let found = bytes.len() as u64;
     let truncated = |what, expected| CheckpointError::Truncated {
         path: path.to_path_buf(),
@@ -90,7 +104,7 @@ pub fn read_verified(path: &Path) -> Result<Vec<u8>, CheckpointError> {
         found,
     };
     if bytes.len() < MAGIC.len() || bytes[..MAGIC.len()] != MAGIC {
-        if bytes.len() < MAGIC.len() && MAGIC.starts_with(&bytes) {
+        if bytes.len() < MAGIC.len() && MAGIC.starts_with(bytes) {
             return Err(truncated("the header", HEADER_LEN as u64));
         }
         return Err(CheckpointError::BadMagic {
@@ -120,5 +134,5 @@ pub fn read_verified(path: &Path) -> Result<Vec<u8>, CheckpointError> {
             path: path.to_path_buf(),
         });
     }
-    Ok(payload.to_vec())
+    Ok(payload)
 }

@@ -86,36 +86,60 @@ impl Checkpoint {
     /// Writes the checkpoint to `path` atomically (temporary file, sync, rename): a crash
     /// during the save leaves the previous file intact.
     pub fn save(&self, path: &Path) -> Result<(), CheckpointError> {
-        let payload =
-            bincode::serde::encode_to_vec(self, bincode::config::standard()).map_err(|e| {
-                CheckpointError::Codec {
-                    path: path.to_path_buf(),
-                    action: "encode",
-                    message: e.to_string(),
-                }
-            })?;
-        frame::write_atomic(path, &payload)
+        frame::write_atomic(path, &self.encode(path)?)
+    }
+
+    /// The bytes [`Checkpoint::save`] writes (header and payload), for storage other than a
+    /// file; [`Checkpoint::from_bytes`] reads them back.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, CheckpointError> {
+        self.encode(Path::new("<in memory>"))
+            .map(|payload| frame::framed(&payload))
+    }
+
+    /// The payload; `path` only labels the error.
+    fn encode(&self, path: &Path) -> Result<Vec<u8>, CheckpointError> {
+        bincode::serde::encode_to_vec(self, bincode::config::standard()).map_err(|e| {
+            CheckpointError::Codec {
+                path: path.to_path_buf(),
+                action: "encode",
+                message: e.to_string(),
+            }
+        })
     }
 
     /// Reads and verifies a checkpoint: magic number, format version, length and SHA-256
-    /// are checked before anything is decoded.
+    /// are checked before anything is decoded, and every tensor's data against its shape
+    /// after.
     pub fn load(path: &Path) -> Result<Self, CheckpointError> {
         let payload = frame::read_verified(path)?;
-        let (mut checkpoint, used): (Checkpoint, usize) =
-            bincode::serde::decode_from_slice(&payload, bincode::config::standard()).map_err(
-                |e| CheckpointError::Codec {
-                    path: path.to_path_buf(),
-                    action: "decode",
-                    message: e.to_string(),
-                },
-            )?;
+        Self::decode(&payload, path)
+    }
+
+    /// [`Checkpoint::load`] of a file held in memory (header and payload, as
+    /// [`Checkpoint::save`] writes them); `origin` names it in errors.
+    pub fn from_bytes(bytes: &[u8], origin: &Path) -> Result<Self, CheckpointError> {
+        Self::decode(frame::verify(bytes, origin)?, origin)
+    }
+
+    fn decode(payload: &[u8], path: &Path) -> Result<Self, CheckpointError> {
+        let codec = |message: String| CheckpointError::Codec {
+            path: path.to_path_buf(),
+            action: "decode",
+            message,
+        };
+        let (mut checkpoint, used) = decode_limited(payload).map_err(|e| match e {
+            bincode::error::DecodeError::LimitExceeded => {
+                codec("a length in the payload claims more data than the file holds".into())
+            }
+            other => codec(other.to_string()),
+        })?;
         if used != payload.len() {
-            return Err(CheckpointError::Codec {
-                path: path.to_path_buf(),
-                action: "decode",
-                message: format!("{} trailing bytes after the payload", payload.len() - used),
-            });
+            return Err(codec(format!(
+                "{} trailing bytes after the payload",
+                payload.len() - used
+            )));
         }
+        checkpoint.model.check_consistent(path)?;
         checkpoint.origin = path.to_path_buf();
         Ok(checkpoint)
     }
@@ -166,5 +190,33 @@ impl Checkpoint {
     /// The file this checkpoint was loaded from.
     pub fn origin(&self) -> &Path {
         &self.origin
+    }
+}
+
+/// bincode 2 reserves a string's claimed length before reading it, so one corrupt length
+/// prefix could ask for terabytes. Its only guard is a limit, fixed at compile time, on the
+/// bytes a decode may claim, where every value read claims its decoded size: at most 16
+/// times the bytes it consumed (a one-byte varint `u128`). So the payload is decoded under
+/// the smallest of a ladder of limits that is at least 16 times its length: a valid payload
+/// always fits, and a lying length can reserve at most 64 times the payload's size.
+fn decode_limited(payload: &[u8]) -> Result<(Checkpoint, usize), bincode::error::DecodeError> {
+    fn under<const LIMIT: usize>(
+        payload: &[u8],
+    ) -> Result<(Checkpoint, usize), bincode::error::DecodeError> {
+        let config = bincode::config::standard().with_limit::<LIMIT>();
+        bincode::serde::decode_from_slice(payload, config)
+    }
+    let needed = payload.len().saturating_mul(16);
+    match needed {
+        n if n <= 1 << 20 => under::<{ 1 << 20 }>(payload),
+        n if n <= 1 << 22 => under::<{ 1 << 22 }>(payload),
+        n if n <= 1 << 24 => under::<{ 1 << 24 }>(payload),
+        n if n <= 1 << 26 => under::<{ 1 << 26 }>(payload),
+        n if n <= 1 << 28 => under::<{ 1 << 28 }>(payload),
+        n if n <= 1 << 30 => under::<{ 1 << 30 }>(payload),
+        n if n <= 1 << 32 => under::<{ 1 << 32 }>(payload),
+        n if n <= 1 << 34 => under::<{ 1 << 34 }>(payload),
+        n if n <= 1 << 36 => under::<{ 1 << 36 }>(payload),
+        _ => under::<{ usize::MAX }>(payload),
     }
 }

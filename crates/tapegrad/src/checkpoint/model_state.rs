@@ -81,13 +81,40 @@ impl ModelState {
         capture.0
     }
 
-    /// Writes this state into `model`. Every name and shape is checked first, so on an error
-    /// (reported against `file`) the model is left exactly as it was.
+    /// Checks that every tensor holds as many values as its shape says (reported against
+    /// `file`): a decoded payload is only as sound as what wrote it.
+    pub fn check_consistent(&self, file: &FilePath) -> Result<(), CheckpointError> {
+        let params = self
+            .params
+            .iter()
+            .map(|p| ("parameter", &p.name, &p.shape, &p.data));
+        let buffers = self.buffers.iter().filter_map(|(name, value)| match value {
+            BufferValue::Float { shape, data } => Some(("buffer", name, shape, data)),
+            BufferValue::Int(_) => None,
+        });
+        for (what, name, shape, data) in params.chain(buffers) {
+            let numel = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+            if numel != Some(data.len()) {
+                return Err(CheckpointError::InconsistentTensor {
+                    path: file.to_path_buf(),
+                    what,
+                    name: name.clone(),
+                    shape: shape.clone(),
+                    values: data.len(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes this state into `model`. Every name, shape and length is checked first, so on
+    /// an error (reported against `file`) the model is left exactly as it was.
     pub fn apply_to<M: Module + ?Sized>(
         &self,
         model: &mut M,
         file: &FilePath,
     ) -> Result<(), CheckpointError> {
+        self.check_consistent(file)?;
         #[derive(Default)]
         struct Targets<'a> {
             params: Vec<(String, &'a mut Param)>,

@@ -1,0 +1,57 @@
+//! BatchNorm1d in training mode, forward and backward (gradients of x, gamma and beta), at
+//! the performance issue's shapes: the fused op against the same computation composed from
+//! core ops (`batch_norm_composed`), which is what fusion buys.
+//!
+//! `cargo bench --bench batchnorm`
+
+#[path = "common/mod.rs"]
+mod common;
+
+use common::uniform;
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use tapegrad::core::{kernels, Param, Tape, Tensor};
+use tapegrad::layers::{batch_norm_composed, batch_norm_train};
+
+const SHAPES: [(usize, usize); 5] = [
+    (60, 100),
+    (128, 512),
+    (256, 1024),
+    (1024, 1024),
+    (4096, 256),
+];
+
+/// One forward and backward; `x`, gamma and beta are leaves that need gradients.
+fn step(tape: &mut Tape, fused: bool, x: &Param, gamma: &Param, beta: &Param, dy: &Tensor) {
+    tape.reset();
+    let (xv, g, b) = (tape.param(x), tape.param(gamma), tape.param(beta));
+    let y = if fused {
+        batch_norm_train(tape, xv, Some((g, b)), 1e-5)
+    } else {
+        batch_norm_composed(tape, xv, g, b, 1e-5)
+    };
+    let grads = tape.backward_with_ref(y, dy);
+    assert!(grads.param(x).is_some() && grads.param(gamma).is_some());
+    tape.recycle(grads);
+}
+
+fn bench(c: &mut Criterion) {
+    for (n, ch) in SHAPES {
+        let x = Param::new(uniform(&[n, ch], 1));
+        let gamma = Param::new(uniform(&[ch], 2));
+        let beta = Param::new(uniform(&[ch], 3));
+        let dy = uniform(&[n, ch], 4);
+        let mut group = c.benchmark_group(format!("batchnorm_fwd_bwd/{n}x{ch}"));
+        group.throughput(Throughput::Elements((n * ch) as u64));
+        for (name, fused) in [("fused", true), ("composed", false)] {
+            let mut tape = Tape::new();
+            group.bench_function(BenchmarkId::from_parameter(name), |bench| {
+                // On a rayon worker, as in a training step (see `train_step`).
+                bench.iter(|| kernels::in_worker(|| step(&mut tape, fused, &x, &gamma, &beta, &dy)))
+            });
+        }
+        group.finish();
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

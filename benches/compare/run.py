@@ -1,0 +1,268 @@
+#!/usr/bin/env python3
+"""Side-by-side benchmark: tapegrad vs PyTorch on the same CPU, in one invocation.
+
+    python3 benches/compare/run.py                         # every workload, 3 rounds
+    python3 benches/compare/run.py mlp_epoch_b128 'bn_fwd_bwd_*' --rounds 5
+    python3 benches/compare/run.py --only torch            # PyTorch side alone
+
+Each workload runs as a fresh process per framework, alternating tapegrad, PyTorch, tapegrad,
+PyTorch... for --rounds rounds; the table reports per-framework medians and their ratio. Only
+ratios from the same run mean anything: the machine may be shared, and alternating spreads the
+noise over both sides. Standard library only, so it runs with the system python3.
+"""
+import argparse
+import fnmatch
+import json
+import os
+import platform
+import re
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+VENV = HERE / ".venv"
+TORCH_SCRIPT = HERE / "torch_workloads.py"
+
+DEFAULT_RUST_CMD = "cargo bench -q --bench workloads --"
+DEFAULT_RUST_BUILD = "cargo bench --no-run --bench workloads"
+PRESSURE_WARN = 10.0  # % PSI; above this another job was stealing the 2 cores
+
+# Targets from the issue: upper bounds on tapegrad/PyTorch (lower is better).
+TARGETS = [
+    (r"mlp(_bn)?_epoch_b32", 0.6),
+    (r"mlp(_bn)?_epoch_b128", 0.8),
+    (r"mlp(_bn)?_epoch_b512", 1.0),
+    (r"sigmoid3x100(_bn)?_b60_1000steps", 0.4),
+    (r"bn_fwd_bwd_\d+x\d+", 0.5),
+]
+
+
+def target(workload):
+    return next((t for pattern, t in TARGETS if re.fullmatch(pattern, workload)), None)
+
+
+def metric(workload):
+    """The JSON field a workload reports (both frameworks use the same one)."""
+    if workload.startswith("bn_fwd_bwd_"):
+        return "us_per_iter"
+    if workload.startswith("peak_rss_"):
+        return "peak_rss_bytes"
+    return "seconds"
+
+
+def fmt(value, key):
+    if value is None:
+        return "—"
+    if key == "us_per_iter":
+        return f"{value:.1f} µs"
+    if key == "peak_rss_bytes":
+        return f"{value / 2**20:.1f} MiB"
+    return f"{value:.3f} s"
+
+
+# ---------------------------------------------------------------- environment
+
+def ensure_venv(index_url):
+    """Creates .venv with torch + numpy unless it already imports them; returns its python."""
+    python = VENV / "bin" / "python"
+    if python.exists() and subprocess.run([python, "-c", "import torch, numpy"],
+                                          capture_output=True).returncode == 0:
+        return python
+    print(f"PyTorch not found: installing torch + numpy into {VENV} (one time).", file=sys.stderr)
+    if not index_url:
+        print("  note: the default Linux torch wheel pulls ~5 GB of CUDA libraries; pass\n"
+              "  --torch-index-url https://download.pytorch.org/whl/cpu for the CPU-only build.",
+              file=sys.stderr)
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", VENV], check=True)
+    pip = [python, "-m", "pip", "install", "torch", "numpy"]
+    if index_url:
+        # numpy is not on the PyTorch index, so keep PyPI as the fallback.
+        pip += ["--index-url", index_url, "--extra-index-url", "https://pypi.org/simple"]
+    subprocess.run(pip, check=True)
+    return python
+
+
+def mnist_dir(explicit):
+    """Same order as the Rust side: --data, $MNIST_DIR (empty = unset), datasets/mnist."""
+    if explicit:
+        return Path(explicit).resolve()
+    if os.environ.get("MNIST_DIR"):
+        return Path(os.environ["MNIST_DIR"]).resolve()
+    return REPO / "datasets" / "mnist"
+
+
+def cpu_model():
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def cpu_pressure():
+    """PSI 'some avg10': % of the last 10 s in which a runnable task waited for a CPU."""
+    try:
+        return float(Path("/proc/pressure/cpu").read_text().split()[1].split("=")[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def machine_info():
+    return {
+        "nproc": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "cpu_model": cpu_model(),
+        "platform": platform.platform(),
+        "loadavg_start": os.getloadavg(),
+    }
+
+
+# ---------------------------------------------------------------- running
+
+def run_one(cmd, timeout):
+    """Runs one workload process; returns its JSON line (last one on stdout) or an error."""
+    # CPU pressure after the run says whether other jobs competed with this one.
+    t0 = time.perf_counter()
+    try:
+        proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout} s"}
+    except OSError as e:
+        return {"error": str(e)}
+    extra = {"process_wall_seconds": time.perf_counter() - t0, "cpu_pressure_avg10": cpu_pressure()}
+    for line in reversed(proc.stdout.splitlines()):
+        if line.startswith("{"):
+            try:
+                return {**json.loads(line), **extra}
+            except json.JSONDecodeError:
+                break
+    tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+    return {"error": f"exit {proc.returncode}, no JSON line: {tail}", **extra}
+
+
+def summarize(workload, runs):
+    key = metric(workload)
+    medians = {}
+    for fw in ("tapegrad", "pytorch"):
+        values = [r[key] for r in runs if r.get("framework") == fw and key in r]
+        medians[fw] = statistics.median(values) if values else None
+    ours, torch = medians["tapegrad"], medians["pytorch"]
+    ratio = ours / torch if ours is not None and torch else None
+    tgt = target(workload)
+    met = None if ratio is None or tgt is None else ratio <= tgt
+    errors = sorted({r["framework"] for r in runs if "error" in r})
+    return {"workload": workload, "metric": key, "tapegrad_median": ours, "pytorch_median": torch,
+            "ratio": ratio, "target": tgt, "met": met, "failed": errors}
+
+
+def table(summary):
+    rows = ["| workload | tapegrad (median) | PyTorch (median) | ratio ours/torch | target | met? |",
+            "|---|---:|---:|---:|---:|:---:|"]
+    for s in summary:
+        ratio = "—" if s["ratio"] is None else f"{s['ratio']:.2f}"
+        tgt = "—" if s["target"] is None else f"≤ {s['target']}"
+        met = {None: "—", True: "yes", False: "**no**"}[s["met"]]
+        cells = [fmt(s[f"{fw}_median"], s["metric"]) + (" (failed runs)" if fw in s["failed"] else "")
+                 for fw in ("tapegrad", "pytorch")]
+        rows.append(f"| {s['workload']} | {cells[0]} | {cells[1]} | {ratio} | {tgt} | {met} |")
+    return "\n".join(rows)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("workloads", nargs="*", help="names or globs (default: all; see torch_workloads.py --list)")
+    p.add_argument("--rounds", type=int, default=3, help="alternating rounds per workload (default 3)")
+    p.add_argument("--only", choices=["torch", "rust"], help="run one side only")
+    p.add_argument("--data", help="MNIST directory (default: $MNIST_DIR, then datasets/mnist)")
+    p.add_argument("--rust-cmd", default=DEFAULT_RUST_CMD,
+                   help=f"Rust command; WORKLOAD --data DIR are appended (default: {DEFAULT_RUST_CMD!r})")
+    p.add_argument("--rust-build-cmd", default=DEFAULT_RUST_BUILD,
+                   help=f"run once before timing; '' to skip (default: {DEFAULT_RUST_BUILD!r})")
+    p.add_argument("--python", help="interpreter with torch (default: .venv next to this script, created if missing)")
+    p.add_argument("--torch-index-url", help="pip index for installing torch, e.g. https://download.pytorch.org/whl/cpu")
+    p.add_argument("--timeout", type=float, default=1800, help="seconds per process (default 1800)")
+    p.add_argument("--out", default=str(HERE / "results.json"), help="raw results JSON (default: %(default)s)")
+    args = p.parse_args()
+    if args.rounds < 1:
+        p.error("--rounds must be >= 1")
+
+    sides = [s for s in ("rust", "torch") if args.only in (None, s)]
+    python = Path(args.python) if args.python else ensure_venv(args.torch_index_url)
+    # The PyTorch script's list is the single source of workload names.
+    known = subprocess.run([python, TORCH_SCRIPT, "--list"], capture_output=True, text=True,
+                           check=True).stdout.split()
+    patterns = args.workloads or ["*"]
+    selected = [w for w in known if any(fnmatch.fnmatchcase(w, pat) for pat in patterns)]
+    unmatched = [pat for pat in patterns if not any(fnmatch.fnmatchcase(w, pat) for w in known)]
+    if unmatched or not selected:
+        p.error(f"no workload matches {unmatched or patterns}; known: {' '.join(known)}")
+
+    data = mnist_dir(args.data)
+    if not (data / "train-images-idx3-ubyte.gz").exists() and any(metric(w) != "us_per_iter" for w in selected):
+        print(f"warning: no MNIST at {data} (use --data DIR or MNIST_DIR)", file=sys.stderr)
+
+    machine = machine_info()
+    if "rust" in sides and args.rust_build_cmd:
+        print(f"$ {args.rust_build_cmd}", file=sys.stderr)
+        if subprocess.run(shlex.split(args.rust_build_cmd), cwd=REPO).returncode != 0:
+            sys.exit("Rust build failed (use --only torch to run the PyTorch side alone)")
+        rustc = subprocess.run(["rustc", "--version"], capture_output=True, text=True)
+        machine["rustc"] = rustc.stdout.strip()
+
+    commands = {
+        "rust": lambda w: shlex.split(args.rust_cmd) + [w, "--data", str(data)],
+        "torch": lambda w: [str(python), str(TORCH_SCRIPT), w, "--data", str(data)],
+    }
+    runs, summary = [], []
+    for w in selected:
+        results = []
+        for r in range(1, args.rounds + 1):
+            for side in sides:  # rust, torch, rust, torch, ...
+                res = run_one(commands[side](w), args.timeout)
+                res.setdefault("framework", "tapegrad" if side == "rust" else "pytorch")
+                res.update({"workload": w, "round": r})
+                shown = res.get("error") or fmt(res.get(metric(w)), metric(w))
+                print(f"[{w} {r}/{args.rounds}] {res['framework']:8} {shown}"
+                      f"  (cpu pressure {res['cpu_pressure_avg10']}%)", file=sys.stderr, flush=True)
+                results.append(res)
+        runs += results
+        summary.append(summarize(w, results))
+
+    machine["loadavg_end"] = os.getloadavg()
+    torch_runs = [r for r in runs if r.get("framework") == "pytorch" and "torch_version" in r]
+    if torch_runs:
+        machine["torch_version"] = torch_runs[0]["torch_version"]
+        machine["torch_threads"] = torch_runs[0]["threads"]
+
+    print(f"\nMachine: {machine['nproc']} CPUs, {machine['cpu_model']}; "
+          f"torch {machine.get('torch_version', '?')} ({machine.get('torch_threads', '?')} threads)"
+          + (f"; {machine['rustc']}" if "rustc" in machine else "")
+          + f"; load average {machine['loadavg_start'][0]:.2f} -> {machine['loadavg_end'][0]:.2f}")
+    print(f"Rounds: {args.rounds}, alternating {' / '.join(sides)}; medians per framework.\n")
+    print(table(summary))
+    rss = [r for r in torch_runs if "baseline_rss_bytes" in r]
+    if rss:
+        print(f"\nPyTorch RSS right after `import torch`: {fmt(rss[0]['baseline_rss_bytes'], 'peak_rss_bytes')}"
+              " (included in its peak).")
+
+    out = {"machine": machine, "rounds": args.rounds, "sides": sides, "data": str(data),
+           "rust_cmd": args.rust_cmd, "summary": summary, "runs": runs}
+    Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
+    print(f"\nRaw results: {args.out}")
+    contended = [r for r in runs if (r.get("cpu_pressure_avg10") or 0) > PRESSURE_WARN]
+    if contended:
+        print(f"\nWarning: {len(contended)}/{len(runs)} runs saw CPU pressure > {PRESSURE_WARN}% "
+              "(other jobs competing for the cores); re-run those workloads on a quieter machine.")
+    failed = [r for r in runs if "error" in r]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,308 @@
+//! The tapegrad side of `benches/compare/run.py`: the same workloads as `torch_workloads.py`,
+//! with the same semantics, one per process, printing one JSON line.
+//!
+//! ```text
+//! cargo bench -q --bench workloads -- WORKLOAD [--data DIR] [--repeat K]
+//! cargo bench -q --bench workloads -- --list
+//! ```
+//!
+//! - `mlp[_bn]_epoch_b{32,128,512}`: one shuffled epoch of the `784-512-256-10` ReLU MLP
+//!   (`Linear-BatchNorm1d-ReLU` per hidden layer with `_bn`, and then the last partial batch is
+//!   dropped), SGD momentum 0.9, lr 0.1 (0.025 at batch 32, where 0.1 diverges), after 5
+//!   warm-up steps on batches of another shuffle;
+//! - `sigmoid3x100[_bn]_b60_1000steps`: Ioffe & Szegedy's `784-100-100-100-10` sigmoid net,
+//!   plain SGD lr 0.5, one epoch of batch 60 (exactly 1000 steps);
+//! - `bn_fwd_bwd_{N}x{C}`: `BatchNorm1d(C)` train-mode forward on `x: [N, C]` and backward of
+//!   `dy`, giving the gradients of `x`, gamma and beta; median microseconds per iteration;
+//! - `peak_rss_mnist_train`: peak RSS of loading the train split and one `mlp_epoch_b128`.
+//!
+//! Only the train split is loaded, as on the PyTorch side. `cargo bench` appends `--bench`
+//! to the arguments of a `harness = false` target; it is ignored.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use tapegrad::core::{kernels, Param, Tape, Tensor};
+use tapegrad::data::{find_mnist_file, read_idx, BatchConfig, MnistLocation, Split};
+use tapegrad::layers::{Activation, BatchNorm1d, Mlp, Mode, Module};
+use tapegrad::optim::{Momentum, Sgd, SgdConfig};
+use tapegrad::train::{peak_rss_bytes, train_epoch, train_step};
+
+const SEED: u64 = 0;
+/// Warm-up steps before the timed epoch: enough to fault in every buffer.
+const WARMUP_STEPS: usize = 5;
+const BN_SHAPES: [(usize, usize); 5] = [
+    (60, 100),
+    (128, 512),
+    (256, 1024),
+    (1024, 1024),
+    (4096, 256),
+];
+
+/// One training workload: the model, the optimizer and the batch size.
+struct TrainSpec {
+    widths: &'static [usize],
+    activation: Activation,
+    batch_norm: bool,
+    batch: usize,
+    lr: f64,
+    momentum: f64,
+}
+
+const MLP: &[usize] = &[784, 512, 256, 10];
+const SIGMOID_NET: &[usize] = &[784, 100, 100, 100, 10];
+
+fn train_spec(name: &str) -> Option<TrainSpec> {
+    let (batch_norm, rest) = match name.strip_prefix("mlp_bn_epoch_b") {
+        Some(rest) => (true, rest),
+        None => (false, name.strip_prefix("mlp_epoch_b").unwrap_or("")),
+    };
+    if let Ok(batch @ (32 | 128 | 512)) = rest.parse::<usize>() {
+        return Some(TrainSpec {
+            widths: MLP,
+            activation: Activation::Relu,
+            batch_norm,
+            batch,
+            // 0.1 from batch 128 up, scaled linearly below: at batch 32, lr 0.1 with momentum
+            // 0.9 diverges (in both frameworks), as `mlp_lr` in torch_workloads.py says.
+            lr: 0.1 * (batch as f64 / 128.0).min(1.0),
+            momentum: 0.9,
+        });
+    }
+    let batch_norm = match name {
+        "sigmoid3x100_b60_1000steps" => false,
+        "sigmoid3x100_bn_b60_1000steps" => true,
+        _ => return None,
+    };
+    Some(TrainSpec {
+        widths: SIGMOID_NET,
+        activation: Activation::Sigmoid,
+        batch_norm,
+        batch: 60,
+        lr: 0.5,
+        momentum: 0.0,
+    })
+}
+
+fn workload_names() -> Vec<String> {
+    let mut names = Vec::new();
+    for bn in ["", "_bn"] {
+        for b in [32, 128, 512] {
+            names.push(format!("mlp{bn}_epoch_b{b}"));
+        }
+    }
+    for bn in ["", "_bn"] {
+        names.push(format!("sigmoid3x100{bn}_b60_1000steps"));
+    }
+    for (n, c) in BN_SHAPES {
+        names.push(format!("bn_fwd_bwd_{n}x{c}"));
+    }
+    names.push("peak_rss_mnist_train".into());
+    names
+}
+
+/// The MNIST train split only (the PyTorch side loads no test set either).
+fn load_train(data: Option<&Path>) -> Split {
+    let dir = MnistLocation::resolve(data).dir;
+    let read = |name: &str| {
+        let path = find_mnist_file(&dir, name).unwrap_or_else(|| {
+            fail(&format!(
+                "no {name}[.gz] in {} (use --data DIR or MNIST_DIR)",
+                dir.display()
+            ))
+        });
+        let array = read_idx(&path).unwrap_or_else(|e| fail(&e.to_string()));
+        (path, array)
+    };
+    let (images_path, images) = read("train-images-idx3-ubyte");
+    let (labels_path, labels) = read("train-labels-idx1-ubyte");
+    Split::from_idx(images, labels, &images_path, &labels_path)
+        .unwrap_or_else(|e| fail(&e.to_string()))
+}
+
+/// Times `repeat` shuffled epochs (one model, trained on), after the warm-up steps.
+fn train_workload(spec: &TrainSpec, data: Option<&Path>, repeat: usize) -> Value {
+    let train = load_train(data);
+    let mut model = Mlp::new(spec.widths)
+        .activation(spec.activation)
+        .batch_norm(spec.batch_norm)
+        .seed(SEED)
+        .build();
+    let momentum = (spec.momentum > 0.0).then_some(Momentum::Classic(spec.momentum));
+    let mut sgd = Sgd::new(SgdConfig {
+        lr: spec.lr,
+        momentum,
+        ..SgdConfig::default()
+    })
+    .unwrap_or_else(|e| fail(&e.to_string()));
+    let mut tape = Tape::new();
+    // A tiny last batch would give BatchNorm noisy statistics: BN runs drop it, as PyTorch's.
+    let config = |seed| BatchConfig::shuffled(spec.batch, seed).drop_last(spec.batch_norm);
+
+    let mut warm = train.batches(config(SEED + 1));
+    for _ in 0..WARMUP_STEPS {
+        let batch = warm.next_batch().expect("a warm-up batch");
+        train_step(&mut tape, &mut model, &mut sgd, batch.images, batch.labels)
+            .unwrap_or_else(|e| fail(&e.to_string()));
+    }
+
+    let mut batches = train.batches(config(SEED));
+    let (mut samples, mut last_loss, mut steps) = (Vec::new(), f32::NAN, 0);
+    for epoch in 0..repeat {
+        let stats = train_epoch(&mut tape, &mut model, &mut sgd, &mut batches, epoch, |s| {
+            last_loss = s.loss;
+        })
+        .unwrap_or_else(|e| fail(&e.to_string()));
+        samples.push(stats.seconds);
+        steps = stats.steps;
+    }
+    json!({
+        "seconds": median(&samples), "samples": samples, "last_loss": last_loss,
+        "optimizer": "SGD", "batch": spec.batch, "drop_last": spec.batch_norm, "steps": steps,
+    })
+}
+
+/// `BatchNorm1d(c)` in training mode: forward on `x: [n, c]`, then the backward of `dy`
+/// giving the gradients of `x`, gamma and beta. `x` is a leaf that needs a gradient (a
+/// [`Param`], like PyTorch's `x.requires_grad_()`).
+fn bn_workload(n: usize, c: usize, repeat: usize) -> Value {
+    let mut rng = ChaCha8Rng::seed_from_u64(SEED);
+    let x = Param::new(normal(&[n, c], &mut rng));
+    let dy = normal(&[n, c], &mut rng);
+    let mut bn = BatchNorm1d::new(c);
+    let mut tape = Tape::new();
+    let mut iteration = || {
+        tape.reset();
+        let xv = tape.param(&x);
+        let y = bn.forward(&mut tape, xv, Mode::Train);
+        let grads = tape.backward_with_ref(y, &dy);
+        assert!(grads.param(&x).is_some());
+        tape.recycle(grads);
+    };
+    // Per-iteration times, median taken: robust to the other jobs on a shared machine.
+    let mut block = |budget: Duration| {
+        let (mut times, end) = (Vec::new(), Instant::now() + budget);
+        while times.len() < 30 || Instant::now() < end {
+            let start = Instant::now();
+            iteration();
+            times.push(start.elapsed().as_secs_f64());
+        }
+        times
+    };
+    // On a rayon worker, as a training step runs (`train_step`): the op's parallel loops then
+    // fork as local jobs, as PyTorch's OpenMP threads stay awake between parallel regions.
+    let blocks: Vec<Vec<f64>> = kernels::in_worker(|| {
+        block(Duration::from_millis(200));
+        (0..repeat).map(|_| block(Duration::from_secs(1))).collect()
+    });
+    let samples: Vec<f64> = blocks.iter().map(|b| median(b) * 1e6).collect();
+    json!({
+        "us_per_iter": median(&samples), "samples": samples,
+        "iterations": blocks.iter().map(Vec::len).sum::<usize>(),
+    })
+}
+
+/// Peak RSS of loading MNIST's train split and training one `mlp_epoch_b128` epoch.
+fn peak_rss_workload(data: Option<&Path>) -> Value {
+    let spec = train_spec("mlp_epoch_b128").expect("a known workload");
+    let result = train_workload(&spec, data, 1);
+    json!({
+        "peak_rss_bytes": peak_rss_bytes().unwrap_or_else(|| fail("no peak RSS on this platform")),
+        "epoch_seconds": result["seconds"],
+    })
+}
+
+/// Standard normal samples (Box-Muller), seeded.
+fn normal(shape: &[usize], rng: &mut ChaCha8Rng) -> Tensor {
+    let numel = shape.iter().product();
+    let data = (0..numel)
+        .map(|_| {
+            let (u, v): (f64, f64) = (1.0 - rng.random::<f64>(), rng.random());
+            ((-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()) as f32
+        })
+        .collect();
+    Tensor::from_vec(shape.to_vec(), data)
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let mid = sorted.len() / 2;
+    if sorted.len() % 2 == 1 {
+        sorted[mid]
+    } else {
+        (sorted[mid - 1] + sorted[mid]) / 2.0
+    }
+}
+
+fn fail(message: &str) -> ! {
+    eprintln!("error: {message}");
+    std::process::exit(2)
+}
+
+struct Args {
+    workload: String,
+    data: Option<PathBuf>,
+    repeat: usize,
+}
+
+fn parse_args() -> Args {
+    let usage = "usage: workloads WORKLOAD [--data DIR] [--repeat K] | --list";
+    let (mut workload, mut data, mut repeat) = (None, None, 1);
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--bench" => {} // appended by `cargo bench`
+            "--list" => {
+                println!("{}", workload_names().join("\n"));
+                std::process::exit(0);
+            }
+            "--data" => data = Some(PathBuf::from(args.next().unwrap_or_else(|| fail(usage)))),
+            "--repeat" => {
+                repeat = args
+                    .next()
+                    .and_then(|k| k.parse().ok())
+                    .filter(|&k| k >= 1)
+                    .unwrap_or_else(|| fail("--repeat takes an integer >= 1"))
+            }
+            name if !name.starts_with('-') && workload.is_none() => workload = Some(arg),
+            other => fail(&format!("unexpected argument {other:?}; {usage}")),
+        }
+    }
+    let workload = workload.unwrap_or_else(|| fail(usage));
+    if !workload_names().contains(&workload) {
+        fail(&format!("unknown workload {workload:?}; see --list"));
+    }
+    Args {
+        workload,
+        data,
+        repeat,
+    }
+}
+
+fn main() {
+    let args = parse_args();
+    let data = args.data.as_deref();
+    let name = args.workload.as_str();
+    let measured = if let Some(spec) = train_spec(name) {
+        train_workload(&spec, data, args.repeat)
+    } else if name == "peak_rss_mnist_train" {
+        peak_rss_workload(data)
+    } else {
+        let (n, c) = name
+            .strip_prefix("bn_fwd_bwd_")
+            .and_then(|s| s.split_once('x'))
+            .and_then(|(n, c)| Some((n.parse().ok()?, c.parse().ok()?)))
+            .unwrap_or_else(|| fail(&format!("unknown workload {name:?}")));
+        bn_workload(n, c, args.repeat)
+    };
+    let mut result = json!({ "framework": "tapegrad", "workload": name });
+    result
+        .as_object_mut()
+        .expect("an object")
+        .extend(measured.as_object().expect("an object").clone());
+    result["threads"] = json!(rayon::current_num_threads());
+    println!("{result}");
+}

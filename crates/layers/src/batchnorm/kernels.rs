@@ -1,0 +1,113 @@
+//! BatchNorm's loops over a panel of whole rows (see `panels.rs`).
+//!
+//! Each loop goes over the rows in order and, within a row, over the features: a straight
+//! loop over equal-length slices, which the compiler vectorises. [`multiversion!`] compiles
+//! each for AVX-512, AVX2 and the baseline, with the same bits on all three. Sums are
+//! accumulated in `f64`, per feature over the panel's rows in order. The number of features
+//! `c` is the length of the per-feature slices; matrices are row-major `[rows, c]`.
+
+use tapegrad_core::multiversion;
+
+/// The per-feature constants of a normalisation: `x_hat = ((x - mean) - mean_lo) * invstd`.
+#[derive(Clone, Copy)]
+pub(super) struct Norm<'a> {
+    pub mean: &'a [f32],
+    pub mean_lo: &'a [f32],
+    pub invstd: &'a [f32],
+}
+
+/// The per-feature coefficients of the input gradient:
+/// `dx = k * ((dy - mean_dy) - x_hat * mean_dy_xhat)`.
+#[derive(Clone, Copy)]
+pub(super) struct DxCoefficients<'a> {
+    pub k: &'a [f32],
+    pub mean_dy: &'a [f32],
+    pub mean_dy_xhat: &'a [f32],
+}
+
+multiversion! {
+    /// `sums[j] = sum over rows of x[r, j]`, in `f64`.
+    pub(super) fn column_sums(x: &[f32], sums: &mut [f64]) {
+        sums.fill(0.0);
+        for row in x.chunks_exact(sums.len()) {
+            for (a, &v) in sums.iter_mut().zip(row) {
+                *a += v as f64;
+            }
+        }
+    }
+}
+
+multiversion! {
+    /// `squares[j] = sum over rows of (x[r, j] - mean[j])^2`, in `f64`.
+    pub(super) fn squared_deviations(x: &[f32], mean: &[f64], squares: &mut [f64]) {
+        let c = squares.len();
+        let mean = &mean[..c];
+        squares.fill(0.0);
+        for row in x.chunks_exact(c) {
+            for j in 0..c {
+                let d = row[j] as f64 - mean[j];
+                squares[j] += d * d;
+            }
+        }
+    }
+}
+
+multiversion! {
+    /// `y = gamma * x_hat + beta`.
+    pub(super) fn normalize(x: &[f32], norm: Norm<'_>, gamma: &[f32], beta: &[f32], y: &mut [f32]) {
+        let c = norm.mean.len();
+        let (m, lo, s) = (norm.mean, &norm.mean_lo[..c], &norm.invstd[..c]);
+        let (g, b) = (&gamma[..c], &beta[..c]);
+        for (out, v) in y.chunks_exact_mut(c).zip(x.chunks_exact(c)) {
+            for j in 0..c {
+                out[j] = g[j] * (((v[j] - m[j]) - lo[j]) * s[j]) + b[j];
+            }
+        }
+    }
+}
+
+multiversion! {
+    /// `sum_dy[j] = sum(dy)` and `sum_dy_xhat[j] = sum(dy * x_hat)` over the rows, in `f64`.
+    pub(super) fn gradient_sums(
+        x: &[f32],
+        dy: &[f32],
+        norm: Norm<'_>,
+        sum_dy: &mut [f64],
+        sum_dy_xhat: &mut [f64],
+    ) {
+        let c = norm.mean.len();
+        let (m, lo, s) = (norm.mean, &norm.mean_lo[..c], &norm.invstd[..c]);
+        let (a, b) = (&mut sum_dy[..c], &mut sum_dy_xhat[..c]);
+        a.fill(0.0);
+        b.fill(0.0);
+        for (v, d) in x.chunks_exact(c).zip(dy.chunks_exact(c)) {
+            for j in 0..c {
+                let x_hat = ((v[j] - m[j]) - lo[j]) * s[j];
+                a[j] += d[j] as f64;
+                b[j] += d[j] as f64 * x_hat as f64;
+            }
+        }
+    }
+}
+
+multiversion! {
+    /// `dx = k * ((dy - mean_dy) - x_hat * mean_dy_xhat)`.
+    pub(super) fn input_gradient(
+        x: &[f32],
+        dy: &[f32],
+        norm: Norm<'_>,
+        coef: DxCoefficients<'_>,
+        dx: &mut [f32],
+    ) {
+        let c = norm.mean.len();
+        let (m, lo, s) = (norm.mean, &norm.mean_lo[..c], &norm.invstd[..c]);
+        let (k, mdy, mdyx) = (&coef.k[..c], &coef.mean_dy[..c], &coef.mean_dy_xhat[..c]);
+        let rows = dx.chunks_exact_mut(c).zip(x.chunks_exact(c).zip(dy.chunks_exact(c)));
+        for (out, (v, d)) in rows {
+            for j in 0..c {
+                let x_hat = ((v[j] - m[j]) - lo[j]) * s[j];
+                out[j] = k[j] * (d[j] - mdy[j] - x_hat * mdyx[j]);
+            }
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! Timing on a machine shared with other work: the compared models take turns, step by step
+//! in training and batch by batch in inference (the order rotating), so that a burst of
+//! other load slows every model alike and their ratio survives it.
+
+use crate::recipe::Recipe;
+use crate::study::Dataset;
+use std::hint::black_box;
+use std::time::Instant;
+use tapegrad::data::{BatchConfig, Split};
+use tapegrad::layers::{Mode, Module, Sequential};
+use tapegrad::prelude::Tape;
+use tapegrad::train::train_step;
+
+/// What [`train_in_turns`] measured.
+pub struct Turns {
+    /// The trained models, in the order of the recipes.
+    pub models: Vec<Sequential>,
+    /// Seconds each model spent in its training steps.
+    pub seconds: Vec<f64>,
+    /// Steps each model took (fewer than asked if a loss was not finite).
+    pub steps: usize,
+}
+
+/// Trains one model per recipe on the same batches (those of the first recipe's batch size
+/// and seed), each step every model in turn, for `steps` steps or until a loss is not
+/// finite; times each model's steps.
+pub fn train_in_turns(recipes: &[Recipe], data: &Dataset, steps: usize) -> Turns {
+    let inputs = data.train.pixels_per_image();
+    let mut models: Vec<Sequential> = recipes.iter().map(|r| r.model(inputs)).collect();
+    let mut optimizers: Vec<_> = recipes.iter().map(Recipe::optimizer).collect();
+    let mut tapes: Vec<Tape> = recipes.iter().map(|_| Tape::new()).collect();
+    let mut seconds = vec![0.0; recipes.len()];
+    let config = BatchConfig::shuffled(recipes[0].batch_size, recipes[0].seed)
+        .drop_last(true)
+        .normalization(data.normalization);
+    let mut batches = data.train.batches(config);
+    let (mut step, mut epoch) = (0, 0);
+    'steps: while step < steps {
+        let Some(batch) = batches.next_batch() else {
+            epoch += 1;
+            batches.set_epoch(epoch);
+            continue;
+        };
+        for turn in 0..models.len() {
+            let i = (step + turn) % models.len();
+            let started = Instant::now();
+            let (tape, model) = (&mut tapes[i], &mut models[i]);
+            let result = train_step(tape, model, &mut optimizers[i], batch.images, batch.labels);
+            seconds[i] += started.elapsed().as_secs_f64();
+            if result.is_err() {
+                break 'steps;
+            }
+        }
+        step += 1;
+    }
+    Turns {
+        models,
+        seconds,
+        steps: step,
+    }
+}
+
+/// Forwards every image of `split` through each model in evaluation mode, in batches of
+/// `batch_size`, the models taking turns on each batch; returns each model's seconds.
+pub fn infer_in_turns(
+    models: &mut [&mut Sequential],
+    data: &Dataset,
+    split: &Split,
+    batch_size: usize,
+) -> Vec<f64> {
+    let mut tapes: Vec<Tape> = models.iter().map(|_| Tape::inference()).collect();
+    let mut seconds = vec![0.0; models.len()];
+    let config = BatchConfig::sequential(batch_size).normalization(data.normalization);
+    let mut batches = split.batches(config);
+    let mut round = 0;
+    while let Some(batch) = batches.next_batch() {
+        for turn in 0..models.len() {
+            let i = (round + turn) % models.len();
+            let started = Instant::now();
+            let tape = &mut tapes[i];
+            tape.reset();
+            let x =
+                tape.constant_from_slice(&[batch.len(), split.pixels_per_image()], batch.images);
+            let y = models[i].forward(tape, x, Mode::Eval);
+            black_box(tape.value(y));
+            seconds[i] += started.elapsed().as_secs_f64();
+        }
+        round += 1;
+    }
+    seconds
+}
