@@ -9,7 +9,7 @@ mod common;
 
 use common::uniform;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use tapegrad::core::{kernels, Param, Tape, Tensor};
+use tapegrad::core::{Param, Tape, Tensor};
 use tapegrad::layers::{batch_norm_composed, batch_norm_train};
 
 const SHAPES: [(usize, usize); 5] = [
@@ -45,8 +45,7 @@ fn bench(c: &mut Criterion) {
         for (name, fused) in [("fused", true), ("composed", false)] {
             let mut tape = Tape::new();
             group.bench_function(BenchmarkId::from_parameter(name), |bench| {
-                // On a rayon worker, as in a training step (see `train_step`).
-                bench.iter(|| kernels::in_worker(|| step(&mut tape, fused, &x, &gamma, &beta, &dy)))
+                bench.iter(|| step(&mut tape, fused, &x, &gamma, &beta, &dy))
             });
         }
         group.finish();

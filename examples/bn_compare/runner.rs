@@ -5,7 +5,7 @@ use crate::recipe::Recipe;
 use crate::study::{Dataset, Progress};
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
-use tapegrad::data::{BatchConfig, Split};
+use tapegrad::data::{Batch, BatchConfig, Batches, Split};
 use tapegrad::layers::{Mode, Sequential};
 use tapegrad::prelude::{Evaluator, Tape};
 use tapegrad::train::{train_step, StepError};
@@ -99,15 +99,7 @@ pub fn run_observed(
     let label = describe(recipe);
     let mut model = recipe.model(data.train.pixels_per_image());
     let mut optimizer = recipe.optimizer();
-    let config = BatchConfig::shuffled(recipe.batch_size, recipe.seed)
-        .drop_last(true)
-        .normalization(data.normalization);
-    assert!(
-        data.train.len() >= recipe.batch_size,
-        "{label}: {} training images cannot fill one batch",
-        data.train.len()
-    );
-    let mut batches = data.train.batches(config);
+    let mut batches = Endless::new(recipe, data);
     let mut tape = Tape::new();
     let mut evaluate = |step, loss, model: &mut Sequential| {
         record.steps.push(step);
@@ -117,14 +109,10 @@ pub fn run_observed(
         observe(step, model);
     };
     evaluate(0, None, &mut model);
-    let (mut step, mut epoch, mut seconds) = (0, 0, 0.0);
+    let (mut step, mut seconds) = (0, 0.0);
     let (mut loss_sum, mut losses, mut diverged) = (0.0, 0, None);
     while step < recipe.steps {
-        let Some(batch) = batches.next_batch() else {
-            epoch += 1;
-            batches.set_epoch(epoch);
-            continue;
-        };
+        let batch = batches.next();
         let started = Instant::now();
         let result = train_step(
             &mut tape,
@@ -159,6 +147,47 @@ pub fn run_observed(
     record.train_seconds = seconds;
     progress.bar.inc(1);
     (record, model)
+}
+
+/// The training batches of a recipe (its batch size and seed, shuffled per epoch, the last
+/// partial batch dropped), epoch after epoch without end.
+pub struct Endless<'d> {
+    batches: Batches<'d>,
+    epoch: u64,
+    taken: usize,
+}
+
+impl<'d> Endless<'d> {
+    /// Batches over `data`'s training images. Panics if they cannot fill one batch.
+    pub fn new(recipe: &Recipe, data: &'d Dataset) -> Endless<'d> {
+        assert!(
+            data.train.len() >= recipe.batch_size,
+            "{} training images cannot fill a batch of {}",
+            data.train.len(),
+            recipe.batch_size
+        );
+        let config = BatchConfig::shuffled(recipe.batch_size, recipe.seed)
+            .drop_last(true)
+            .normalization(data.normalization);
+        Endless {
+            batches: data.train.batches(config),
+            epoch: 0,
+            taken: 0,
+        }
+    }
+
+    /// The next batch, starting the next epoch (in its own order) when one is done.
+    pub fn next(&mut self) -> Batch<'_> {
+        if self.taken == self.batches.batches_per_epoch() {
+            self.epoch += 1;
+            self.batches.set_epoch(self.epoch);
+            self.taken = 0;
+        }
+        self.taken += 1;
+        self.batches
+            .next_batch()
+            .expect("a full batch is left in the epoch")
+    }
 }
 
 /// [`run_observed`] with nothing observed besides the test accuracy.

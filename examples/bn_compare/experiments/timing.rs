@@ -3,6 +3,7 @@
 //! other load slows every model alike and their ratio survives it.
 
 use crate::recipe::Recipe;
+use crate::runner::Endless;
 use crate::study::Dataset;
 use std::hint::black_box;
 use std::time::Instant;
@@ -30,17 +31,10 @@ pub fn train_in_turns(recipes: &[Recipe], data: &Dataset, steps: usize) -> Turns
     let mut optimizers: Vec<_> = recipes.iter().map(Recipe::optimizer).collect();
     let mut tapes: Vec<Tape> = recipes.iter().map(|_| Tape::new()).collect();
     let mut seconds = vec![0.0; recipes.len()];
-    let config = BatchConfig::shuffled(recipes[0].batch_size, recipes[0].seed)
-        .drop_last(true)
-        .normalization(data.normalization);
-    let mut batches = data.train.batches(config);
-    let (mut step, mut epoch) = (0, 0);
+    let mut batches = Endless::new(&recipes[0], data);
+    let mut step = 0;
     'steps: while step < steps {
-        let Some(batch) = batches.next_batch() else {
-            epoch += 1;
-            batches.set_epoch(epoch);
-            continue;
-        };
+        let batch = batches.next();
         for turn in 0..models.len() {
             let i = (step + turn) % models.len();
             let started = Instant::now();
