@@ -60,6 +60,7 @@ pub fn write_report(path: &Path, meta: &Meta, sections: &[Section]) -> Result<()
         ]);
     }
     md.push_str(&table.render());
+    md.push_str(&verdicts(sections));
     for s in sections {
         let _ = write!(md, "\n<a id=\"{}\"></a>\n\n## {}\n\n", s.name, s.title);
         let _ = write!(md, "*Claim:* {}  \n*Verdict:* {}.\n\n", s.claim, s.verdict);
@@ -70,6 +71,34 @@ pub fn write_report(path: &Path, meta: &Meta, sections: &[Section]) -> Result<()
         path: path.to_path_buf(),
         source,
     })
+}
+
+/// One paragraph naming the claims that were not, or only partly, borne out.
+fn verdicts(sections: &[Section]) -> String {
+    let with = |v: Verdict| -> Vec<String> {
+        let names = sections.iter().filter(|s| s.verdict == v);
+        names.map(|s| format!("\"{}\"", s.claim)).collect()
+    };
+    let (not, partly) = (with(Verdict::NotBorneOut), with(Verdict::Mixed));
+    let mut text = String::new();
+    if !not.is_empty() {
+        let _ = write!(
+            text,
+            "**Not borne out on MNIST here:** {}. ",
+            not.join("; ")
+        );
+    }
+    if !partly.is_empty() {
+        let _ = write!(text, "**Only partly borne out:** {}. ", partly.join("; "));
+    }
+    if text.is_empty() {
+        text.push_str("Every claim tested was borne out on MNIST here. ");
+    }
+    text.push_str(
+        "Each section ends with what was seen, its limits included (where the advantage \
+         stops, what it costs).\n\n",
+    );
+    text
 }
 
 fn header(meta: &Meta) -> String {

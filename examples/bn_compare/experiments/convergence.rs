@@ -141,15 +141,36 @@ fn reading(pair: &Pair) -> (Verdict, String) {
         (false, true) => Verdict::Mixed,
         _ => Verdict::NotBorneOut,
     };
+    let (final_bn, final_no) = (pair.final_accuracy(true), pair.final_accuracy(false));
+    let overlap = match (final_bn.band, final_no.band) {
+        (Some(a), Some(b)) => a.min <= b.max && b.min <= a.max,
+        _ => false,
+    };
+    let limits = match (overlap, late < 0.5) {
+        (true, true) => {
+            " The final accuracies overlap over the seeds, and in the second half \
+            the plain network's training loss was mostly the lower one: BatchNorm got there \
+            sooner, not further."
+        }
+        (true, false) => {
+            " The final accuracies overlap over the seeds: BatchNorm got there \
+            sooner, not further."
+        }
+        (false, true) => {
+            " In the second half the plain network's training loss was mostly \
+            the lower one."
+        }
+        (false, false) => "",
+    };
     let seen = format!(
         "**What was seen.** {}. The mean training loss with BatchNorm was below the one without \
          at {:.0} % of the evaluations in the first half of training and at {:.0} % in the \
-         second half. Final test accuracy: {} with BatchNorm, {} without.",
+         second half. Final test accuracy: {} with BatchNorm, {} without.{limits}",
         sentences.join("; "),
         early * 100.0,
         late * 100.0,
-        pair.final_accuracy(true).accuracy_cell(),
-        pair.final_accuracy(false).accuracy_cell(),
+        final_bn.accuracy_cell(),
+        final_no.accuracy_cell(),
     );
     (verdict, seen)
 }
