@@ -163,7 +163,7 @@ pub fn render(r: &Results, out: &Path) -> Result<Section, StudyError> {
         title: "Test accuracy of the same trained models, three ways".to_string(),
         x: Axis::categories("momentum of the running statistics", names),
         y: Axis::linear("test accuracy (%)"),
-        legend: SeriesLabelPosition::LowerRight,
+        legend: SeriesLabelPosition::LowerMiddle,
     };
     line_chart(&out.join("train_test.svg"), &axes, &series)?;
 
