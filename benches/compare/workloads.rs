@@ -24,7 +24,7 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use tapegrad::core::{kernels, Param, Tape, Tensor};
+use tapegrad::core::{Param, Tape, Tensor};
 use tapegrad::data::{find_mnist_file, read_idx, BatchConfig, MnistLocation, Split};
 use tapegrad::layers::{Activation, BatchNorm1d, Mlp, Mode, Module};
 use tapegrad::optim::{Momentum, Sgd, SgdConfig};
@@ -191,12 +191,8 @@ fn bn_workload(n: usize, c: usize, repeat: usize) -> Value {
         }
         times
     };
-    // On a rayon worker, as a training step runs (`train_step`): the op's parallel loops then
-    // fork as local jobs, as PyTorch's OpenMP threads stay awake between parallel regions.
-    let blocks: Vec<Vec<f64>> = kernels::in_worker(|| {
-        block(Duration::from_millis(200));
-        (0..repeat).map(|_| block(Duration::from_secs(1))).collect()
-    });
+    block(Duration::from_millis(200));
+    let blocks: Vec<Vec<f64>> = (0..repeat).map(|_| block(Duration::from_secs(1))).collect();
     let samples: Vec<f64> = blocks.iter().map(|b| median(b) * 1e6).collect();
     json!({
         "us_per_iter": median(&samples), "samples": samples,

@@ -6,65 +6,45 @@
 //! `kernels/gemm.rs`). [`multiversion!`](crate::multiversion) compiles a loop for AVX-512
 //! and AVX2 too, chosen at run time, with identical results.
 
-use rayon::prelude::*;
-
 mod gemm;
 mod math;
 mod simd;
+mod team;
 
 pub use gemm::{gemm, gemm_is_large, gemm_serial, MatRef};
 pub use math::{exp, sigmoid, sigmoid_into};
 pub use simd::{has_avx2, has_avx512};
+pub use team::{
+    for_each_chunk_mut, for_each_chunk_pair_mut, join, map_tasks, parallel_for, threads, MAX_TASKS,
+};
 
-/// Runs `f` on one of rayon's worker threads (directly if already on one), and returns its
-/// result. The parallel loops of the kernels inside `f` then hand work to the other threads
-/// as cheap local jobs, instead of each waking the pool from outside (a training step forks
-/// a dozen times).
-///
-/// ```
-/// use tapegrad_core::kernels::in_worker;
-/// assert!(rayon::current_thread_index().is_none());
-/// assert!(in_worker(|| rayon::current_thread_index().is_some()));
-/// ```
-pub fn in_worker<R: Send>(f: impl FnOnce() -> R + Send) -> R {
-    if rayon::current_thread_index().is_some() {
-        f()
-    } else {
-        rayon::scope(|_| f())
-    }
-}
-
-/// Elements per parallel chunk of an element-wise loop. Below two chunks the loop runs on the
-/// calling thread: spawning costs more than it saves.
+/// Elements per parallel chunk of an element-wise loop: a few microseconds of work, against
+/// well under one to hand a task to a spinning worker of the team (`kernels/team.rs`).
 pub const CHUNK: usize = 1 << 15;
+
+/// The piece of `a` that lines up with chunk `i` of an output of `len` elements.
+fn piece(a: &[f32], i: usize, len: usize) -> &[f32] {
+    &a[i * CHUNK..][..len]
+}
 
 /// `out[i] = f(a[i])`, in parallel chunks when large.
 pub fn map_into(out: &mut [f32], a: &[f32], f: impl Fn(f32) -> f32 + Sync) {
     debug_assert_eq!(out.len(), a.len());
-    if out.len() < 2 * CHUNK {
-        out.iter_mut().zip(a).for_each(|(o, &x)| *o = f(x));
-    } else {
-        out.par_chunks_mut(CHUNK)
-            .zip(a.par_chunks(CHUNK))
-            .for_each(|(o, a)| o.iter_mut().zip(a).for_each(|(o, &x)| *o = f(x)));
-    }
+    for_each_chunk_mut(out, CHUNK, |i, o| {
+        let a = piece(a, i, o.len());
+        o.iter_mut().zip(a).for_each(|(o, &x)| *o = f(x))
+    });
 }
 
 /// `out[i] = f(a[i], b[i])`, in parallel chunks when large.
 pub fn zip_into(out: &mut [f32], a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) {
     debug_assert!(out.len() == a.len() && a.len() == b.len());
-    let serial = |o: &mut [f32], a: &[f32], b: &[f32]| {
+    for_each_chunk_mut(out, CHUNK, |i, o| {
+        let (a, b) = (piece(a, i, o.len()), piece(b, i, o.len()));
         o.iter_mut()
             .zip(a.iter().zip(b))
             .for_each(|(o, (&x, &y))| *o = f(x, y))
-    };
-    if out.len() < 2 * CHUNK {
-        serial(out, a, b);
-    } else {
-        out.par_chunks_mut(CHUNK)
-            .zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK)))
-            .for_each(|(o, (a, b))| serial(o, a, b));
-    }
+    });
 }
 
 /// `out[i] = f(a[i], b[i], c[i])`, in parallel chunks when large.
@@ -76,31 +56,22 @@ pub fn zip3_into(
     f: impl Fn(f32, f32, f32) -> f32 + Sync,
 ) {
     debug_assert!(out.len() == a.len() && a.len() == b.len() && b.len() == c.len());
-    let serial = |o: &mut [f32], a: &[f32], b: &[f32], c: &[f32]| {
-        for i in 0..o.len() {
-            o[i] = f(a[i], b[i], c[i]);
+    for_each_chunk_mut(out, CHUNK, |i, o| {
+        let n = o.len();
+        let (a, b, c) = (piece(a, i, n), piece(b, i, n), piece(c, i, n));
+        for j in 0..n {
+            o[j] = f(a[j], b[j], c[j]);
         }
-    };
-    if out.len() < 2 * CHUNK {
-        serial(out, a, b, c);
-    } else {
-        out.par_chunks_mut(CHUNK)
-            .zip(a.par_chunks(CHUNK))
-            .zip(b.par_chunks(CHUNK).zip(c.par_chunks(CHUNK)))
-            .for_each(|((o, a), (b, c))| serial(o, a, b, c));
-    }
+    });
 }
 
 /// `acc[i] += alpha * x[i]`.
 pub fn axpy_into(acc: &mut [f32], alpha: f32, x: &[f32]) {
     debug_assert_eq!(acc.len(), x.len());
-    if acc.len() < 2 * CHUNK {
-        acc.iter_mut().zip(x).for_each(|(a, &x)| *a += alpha * x);
-    } else {
-        acc.par_chunks_mut(CHUNK)
-            .zip(x.par_chunks(CHUNK))
-            .for_each(|(a, x)| a.iter_mut().zip(x).for_each(|(a, &x)| *a += alpha * x));
-    }
+    for_each_chunk_mut(acc, CHUNK, |i, a| {
+        let x = piece(x, i, a.len());
+        a.iter_mut().zip(x).for_each(|(a, &x)| *a += alpha * x)
+    });
 }
 
 /// The sum of all elements, accumulated in f64 per fixed chunk and the chunks added in
@@ -110,7 +81,9 @@ pub fn sum_all(a: &[f32]) -> f64 {
     if a.len() < 2 * CHUNK {
         a.chunks(CHUNK).map(chunk_sum).sum()
     } else {
-        let partials: Vec<f64> = a.par_chunks(CHUNK).map(chunk_sum).collect();
+        let partials = map_tasks(a.len().div_ceil(CHUNK), |i| {
+            chunk_sum(&a[i * CHUNK..][..CHUNK.min(a.len() - i * CHUNK)])
+        });
         partials.iter().sum()
     }
 }

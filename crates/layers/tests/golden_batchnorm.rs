@@ -5,7 +5,7 @@
 use serde_json::Value;
 use tapegrad_core::{Tape, Tensor};
 use tapegrad_layers::{BatchNorm1d, BatchNormConfig, BatchStats, Mode, Module};
-use tapegrad_testutil::{assert_close, load, tensor, tensor_of, tol};
+use tapegrad_testutil::{assert_close, load, tensor, tensor_of, tol, GoldenCase};
 
 fn t(case: &Value, key: &str) -> Tensor {
     let g = tensor(case, key);
@@ -136,13 +136,8 @@ fn every_pytorch_case_matches() {
 
 #[test]
 fn the_exactly_constant_column_gives_beta_and_a_finite_dx() {
-    let golden = load("batchnorm1d.json");
-    let case = golden["cases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == "near_constant_6x3")
-        .unwrap();
+    let golden = GoldenCase::load("batchnorm1d.json", "near_constant_6x3");
+    let case = golden.json();
     let mut bn = BatchNorm1d::new(3);
     bn.bias_mut()
         .unwrap()

@@ -1,7 +1,8 @@
 //! Adam and AdamW: one implementation, told apart by how the weight decay is applied.
 
 use crate::error::{require, require_lr};
-use crate::slot::{check_layout, prepare};
+use crate::slot::prepare;
+use crate::slot_state::{check_saved, SlotState};
 use crate::weight_decay::{self, WeightDecay};
 use crate::{OptimError, Optimizer, OptimizerState, ParamSlot};
 use serde::{Deserialize, Serialize};
@@ -110,9 +111,17 @@ impl AdamSlotState {
             max_exp_avg_sq: amsgrad.then(|| vec![0.0; len]),
         }
     }
+}
 
-    /// The first inconsistency, if any (buffers of different sizes, amsgrad buffer missing).
-    fn inconsistency(&self, amsgrad: bool) -> Option<String> {
+impl SlotState for AdamSlotState {
+    type Config = AdamConfig;
+
+    fn param_len(&self) -> usize {
+        self.exp_avg.len()
+    }
+
+    /// Buffers of different sizes, or the amsgrad buffer missing.
+    fn inconsistency(&self, config: &AdamConfig) -> Option<String> {
         let len = self.exp_avg.len();
         if self.exp_avg_sq.len() != len {
             return Some(format!(
@@ -121,7 +130,7 @@ impl AdamSlotState {
             ));
         }
         match &self.max_exp_avg_sq {
-            None if amsgrad => Some("amsgrad is on but max_exp_avg_sq is missing".into()),
+            None if config.amsgrad => Some("amsgrad is on but max_exp_avg_sq is missing".into()),
             Some(max) if max.len() != len => Some(format!(
                 "exp_avg has {len} elements but max_exp_avg_sq has {}",
                 max.len()
@@ -202,12 +211,9 @@ impl Optimizer for Adam {
         // Re-validated every step because `set_lr` cannot fail.
         self.config.validate()?;
         let amsgrad = self.config.amsgrad;
-        prepare(
-            &mut self.slots,
-            slots,
-            |s| s.exp_avg.len(),
-            |len| AdamSlotState::zeros(len, amsgrad),
-        )?;
+        prepare(&mut self.slots, slots, |len| {
+            AdamSlotState::zeros(len, amsgrad)
+        })?;
         for (slot, state) in slots.iter_mut().zip(&mut self.slots) {
             if let Some(grad) = slot.grad {
                 update(&self.config, slot.value, grad, state);
@@ -233,23 +239,10 @@ impl Optimizer for Adam {
 
     fn load_state(&mut self, state: OptimizerState) -> Result<(), OptimError> {
         let OptimizerState::Adam(state) = state else {
-            return Err(OptimError::WrongKind {
-                expected: Self::KIND,
-                found: state.kind(),
-            });
+            return Err(state.wrong_kind(Self::KIND));
         };
         state.config.validate()?;
-        for (index, slot) in state.slots.iter().enumerate() {
-            if let Some(reason) = slot.inconsistency(state.config.amsgrad) {
-                return Err(OptimError::InvalidState { index, reason });
-            }
-        }
-        if !self.slots.is_empty() {
-            check_layout(
-                self.slots.iter().map(|s| s.exp_avg.len()),
-                state.slots.iter().map(|s| s.exp_avg.len()),
-            )?;
-        }
+        check_saved(&self.slots, &state.config, &state.slots)?;
         self.config = state.config;
         self.slots = state.slots;
         Ok(())

@@ -33,6 +33,7 @@ mod optimizer;
 mod schedule;
 mod sgd;
 mod slot;
+mod slot_state;
 mod spec;
 mod weight_decay;
 

@@ -59,6 +59,14 @@ impl OptimizerState {
         }
     }
 
+    /// The error of loading this state into an optimizer of kind `expected`.
+    pub(crate) fn wrong_kind(&self, expected: &'static str) -> OptimError {
+        OptimError::WrongKind {
+            expected,
+            found: self.kind(),
+        }
+    }
+
     /// Rebuilds the optimizer that wrote this state, ready to continue where it stopped.
     ///
     /// ```

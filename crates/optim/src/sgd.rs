@@ -1,11 +1,12 @@
 //! Stochastic gradient descent with PyTorch's momentum, dampening, Nesterov and weight decay.
 
 use crate::error::{require, require_lr};
-use crate::slot::{check_layout, prepare};
+use crate::slot::prepare;
+use crate::slot_state::{check_saved, SlotState};
 use crate::weight_decay::WeightDecay;
 use crate::{OptimError, Optimizer, OptimizerState, ParamSlot};
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
+use tapegrad_core::kernels::for_each_chunk_pair_mut;
 
 /// The momentum variant, with its coefficient `mu`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -99,6 +100,26 @@ pub struct SgdSlotState {
     pub momentum_buffer: Option<Vec<f32>>,
 }
 
+impl SlotState for SgdSlotState {
+    type Config = SgdConfig;
+
+    fn param_len(&self) -> usize {
+        self.len
+    }
+
+    /// A momentum buffer whose size is not the parameter's.
+    fn inconsistency(&self, _: &SgdConfig) -> Option<String> {
+        let buf = self.momentum_buffer.as_ref()?;
+        (buf.len() != self.len).then(|| {
+            format!(
+                "momentum_buffer has {} elements but the parameter has {}",
+                buf.len(),
+                self.len
+            )
+        })
+    }
+}
+
 /// Everything [`Sgd`] needs to resume: its configuration and its per-slot state.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SgdState {
@@ -172,15 +193,10 @@ impl Optimizer for Sgd {
     fn step(&mut self, slots: &mut [ParamSlot<'_>]) -> Result<(), OptimError> {
         // Re-validated every step because `set_lr` cannot fail.
         self.config.validate()?;
-        prepare(
-            &mut self.slots,
-            slots,
-            |s| s.len,
-            |len| SgdSlotState {
-                len,
-                momentum_buffer: None,
-            },
-        )?;
+        prepare(&mut self.slots, slots, |len| SgdSlotState {
+            len,
+            momentum_buffer: None,
+        })?;
         for (slot, state) in slots.iter_mut().zip(&mut self.slots) {
             if let Some(grad) = slot.grad {
                 update(&self.config, slot.value, grad, &mut state.momentum_buffer);
@@ -206,32 +222,10 @@ impl Optimizer for Sgd {
 
     fn load_state(&mut self, state: OptimizerState) -> Result<(), OptimError> {
         let OptimizerState::Sgd(state) = state else {
-            return Err(OptimError::WrongKind {
-                expected: Self::KIND,
-                found: state.kind(),
-            });
+            return Err(state.wrong_kind(Self::KIND));
         };
         state.config.validate()?;
-        for (index, slot) in state.slots.iter().enumerate() {
-            if let Some(buf) = &slot.momentum_buffer {
-                if buf.len() != slot.len {
-                    return Err(OptimError::InvalidState {
-                        index,
-                        reason: format!(
-                            "momentum_buffer has {} elements but the parameter has {}",
-                            buf.len(),
-                            slot.len
-                        ),
-                    });
-                }
-            }
-        }
-        if !self.slots.is_empty() {
-            check_layout(
-                self.slots.iter().map(|s| s.len),
-                state.slots.iter().map(|s| s.len),
-            )?;
-        }
+        check_saved(&self.slots, &state.config, &state.slots)?;
         self.config = state.config;
         self.slots = state.slots;
         Ok(())
@@ -302,15 +296,9 @@ fn update_with(
                 true => rule.apply::<true>(value, grad, buf, decay),
                 false => rule.apply::<false>(value, grad, buf, decay),
             };
-            if value.len() < 2 * CHUNK {
-                chunk(value, grad, buf);
-            } else {
-                value
-                    .par_chunks_mut(CHUNK)
-                    .zip(grad.par_chunks(CHUNK))
-                    .zip(buf.par_chunks_mut(CHUNK))
-                    .for_each(|((v, g), b)| chunk(v, g, b));
-            }
+            for_each_chunk_pair_mut(value, buf, CHUNK, |i, v, b| {
+                chunk(v, &grad[i * CHUNK..][..v.len()], b)
+            });
         }
     }
 }

@@ -1,5 +1,6 @@
 //! What an optimizer sees of one parameter, and the layout check run before every update.
 
+use crate::slot_state::SlotState;
 use crate::OptimError;
 
 /// One parameter as the optimizer sees it in one step: its values, updated in place, and
@@ -34,10 +35,9 @@ impl<'a> ParamSlot<'a> {
 /// Checks the step's slots against the per-slot state, creating the state on the first
 /// step (when `states` is empty). It runs before any update, so that a mismatch is an error
 /// with nothing modified rather than a panic halfway through the parameters.
-pub(crate) fn prepare<S>(
+pub(crate) fn prepare<S: SlotState>(
     states: &mut Vec<S>,
     slots: &[ParamSlot<'_>],
-    state_len: impl Fn(&S) -> usize,
     new_state: impl Fn(usize) -> S,
 ) -> Result<(), OptimError> {
     for (index, slot) in slots.iter().enumerate() {
@@ -58,7 +58,7 @@ pub(crate) fn prepare<S>(
         return Ok(());
     }
     check_layout(
-        states.iter().map(&state_len),
+        states.iter().map(S::param_len),
         slots.iter().map(|s| s.value.len()),
     )
 }

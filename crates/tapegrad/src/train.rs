@@ -3,7 +3,7 @@
 //! divergence check, evaluation, accuracy and memory figures.
 
 use std::time::Instant;
-use tapegrad_core::{kernels, Gradients, Tape, Tensor};
+use tapegrad_core::{Gradients, Tape, Tensor};
 use tapegrad_data::{BatchConfig, Batches, Split};
 use tapegrad_layers::{Mode, Module, ModuleExt};
 use tapegrad_optim::{OptimError, Optimizer, ParamSlot};
@@ -85,23 +85,18 @@ pub fn train_step<M: Module + ?Sized>(
     images: &[f32],
     labels: &[usize],
 ) -> Result<StepStats, StepError> {
-    // Forward and backward run on a rayon worker, where the kernels' parallel loops fork
-    // cheaply (the optimizer, not `Send`, stays on this thread).
-    let (stats, grads) = kernels::in_worker(|| {
-        tape.reset();
-        let x = tape.constant_from_slice(&[labels.len(), images.len() / labels.len()], images);
-        let logits = model.forward(tape, x, Mode::Train);
-        let loss = tape.cross_entropy(logits, labels);
-        let stats = StepStats {
-            loss: tape.value(loss).item(),
-            correct: count_correct(tape.value(logits), labels),
-        };
-        let grads = stats.loss.is_finite().then(|| tape.backward(loss));
-        (stats, grads)
-    });
-    let Some(grads) = grads else {
-        return Err(StepError::NonFiniteLoss(stats.loss));
+    tape.reset();
+    let x = tape.constant_from_slice(&[labels.len(), images.len() / labels.len()], images);
+    let logits = model.forward(tape, x, Mode::Train);
+    let loss = tape.cross_entropy(logits, labels);
+    let stats = StepStats {
+        loss: tape.value(loss).item(),
+        correct: count_correct(tape.value(logits), labels),
     };
+    if !stats.loss.is_finite() {
+        return Err(StepError::NonFiniteLoss(stats.loss));
+    }
+    let grads = tape.backward(loss);
     // The tape shares the parameters' values (no copy per step); forgetting them now lets the
     // optimizer update them in place instead of copying them on write.
     tape.reset();

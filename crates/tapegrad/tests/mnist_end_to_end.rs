@@ -1,5 +1,5 @@
 //! One epoch of the README's MLP on the real MNIST, through the same library calls as
-//! `examples/mnist_mlp.rs`. Fails loudly if the data cannot be found or downloaded.
+//! `examples/mnist_mlp/main.rs`. Fails loudly if the data cannot be found or downloaded.
 
 mod common;
 

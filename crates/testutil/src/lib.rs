@@ -1,13 +1,17 @@
 //! Test support shared by the tapegrad crates: the PyTorch float64 reference values
 //! (`golden/*.json`, copied from the project's shared folder so a fresh clone is self-contained),
-//! a tolerance check that names the first element that is off, and a counting allocator
-//! ([`alloc`]) for tests that bound allocations.
+//! one named case of a golden file with its checks ([`GoldenCase`]), a tolerance check that
+//! names the first element that is off, and a counting allocator ([`alloc`]) for tests that
+//! bound allocations.
 //!
 //! It depends on no tapegrad crate, so every crate can use it as a dev-dependency
 //! without a dependency cycle.
 #![warn(missing_docs)]
 
 pub mod alloc;
+mod case;
+
+pub use case::GoldenCase;
 
 use serde_json::Value;
 use std::path::PathBuf;

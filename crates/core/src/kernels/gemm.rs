@@ -5,10 +5,10 @@
 //! micro-kernel and the same summation order over `k` (fixed blocks of `k`, one FMA chain per
 //! block) wherever the element sits in its tile, and the tasks below cut `C` into blocks of
 //! whole rows or whole columns, never `k`. So one thread, two or three give the same bits.
-//! `matrixmultiply`'s own threading is not used: nesting it inside rayon's threads ran four
-//! threads on two cores.
+//! `matrixmultiply`'s own threading is not used: it would start threads beside the team's
+//! (`kernels/team.rs`), which runs the blocks here.
 
-use rayon::prelude::*;
+use super::{parallel_for, threads};
 
 /// A matrix operand of [`gemm`]: row-major data with `rows x cols` *as stored*, used
 /// transposed when `transposed` is true (a stride change, never a copy).
@@ -70,11 +70,11 @@ const PARALLEL_MADDS: usize = 1 << 20;
 const TILE: usize = 16;
 
 /// `c = a @ b + beta * c` for `c` of `[m, n]` (row-major), through `matrixmultiply::sgemm`,
-/// split across rayon's threads when large. The result does not depend on the thread count.
+/// split across [`threads`] tasks when large. The result does not depend on the thread count.
 ///
 /// `beta = 0` overwrites `c` (its old contents, even NaN, are ignored).
 pub fn gemm(a: MatRef<'_>, b: MatRef<'_>, beta: f32, c: &mut [f32]) {
-    gemm_on(rayon::current_num_threads(), a, b, beta, c);
+    gemm_on(threads(), a, b, beta, c);
 }
 
 /// [`gemm`] on the calling thread only: for products that already run beside others (the
@@ -176,7 +176,8 @@ fn gemm_on(threads: usize, a: MatRef<'_>, b: MatRef<'_>, beta: f32, c: &mut [f32
     let step = extent.div_ceil(tasks).next_multiple_of(TILE).min(extent);
     // SAFETY (both arms): the blocks are inside `a`, `b` and `c` (checked above) and each
     // task writes its own rows or columns of `c`, which `gemm_on` borrows mutably throughout.
-    let run = |start: usize| {
+    let run = |task: usize| {
+        let start = task * step;
         let end = (start + step).min(extent);
         unsafe {
             if by_columns {
@@ -189,7 +190,7 @@ fn gemm_on(threads: usize, a: MatRef<'_>, b: MatRef<'_>, beta: f32, c: &mut [f32
     if tasks == 1 {
         run(0);
     } else {
-        (0..extent).into_par_iter().step_by(step).for_each(run);
+        parallel_for(extent.div_ceil(step), run);
     }
 }
 

@@ -1,8 +1,7 @@
 //! Element-wise functions written so that a loop over them vectorises: no branches, no
 //! library calls (`libm`'s `expf` is scalar, one call per element).
 
-use super::CHUNK;
-use rayon::prelude::*;
+use super::{for_each_chunk_mut, CHUNK};
 
 /// `e^x` in `f32`, within 2 ulp of the exact value: Cephes' `expf` (range reduction by
 /// `ln 2` in two parts, a degree-6 polynomial), with `+inf` above `ln(f32::MAX)` and `0`
@@ -68,13 +67,9 @@ crate::multiversion! {
 /// `out[i] = sigmoid(a[i])`, vectorised, in parallel chunks when large.
 pub fn sigmoid_into(out: &mut [f32], a: &[f32]) {
     assert_eq!(out.len(), a.len(), "sigmoid_into: lengths differ");
-    if out.len() < 2 * CHUNK {
-        sigmoid_serial(out, a);
-    } else {
-        out.par_chunks_mut(CHUNK)
-            .zip(a.par_chunks(CHUNK))
-            .for_each(|(o, a)| sigmoid_serial(o, a));
-    }
+    for_each_chunk_mut(out, CHUNK, |i, o| {
+        sigmoid_serial(o, &a[i * CHUNK..][..o.len()])
+    });
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Matrix products: `matmul` (either operand transposed without a copy) and the fused
 //! `linear` (`x W^T + b`, PyTorch's layout, the bias folded into the GEMM).
 
-use crate::kernels::{gemm, gemm_is_large, gemm_serial, sum_rows_into, MatRef};
+use crate::kernels::{gemm, gemm_is_large, gemm_serial, join, sum_rows_into, MatRef};
 use crate::{BackwardCtx, ForwardCtx, Op, Tape, Tensor, Var};
 
 /// The two dimensions of a matrix operand, or a panic naming the op and both shapes.
@@ -107,7 +107,7 @@ fn side_by_side(
     second: impl FnOnce(Gemm) + Send,
 ) {
     if both_large {
-        rayon::join(|| first(gemm_serial), || second(gemm_serial));
+        join(|| first(gemm_serial), || second(gemm_serial));
     } else {
         first(gemm);
         second(gemm);

@@ -6,8 +6,7 @@
 //! per-panel results of a reduction are combined in panel order: the results are therefore
 //! bit-identical on any thread count. Large matrices run their panels in parallel.
 
-use rayon::prelude::*;
-use tapegrad_core::kernels::CHUNK;
+use tapegrad_core::kernels::{for_each_chunk_mut, map_tasks, CHUNK};
 
 /// Rows per panel of an `(n, c)` matrix: about [`CHUNK`] elements, so that a panel of each
 /// input stays in the core's L2 cache between two passes and a large matrix has panels for
@@ -24,32 +23,13 @@ pub(super) fn map_panels<R: Send>(
     f: impl Fn(usize, &[f32]) -> R + Sync,
 ) -> Vec<R> {
     let rows = panel_rows(c) * c.max(1);
-    if matrix.len() <= rows {
-        // One panel (or none): no thread to wake.
-        return matrix
-            .chunks(rows)
-            .enumerate()
-            .map(|(p, x)| f(p, x))
-            .collect();
-    }
-    matrix
-        .par_chunks(rows)
-        .enumerate()
-        .map(|(p, x)| f(p, x))
-        .collect()
+    map_tasks(matrix.len().div_ceil(rows), |p| f(p, panel(matrix, c, p)))
 }
 
 /// Calls `f(panel index, its rows of `out`)` for every panel of an output matrix, in
 /// parallel when it is large.
 pub(super) fn for_each_panel_mut(out: &mut [f32], c: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
-    let rows = panel_rows(c) * c.max(1);
-    if out.len() <= rows {
-        out.chunks_mut(rows).enumerate().for_each(|(p, y)| f(p, y));
-    } else {
-        out.par_chunks_mut(rows)
-            .enumerate()
-            .for_each(|(p, y)| f(p, y));
-    }
+    for_each_chunk_mut(out, panel_rows(c) * c.max(1), f);
 }
 
 /// The rows of panel `p` of a matrix with `c` columns.

@@ -1,0 +1,172 @@
+//! The command line of `mnist_mlp`: every flag with its rule, the checks clap cannot make,
+//! and the library settings the flags stand for.
+
+use clap::{Parser, ValueEnum};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use tapegrad::layers::{Activation, Mlp, Sequential};
+use tapegrad::optim::{OptimizerKind, OptimizerSpec};
+
+/// Every flag; the ones that shape the run are saved in checkpoints so that `--resume`
+/// refuses a run with different ones.
+#[derive(Parser, Serialize)]
+// Negative numbers parse as values, so `--lr -0.1` is refused by the flag's own rule
+// instead of as an unknown `-0` flag.
+#[command(
+    about = "Train a multi-layer perceptron on MNIST with tapegrad",
+    allow_negative_numbers = true
+)]
+pub struct Args {
+    /// Hidden layer widths, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "512,256", value_parser = clap::value_parser!(u32).range(1..))]
+    pub hidden: Vec<u32>,
+    /// Activation of the hidden layers.
+    #[arg(long, value_enum, default_value_t = Act::Relu)]
+    pub activation: Act,
+    /// BatchNorm1d after each hidden Linear.
+    #[arg(long)]
+    pub bn: bool,
+    /// Dropout probability after each hidden activation, in [0, 1).
+    #[arg(long, default_value_t = 0.0, value_parser = probability)]
+    pub dropout: f32,
+    /// The optimizer.
+    #[arg(long, value_enum, default_value_t = Opt::Sgd)]
+    pub optimizer: Opt,
+    /// Learning rate [default: 0.1 for sgd, 0.001 for adam and adamw].
+    #[arg(long, value_parser = non_negative)]
+    pub lr: Option<f64>,
+    /// SGD momentum (0 for none).
+    #[arg(long, default_value_t = 0.9, value_parser = non_negative)]
+    pub momentum: f64,
+    /// Nesterov momentum (SGD).
+    #[arg(long)]
+    pub nesterov: bool,
+    /// Weight decay: L2 for sgd and adam, decoupled for adamw [default: 0, 0.01 for adamw].
+    #[arg(long, value_parser = non_negative)]
+    pub weight_decay: Option<f64>,
+    /// Samples per batch.
+    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..))]
+    pub batch_size: u32,
+    /// Epochs in total (a resumed run continues up to this many).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    pub epochs: u32,
+    /// Seed of the initialisation, the shuffling and dropout.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Worker threads [default: all cores]; results are bit-identical for any count.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    #[serde(skip)]
+    pub threads: Option<u32>,
+    /// Folder with the MNIST files [default: $MNIST_DIR, else datasets/mnist, downloaded if missing].
+    #[arg(long)]
+    #[serde(skip)]
+    pub data: Option<PathBuf>,
+    /// Write a full checkpoint here after each epoch (atomically).
+    #[arg(long)]
+    #[serde(skip)]
+    pub save: Option<PathBuf>,
+    /// Continue the run saved in this checkpoint, up to --epochs in total.
+    #[arg(long)]
+    #[serde(skip)]
+    pub resume: Option<PathBuf>,
+    /// Write the final weights as safetensors with PyTorch's names.
+    #[arg(long)]
+    #[serde(skip)]
+    pub export: Option<PathBuf>,
+    /// Print one JSON object as the last line of stdout (and no progress bar).
+    #[arg(long)]
+    #[serde(skip)]
+    pub json: bool,
+}
+
+/// The `--activation` values.
+// The variants have no doc comments: clap would print them in `--help` as a list of values.
+#[derive(Clone, Copy, ValueEnum, Serialize)]
+pub enum Act {
+    Relu,
+    Sigmoid,
+    Tanh,
+}
+
+/// The `--optimizer` values.
+#[derive(Clone, Copy, ValueEnum, Serialize)]
+pub enum Opt {
+    Sgd,
+    Adam,
+    Adamw,
+}
+
+impl Args {
+    /// Checks what clap cannot: a `--save` or `--export` path whose folder is missing would
+    /// only fail after training.
+    pub fn validate(&self) -> Result<(), String> {
+        for (flag, path) in [("--save", &self.save), ("--export", &self.export)] {
+            path.as_deref().map_or(Ok(()), |p| writable(flag, p))?;
+        }
+        Ok(())
+    }
+
+    /// The MLP the flags describe, from `inputs` features to MNIST's 10 classes.
+    pub fn model(&self, inputs: usize) -> Sequential {
+        let mut widths = vec![inputs];
+        widths.extend(self.hidden.iter().map(|&w| w as usize));
+        widths.push(10);
+        let activation = match self.activation {
+            Act::Relu => Activation::Relu,
+            Act::Sigmoid => Activation::Sigmoid,
+            Act::Tanh => Activation::Tanh,
+        };
+        Mlp::new(&widths)
+            .activation(activation)
+            .batch_norm(self.bn)
+            .dropout(self.dropout)
+            .seed(self.seed)
+            .build()
+    }
+
+    /// The optimizer the flags describe (built, and so validated, by the caller).
+    pub fn optimizer(&self) -> OptimizerSpec {
+        let kind = match self.optimizer {
+            Opt::Sgd => OptimizerKind::Sgd,
+            Opt::Adam => OptimizerKind::Adam,
+            Opt::Adamw => OptimizerKind::AdamW,
+        };
+        OptimizerSpec {
+            kind,
+            lr: self.lr,
+            momentum: self.momentum,
+            nesterov: self.nesterov,
+            weight_decay: self.weight_decay,
+        }
+    }
+}
+
+fn writable(flag: &str, path: &Path) -> Result<(), String> {
+    let folder_exists = match path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(dir) => dir.is_dir(),
+        None => true, // the current folder
+    };
+    if folder_exists && !path.is_dir() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{flag} {}: not a file in an existing folder",
+            path.display()
+        ))
+    }
+}
+
+fn probability(s: &str) -> Result<f32, String> {
+    let p: f32 = s.parse().map_err(|e| format!("{e}"))?;
+    (0.0..1.0)
+        .contains(&p)
+        .then_some(p)
+        .ok_or(format!("must be in [0, 1), got {p}"))
+}
+
+fn non_negative(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|e| format!("{e}"))?;
+    (v >= 0.0 && v.is_finite())
+        .then_some(v)
+        .ok_or(format!("must be a finite number >= 0, got {v}"))
+}
