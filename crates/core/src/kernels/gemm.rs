@@ -173,24 +173,29 @@ fn gemm_on(threads: usize, a: MatRef<'_>, b: MatRef<'_>, beta: f32, c: &mut [f32
     } else {
         1
     };
-    let step = extent.div_ceil(tasks).next_multiple_of(TILE).min(extent);
     // SAFETY (both arms): the blocks are inside `a`, `b` and `c` (checked above) and each
     // task writes its own rows or columns of `c`, which `gemm_on` borrows mutably throughout.
     let run = |task: usize| {
-        let start = task * step;
-        let end = (start + step).min(extent);
+        let span = task_boundary(task, tasks, extent)..task_boundary(task + 1, tasks, extent);
         unsafe {
             if by_columns {
-                raw.block(0..m, start..end)
+                raw.block(0..m, span)
             } else {
-                raw.block(start..end, 0..n)
+                raw.block(span, 0..n)
             }
         }
     };
-    if tasks == 1 {
-        run(0);
+    parallel_for(tasks, run);
+}
+
+/// Where task `task` of `tasks` starts in an extent of `extent` rows or columns: the even
+/// share rounded to the nearest multiple of [`TILE`], so shares differ by at most a tile
+/// (100 columns split 48 + 52, not 64 + 36) and no micro-kernel tile is cut.
+fn task_boundary(task: usize, tasks: usize, extent: usize) -> usize {
+    if task >= tasks {
+        extent
     } else {
-        parallel_for(extent.div_ceil(step), run);
+        (task * extent / tasks + TILE / 2) / TILE * TILE
     }
 }
 
@@ -255,6 +260,23 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn task_boundaries_are_balanced_tile_multiples() {
+        for (tasks, extent) in [(2, 100), (2, 512), (3, 1001), (2, 32), (5, 80)] {
+            let bounds: Vec<usize> = (0..=tasks)
+                .map(|t| task_boundary(t, tasks, extent))
+                .collect();
+            assert_eq!((bounds[0], bounds[tasks]), (0, extent));
+            for w in bounds.windows(2) {
+                let share = w[1] - w[0];
+                assert!(share > 0, "{bounds:?}");
+                assert!(share.abs_diff(extent / tasks) <= TILE, "{bounds:?}");
+            }
+            assert!(bounds[..tasks].iter().all(|b| b % TILE == 0), "{bounds:?}");
+        }
+        assert_eq!(task_boundary(1, 2, 100), 48);
     }
 
     #[test]
