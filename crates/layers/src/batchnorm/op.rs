@@ -3,7 +3,7 @@
 //! keeping its output for the backward) that the composed version in `reference.rs` records.
 
 use super::kernels::{gradient_sums, input_gradient, normalize, DxCoefficients, Norm};
-use super::panels::{for_each_panel_mut, map_panels, panel};
+use super::panels::{for_each_panel_mut, panel, reduce_panels};
 use super::stats::{batch_moments, require_two_rows, BatchStats};
 use std::sync::{Arc, Mutex};
 use tapegrad_core::{BackwardCtx, ForwardCtx, Op, Tape, Tensor, Var};
@@ -264,15 +264,17 @@ impl Op for BatchNormOp {
         let norm = self.norm();
         let (mut sum_dy, mut sum_dy_xhat) = (vec![0f64; c], vec![0f64; c]);
         if wants_sums && c > 0 {
-            let panels = map_panels(xs, c, |p, x| {
-                let (mut a, mut b) = (vec![0f64; c], vec![0f64; c]);
-                gradient_sums(x, panel(dys, c, p), norm, &mut a, &mut b);
-                (a, b)
+            let sums = |p: usize, x: &[f32], partial: &mut [f64]| {
+                let (a, b) = partial.split_at_mut(c);
+                gradient_sums(x, panel(dys, c, p), norm, a, b);
+            };
+            reduce_panels(xs, c, 2 * c, sums, |partials| {
+                for partial in partials.chunks_exact(2 * c) {
+                    let (a, b) = partial.split_at(c);
+                    sum_dy.iter_mut().zip(a).for_each(|(s, a)| *s += a);
+                    sum_dy_xhat.iter_mut().zip(b).for_each(|(s, b)| *s += b);
+                }
             });
-            for (a, b) in panels {
-                sum_dy.iter_mut().zip(&a).for_each(|(s, a)| *s += a);
-                sum_dy_xhat.iter_mut().zip(&b).for_each(|(s, b)| *s += b);
-            }
         }
         if let Some(dx) = &mut dx {
             let n64 = n as f64;

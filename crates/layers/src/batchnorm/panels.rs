@@ -6,7 +6,8 @@
 //! per-panel results of a reduction are combined in panel order: the results are therefore
 //! bit-identical on any thread count. Large matrices run their panels in parallel.
 
-use tapegrad_core::kernels::{for_each_chunk_mut, map_tasks, CHUNK};
+use std::cell::Cell;
+use tapegrad_core::kernels::{for_each_chunk_mut, CHUNK};
 
 /// Rows per panel of an `(n, c)` matrix: about [`CHUNK`] elements, so that a panel of each
 /// input stays in the core's L2 cache between two passes and a large matrix has panels for
@@ -15,15 +16,39 @@ pub(super) fn panel_rows(c: usize) -> usize {
     (CHUNK / c.max(1)).max(1)
 }
 
-/// `(panel index, its rows of `matrix`)` for every panel, in parallel when the matrix is
-/// large; `f`'s results are returned in panel order.
-pub(super) fn map_panels<R: Send>(
+thread_local! {
+    /// The per-panel partial sums of the thread's last reduction, kept for the next one. A
+    /// fresh allocation per call (32 panels x 2 x 1024 `f64` = 512 KiB at `(1024, 1024)`) was
+    /// given back to the kernel by `free` and faulted in again on the next call: 130 page
+    /// faults and 40% of the op's time per call at that shape.
+    static PARTIALS: Cell<Vec<f64>> = const { Cell::new(Vec::new()) };
+}
+
+/// A reduction over the panels of `matrix`: `f(p, rows of panel p, partial)` fills panel
+/// `p`'s own zeroed `width`-long `partial` (in parallel when there are several panels), then
+/// `reduce` gets every panel's partial, in panel order, as consecutive `width`-long pieces
+/// of one slice.
+///
+/// Panics if `width` is 0.
+pub(super) fn reduce_panels<T>(
     matrix: &[f32],
     c: usize,
-    f: impl Fn(usize, &[f32]) -> R + Sync,
-) -> Vec<R> {
-    let rows = panel_rows(c) * c.max(1);
-    map_tasks(matrix.len().div_ceil(rows), |p| f(p, panel(matrix, c, p)))
+    width: usize,
+    f: impl Fn(usize, &[f32], &mut [f64]) + Sync,
+    reduce: impl FnOnce(&[f64]) -> T,
+) -> T {
+    let panels = matrix.len().div_ceil(panel_rows(c) * c.max(1));
+    // Taken out of the cell, not borrowed: a reduction inside `f` or `reduce` (none today)
+    // would find an empty vector and allocate, rather than panic on a double borrow.
+    let mut partials = PARTIALS.take();
+    partials.clear();
+    partials.resize(panels * width, 0.0);
+    for_each_chunk_mut(&mut partials, width, |p, partial| {
+        f(p, panel(matrix, c, p), partial)
+    });
+    let result = reduce(&partials);
+    PARTIALS.set(partials);
+    result
 }
 
 /// Calls `f(panel index, its rows of `out`)` for every panel of an output matrix, in
@@ -52,11 +77,23 @@ mod tests {
                     .num_threads(threads)
                     .build()
                     .unwrap();
-                let firsts = pool.install(|| map_panels(&x, c, |p, rows| (p, rows[0])));
-                let expected: Vec<(usize, f32)> = x
+                // Each panel's partial records its index, first element and row count.
+                let firsts = pool.install(|| {
+                    reduce_panels(
+                        &x,
+                        c,
+                        3,
+                        |p, rows, partial| {
+                            assert_eq!(partial, [0.0; 3], "a partial starts zeroed");
+                            partial.copy_from_slice(&[p as f64, rows[0] as f64, rows.len() as f64]);
+                        },
+                        |partials| partials.to_vec(),
+                    )
+                });
+                let expected: Vec<f64> = x
                     .chunks(panel_rows(c) * c)
                     .enumerate()
-                    .map(|(p, rows)| (p, rows[0]))
+                    .flat_map(|(p, rows)| [p as f64, rows[0] as f64, rows.len() as f64])
                     .collect();
                 assert_eq!(firsts, expected, "n {n} c {c}");
                 let mut out = vec![0f32; n * c];

@@ -3,7 +3,7 @@
 //! [`recalibrate`](crate::recalibrate()) and checkpoints can reason about them.
 
 use super::kernels::{column_sums, squared_deviations};
-use super::panels::map_panels;
+use super::panels::{panel_rows, reduce_panels};
 use tapegrad_core::Tensor;
 
 /// The per-feature statistics of one batch `x: [n, c]`.
@@ -55,39 +55,38 @@ impl BatchStats {
     }
 }
 
-/// The per-feature mean and sum of squared deviations of some rows: what one panel of the
-/// batch contributes to its statistics.
+/// The per-feature mean and sum of squared deviations of some rows: what the panels of a
+/// batch add up to.
 pub(super) struct Moments {
     n: usize,
     mean: Vec<f64>,
     m2: Vec<f64>,
 }
 
-impl Moments {
-    /// The moments of `rows` (row-major, `c` features), in two passes: the mean, then the
-    /// squared deviations from it (the panel is still in the cache for the second).
-    pub(super) fn of(rows: &[f32], c: usize) -> Moments {
-        let n = rows.len() / c;
-        let (mut mean, mut m2) = (vec![0f64; c], vec![0f64; c]);
-        column_sums(rows, &mut mean);
-        mean.iter_mut().for_each(|m| *m /= n as f64);
-        squared_deviations(rows, &mean, &mut m2);
-        Moments { n, mean, m2 }
-    }
+/// The moments of `rows` (row-major, `c = mean.len()` features) into `mean` and `m2`, in two
+/// passes: the mean, then the squared deviations from it (the panel is still in the cache for
+/// the second).
+fn panel_moments(rows: &[f32], mean: &mut [f64], m2: &mut [f64]) {
+    let n = rows.len() / mean.len();
+    column_sums(rows, mean);
+    mean.iter_mut().for_each(|m| *m /= n as f64);
+    squared_deviations(rows, mean, m2);
+}
 
-    /// The moments of the rows of `self` and `other` together (Chan, Golub and LeVeque's
-    /// pairwise update): `delta = mean_b - mean_a`, `mean = mean_a + delta * n_b / n`,
-    /// `m2 = m2_a + m2_b + delta^2 * n_a * n_b / n`. Stable: no `E[x^2] - E[x]^2`.
-    pub(super) fn merge(mut self, other: Moments) -> Moments {
-        let (na, nb) = (self.n as f64, other.n as f64);
+impl Moments {
+    /// Adds rows with `n_b` rows, mean `mean_b` and squared deviations `m2_b` (Chan, Golub
+    /// and LeVeque's pairwise update): `delta = mean_b - mean_a`,
+    /// `mean = mean_a + delta * n_b / n`, `m2 = m2_a + m2_b + delta^2 * n_a * n_b / n`.
+    /// Stable: no `E[x^2] - E[x]^2`.
+    fn merge(&mut self, n_b: usize, mean_b: &[f64], m2_b: &[f64]) {
+        let (na, nb) = (self.n as f64, n_b as f64);
         let n = na + nb;
         for j in 0..self.mean.len() {
-            let delta = other.mean[j] - self.mean[j];
+            let delta = mean_b[j] - self.mean[j];
             self.mean[j] += delta * (nb / n);
-            self.m2[j] += other.m2[j] + delta * delta * (na * nb / n);
+            self.m2[j] += m2_b[j] + delta * delta * (na * nb / n);
         }
-        self.n += other.n;
-        self
+        self.n += n_b;
     }
 
     /// The mean and biased variance.
@@ -105,10 +104,24 @@ pub(super) fn batch_moments(x: &[f32], n: usize, c: usize) -> Moments {
         let (mean, m2) = (Vec::new(), Vec::new());
         return Moments { n, mean, m2 };
     }
-    map_panels(x, c, |_, rows| Moments::of(rows, c))
-        .into_iter()
-        .reduce(Moments::merge)
-        .expect("a batch has a panel")
+    let moments = |_: usize, rows: &[f32], partial: &mut [f64]| {
+        let (mean, m2) = partial.split_at_mut(c);
+        panel_moments(rows, mean, m2);
+    };
+    reduce_panels(x, c, 2 * c, moments, |partials| {
+        let mut panels = partials.chunks_exact(2 * c).map(|p| p.split_at(c));
+        let rows = panel_rows(c).min(n);
+        let (mean, m2) = panels.next().expect("a batch has a panel");
+        let mut total = Moments {
+            n: rows,
+            mean: mean.to_vec(),
+            m2: m2.to_vec(),
+        };
+        for (mean, m2) in panels {
+            total.merge(rows.min(n - total.n), mean, m2);
+        }
+        total
+    })
 }
 
 /// Panics, naming `who` and the shape, when a batch has fewer than two rows: a batch of
