@@ -19,10 +19,15 @@ pub(super) fn panel_rows(c: usize) -> usize {
 thread_local! {
     /// The per-panel partial sums of the thread's last reduction, kept for the next one. A
     /// fresh allocation per call (32 panels x 2 x 1024 `f64` = 512 KiB at `(1024, 1024)`) was
-    /// given back to the kernel by `free` and faulted in again on the next call: 130 page
-    /// faults and 40% of the op's time per call at that shape.
+    /// given back to the kernel by `free` and faulted in again on the next call: about 130
+    /// page faults per call at that shape, and a fifth of the op's time.
     static PARTIALS: Cell<Vec<f64>> = const { Cell::new(Vec::new()) };
 }
+
+/// The most partial sums a thread keeps between reductions (1 MiB): enough for the batches
+/// of training, while a one-off reduction over a whole dataset (18 MiB of partials for
+/// 60,000 x 784) does not stay allocated for the life of the thread.
+const KEEP_AT_MOST: usize = 1 << 17;
 
 /// A reduction over the panels of `matrix`: `f(p, rows of panel p, partial)` fills panel
 /// `p`'s own zeroed `width`-long `partial` (in parallel when there are several panels), then
@@ -47,7 +52,9 @@ pub(super) fn reduce_panels<T>(
         f(p, panel(matrix, c, p), partial)
     });
     let result = reduce(&partials);
-    PARTIALS.set(partials);
+    if partials.capacity() <= KEEP_AT_MOST {
+        PARTIALS.set(partials);
+    }
     result
 }
 
@@ -105,5 +112,20 @@ mod tests {
                 assert_eq!(out, x, "n {n} c {c} threads {threads}");
             }
         }
+    }
+
+    #[test]
+    fn a_thread_keeps_the_partials_of_a_batch_but_not_of_a_huge_reduction() {
+        // The capacity this thread keeps after a reduction with partials of `width` values.
+        let kept_after = |width: usize| {
+            reduce_panels(&[1.0; 8], 4, width, |_, _, _| {}, |_| ());
+            let partials = PARTIALS.take();
+            let capacity = partials.capacity();
+            PARTIALS.set(partials);
+            capacity
+        };
+        assert!(kept_after(2 * 1024) >= 2 * 1024);
+        assert!(kept_after(KEEP_AT_MOST) >= KEEP_AT_MOST);
+        assert_eq!(kept_after(KEEP_AT_MOST + 1), 0);
     }
 }
