@@ -42,6 +42,10 @@ TARGETS = [
 ]
 
 
+# BatchNorm's cost inside training: epoch with BN / without, at this batch (the issue's target).
+BN_COST_TARGET = (128, 1.05)
+
+
 def target(workload):
     return next((t for pattern, t in TARGETS if re.fullmatch(pattern, workload)), None)
 
@@ -175,6 +179,27 @@ def table(summary):
     return "\n".join(rows)
 
 
+def bn_cost(summary):
+    """Lines giving epoch time with BatchNorm / without, per batch size and framework, for
+    every batch size whose two MLP workloads both ran (ratios of medians)."""
+    medians = {s["workload"]: s for s in summary}
+    lines = []
+    for name, s in medians.items():
+        m = re.fullmatch(r"mlp_epoch_b(\d+)", name)
+        with_bn = medians.get(f"mlp_bn_epoch_b{m.group(1)}") if m else None
+        if not with_bn:
+            continue
+        batch = int(m.group(1))
+        ratios = []
+        for fw, label in (("tapegrad", "tapegrad"), ("pytorch", "PyTorch")):
+            a, b = s[f"{fw}_median"], with_bn[f"{fw}_median"]
+            ratios.append(f"{label} {b / a:.2f}" if a and b else f"{label} —")
+        tgt = f" (target for tapegrad: ≤ {BN_COST_TARGET[1]})" if batch == BN_COST_TARGET[0] else ""
+        lines.append(f"BatchNorm's cost, epoch with BN / without at batch {batch}: "
+                     f"{', '.join(ratios)}{tgt}")
+    return lines
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("workloads", nargs="*", help="names or globs (default: all; see torch_workloads.py --list)")
@@ -247,6 +272,9 @@ def main():
           + f"; load average {machine['loadavg_start'][0]:.2f} -> {machine['loadavg_end'][0]:.2f}")
     print(f"Rounds: {args.rounds}, alternating {' / '.join(sides)}; medians per framework.\n")
     print(table(summary))
+    cost = bn_cost(summary)
+    if cost:
+        print("\n" + "\n".join(cost))
     rss = [r for r in torch_runs if "baseline_rss_bytes" in r]
     if rss:
         print(f"\nPyTorch RSS right after `import torch`: {fmt(rss[0]['baseline_rss_bytes'], 'peak_rss_bytes')}"
