@@ -182,11 +182,11 @@ def table(summary):
 def bn_cost(summary):
     """Lines giving epoch time with BatchNorm / without, per batch size and framework, for
     every batch size whose two MLP workloads both ran (ratios of medians)."""
-    medians = {s["workload"]: s for s in summary}
+    by_workload = {s["workload"]: s for s in summary}
     lines = []
-    for name, s in medians.items():
+    for name, s in by_workload.items():
         m = re.fullmatch(r"mlp_epoch_b(\d+)", name)
-        with_bn = medians.get(f"mlp_bn_epoch_b{m.group(1)}") if m else None
+        with_bn = by_workload.get(f"mlp_bn_epoch_b{m.group(1)}") if m else None
         if not with_bn:
             continue
         batch = int(m.group(1))

@@ -12,8 +12,13 @@ use tapegrad_core::kernels::{for_each_chunk_mut, CHUNK};
 /// Rows per panel of an `(n, c)` matrix: about [`CHUNK`] elements, so that a panel of each
 /// input stays in the core's L2 cache between two passes and a large matrix has panels for
 /// every thread.
-pub(super) fn panel_rows(c: usize) -> usize {
+fn panel_rows(c: usize) -> usize {
     (CHUNK / c.max(1)).max(1)
+}
+
+/// Elements per panel of a matrix with `c` columns: [`panel_rows`] whole rows.
+fn panel_len(c: usize) -> usize {
+    panel_rows(c) * c.max(1)
 }
 
 thread_local! {
@@ -42,7 +47,7 @@ pub(super) fn reduce_panels<T>(
     f: impl Fn(usize, &[f32], &mut [f64]) + Sync,
     reduce: impl FnOnce(&[f64]) -> T,
 ) -> T {
-    let panels = matrix.len().div_ceil(panel_rows(c) * c.max(1));
+    let panels = matrix.len().div_ceil(panel_len(c));
     // Taken out of the cell, not borrowed: a reduction inside `f` or `reduce` (none today)
     // would find an empty vector and allocate, rather than panic on a double borrow.
     let mut partials = PARTIALS.take();
@@ -61,14 +66,14 @@ pub(super) fn reduce_panels<T>(
 /// Calls `f(panel index, its rows of `out`)` for every panel of an output matrix, in
 /// parallel when it is large.
 pub(super) fn for_each_panel_mut(out: &mut [f32], c: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
-    for_each_chunk_mut(out, panel_rows(c) * c.max(1), f);
+    for_each_chunk_mut(out, panel_len(c), f);
 }
 
 /// The rows of panel `p` of a matrix with `c` columns.
 pub(super) fn panel(matrix: &[f32], c: usize, p: usize) -> &[f32] {
-    let rows = panel_rows(c) * c;
-    let start = (p * rows).min(matrix.len());
-    &matrix[start..(start + rows).min(matrix.len())]
+    let len = panel_len(c);
+    let start = (p * len).min(matrix.len());
+    &matrix[start..(start + len).min(matrix.len())]
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! [`recalibrate`](crate::recalibrate()) and checkpoints can reason about them.
 
 use super::kernels::{column_sums, squared_deviations};
-use super::panels::{panel_rows, reduce_panels};
+use super::panels::{panel, reduce_panels};
 use tapegrad_core::Tensor;
 
 /// The per-feature statistics of one batch `x: [n, c]`.
@@ -109,16 +109,22 @@ pub(super) fn batch_moments(x: &[f32], n: usize, c: usize) -> Moments {
         panel_moments(rows, mean, m2);
     };
     reduce_panels(x, c, 2 * c, moments, |partials| {
-        let mut panels = partials.chunks_exact(2 * c).map(|p| p.split_at(c));
-        let rows = panel_rows(c).min(n);
-        let (mean, m2) = panels.next().expect("a batch has a panel");
+        // (rows, mean, m2) of each panel, in panel order.
+        let mut panels = partials
+            .chunks_exact(2 * c)
+            .enumerate()
+            .map(|(p, partial)| {
+                let (mean, m2) = partial.split_at(c);
+                (panel(x, c, p).len() / c, mean, m2)
+            });
+        let (rows, mean, m2) = panels.next().expect("a batch has a panel");
         let mut total = Moments {
             n: rows,
             mean: mean.to_vec(),
             m2: m2.to_vec(),
         };
-        for (mean, m2) in panels {
-            total.merge(rows.min(n - total.n), mean, m2);
+        for (rows, mean, m2) in panels {
+            total.merge(rows, mean, m2);
         }
         total
     })
