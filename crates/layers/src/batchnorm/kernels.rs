@@ -4,7 +4,9 @@
 //! loop over equal-length slices, which the compiler vectorises. [`multiversion!`] compiles
 //! each for AVX-512, AVX2 and the baseline, with the same bits on all three. Sums are
 //! accumulated in `f64`, per feature over the panel's rows in order. The number of features
-//! `c` is the length of the per-feature slices; matrices are row-major `[rows, c]`.
+//! is the length of the per-feature slices. The maps take matrices of whole rows; the sums
+//! take a column strip's piece of a panel (see `panels::strip`): rows `stride` apart, of
+//! which the first values are the strip's features.
 
 use tapegrad_core::multiversion;
 
@@ -14,6 +16,17 @@ pub(super) struct Norm<'a> {
     pub mean: &'a [f32],
     pub mean_lo: &'a [f32],
     pub invstd: &'a [f32],
+}
+
+impl<'a> Norm<'a> {
+    /// The constants of the features `cols`.
+    pub fn columns(self, cols: std::ops::Range<usize>) -> Norm<'a> {
+        Norm {
+            mean: &self.mean[cols.clone()],
+            mean_lo: &self.mean_lo[cols.clone()],
+            invstd: &self.invstd[cols],
+        }
+    }
 }
 
 /// The per-feature coefficients of the input gradient:
@@ -27,10 +40,11 @@ pub(super) struct DxCoefficients<'a> {
 
 multiversion! {
     /// `sums[j] = sum over rows of x[r, j]`, in `f64`.
-    pub(super) fn column_sums(x: &[f32], sums: &mut [f64]) {
+    pub(super) fn column_sums(x: &[f32], stride: usize, sums: &mut [f64]) {
+        let c = sums.len();
         sums.fill(0.0);
-        for row in x.chunks_exact(sums.len()) {
-            for (a, &v) in sums.iter_mut().zip(row) {
+        for row in x.chunks(stride) {
+            for (a, &v) in sums.iter_mut().zip(&row[..c]) {
                 *a += v as f64;
             }
         }
@@ -39,11 +53,12 @@ multiversion! {
 
 multiversion! {
     /// `squares[j] = sum over rows of (x[r, j] - mean[j])^2`, in `f64`.
-    pub(super) fn squared_deviations(x: &[f32], mean: &[f64], squares: &mut [f64]) {
+    pub(super) fn squared_deviations(x: &[f32], stride: usize, mean: &[f64], squares: &mut [f64]) {
         let c = squares.len();
         let mean = &mean[..c];
         squares.fill(0.0);
-        for row in x.chunks_exact(c) {
+        for row in x.chunks(stride) {
+            let row = &row[..c];
             for j in 0..c {
                 let d = row[j] as f64 - mean[j];
                 squares[j] += d * d;
@@ -71,6 +86,7 @@ multiversion! {
     pub(super) fn gradient_sums(
         x: &[f32],
         dy: &[f32],
+        stride: usize,
         norm: Norm<'_>,
         sum_dy: &mut [f64],
         sum_dy_xhat: &mut [f64],
@@ -80,7 +96,8 @@ multiversion! {
         let (a, b) = (&mut sum_dy[..c], &mut sum_dy_xhat[..c]);
         a.fill(0.0);
         b.fill(0.0);
-        for (v, d) in x.chunks_exact(c).zip(dy.chunks_exact(c)) {
+        for (v, d) in x.chunks(stride).zip(dy.chunks(stride)) {
+            let (v, d) = (&v[..c], &d[..c]);
             for j in 0..c {
                 let x_hat = ((v[j] - m[j]) - lo[j]) * s[j];
                 a[j] += d[j] as f64;

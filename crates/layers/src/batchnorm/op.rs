@@ -3,8 +3,9 @@
 //! keeping its output for the backward) that the composed version in `reference.rs` records.
 
 use super::kernels::{gradient_sums, input_gradient, normalize, DxCoefficients, Norm};
-use super::panels::{for_each_panel_mut, panel, reduce_panels};
+use super::panels::{for_each_row_chunk_mut, reduce_rows, strip, Totals};
 use super::stats::{batch_moments, require_two_rows, BatchStats};
+use std::ops::Range;
 use std::sync::{Arc, Mutex};
 use tapegrad_core::{BackwardCtx, ForwardCtx, Op, Tape, Tensor, Var};
 
@@ -192,8 +193,8 @@ impl BatchNormOp {
     fn normalize(&self, x: &Tensor, affine: (&[f32], &[f32]), y: &mut Tensor) {
         let (_, c) = self.dims(x);
         let (gamma, beta) = affine;
-        for_each_panel_mut(y.data_mut(), c, |p, ys| {
-            normalize(panel(x.data(), c, p), self.norm(), gamma, beta, ys)
+        for_each_row_chunk_mut(y.data_mut(), c, |at, ys| {
+            normalize(&x.data()[at..at + ys.len()], self.norm(), gamma, beta, ys)
         });
     }
 }
@@ -264,17 +265,15 @@ impl Op for BatchNormOp {
         let norm = self.norm();
         let (mut sum_dy, mut sum_dy_xhat) = (vec![0f64; c], vec![0f64; c]);
         if wants_sums && c > 0 {
-            let sums = |p: usize, x: &[f32], partial: &mut [f64]| {
-                let (a, b) = partial.split_at_mut(c);
-                gradient_sums(x, panel(dys, c, p), norm, a, b);
+            let partial = |rows: Range<usize>, cols: Range<usize>, (a, b): Totals<'_>| {
+                let (x, dy) = (strip(xs, c, &rows, &cols), strip(dys, c, &rows, &cols));
+                gradient_sums(x, dy, c, norm.columns(cols), a, b);
             };
-            reduce_panels(xs, c, 2 * c, sums, |partials| {
-                for partial in partials.chunks_exact(2 * c) {
-                    let (a, b) = partial.split_at(c);
-                    sum_dy.iter_mut().zip(a).for_each(|(s, a)| *s += a);
-                    sum_dy_xhat.iter_mut().zip(b).for_each(|(s, b)| *s += b);
-                }
-            });
+            let add = |_: usize, _: usize, (a, b): Totals<'_>, (pa, pb): (&[f64], &[f64])| {
+                a.iter_mut().zip(pa).for_each(|(s, p)| *s += p);
+                b.iter_mut().zip(pb).for_each(|(s, p)| *s += p);
+            };
+            reduce_rows(xs.len(), c, (&mut sum_dy, &mut sum_dy_xhat), partial, add);
         }
         if let Some(dx) = &mut dx {
             let n64 = n as f64;
@@ -294,8 +293,9 @@ impl Op for BatchNormOp {
                 mean_dy_xhat: &mean_dy_xhat,
             };
             if c > 0 {
-                for_each_panel_mut(dx.data_mut(), c, |p, d| {
-                    input_gradient(panel(xs, c, p), panel(dys, c, p), norm, coef, d)
+                for_each_row_chunk_mut(dx.data_mut(), c, |at, d| {
+                    let (x, dy) = (&xs[at..at + d.len()], &dys[at..at + d.len()]);
+                    input_gradient(x, dy, norm, coef, d)
                 });
             }
         }
@@ -430,33 +430,36 @@ mod tests {
 
     #[test]
     fn results_do_not_depend_on_the_thread_count() {
-        // 300 x 400 takes the parallel paths (feature chunks and row blocks).
-        let x = t(&[300, 400], |i| ((i * 7919) % 1013) as f32 / 101.0 - 5.0);
-        let dy = t(&[300, 400], |i| ((i * 104_729) % 1009) as f32 / 500.0 - 1.0);
-        let gamma = t(&[400], |i| 1.0 + (i % 7) as f32 * 0.1);
-        let beta = t(&[400], |i| (i % 5) as f32 * 0.1);
-        let run = |threads: usize| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
-            pool.install(|| {
-                let mut tape = Tape::new();
-                let (xv, g, b) = (
-                    tape.variable(x.clone()),
-                    tape.variable(gamma.clone()),
-                    tape.variable(beta.clone()),
-                );
-                let y = batch_norm_train(&mut tape, xv, Some((g, b)), 1e-5);
-                let out = tape.value(y).clone();
-                let grads = tape.backward_with(y, dy.clone());
-                let get = |v| grads.get(v).unwrap().clone();
-                [out, get(xv), get(g), get(b)]
-            })
-        };
-        let one = run(1);
-        assert_eq!(one, run(2));
-        assert_eq!(one, run(3));
+        // 300 x 400 has four panels: reduced by panels on one or two threads, by column
+        // strips on three; 60 x 100 is one panel: one strip, or two.
+        for (n, c) in [(300, 400), (60, 100)] {
+            let x = t(&[n, c], |i| ((i * 7919) % 1013) as f32 / 101.0 - 5.0);
+            let dy = t(&[n, c], |i| ((i * 104_729) % 1009) as f32 / 500.0 - 1.0);
+            let gamma = t(&[c], |i| 1.0 + (i % 7) as f32 * 0.1);
+            let beta = t(&[c], |i| (i % 5) as f32 * 0.1);
+            let run = |threads: usize| {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap();
+                pool.install(|| {
+                    let mut tape = Tape::new();
+                    let (xv, g, b) = (
+                        tape.variable(x.clone()),
+                        tape.variable(gamma.clone()),
+                        tape.variable(beta.clone()),
+                    );
+                    let y = batch_norm_train(&mut tape, xv, Some((g, b)), 1e-5);
+                    let out = tape.value(y).clone();
+                    let grads = tape.backward_with(y, dy.clone());
+                    let get = |v| grads.get(v).unwrap().clone();
+                    [out, get(xv), get(g), get(b)]
+                })
+            };
+            let one = run(1);
+            assert_eq!(one, run(2), "{n} x {c}");
+            assert_eq!(one, run(3), "{n} x {c}");
+        }
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! [`recalibrate`](crate::recalibrate()) and checkpoints can reason about them.
 
 use super::kernels::{column_sums, squared_deviations};
-use super::panels::{panel, reduce_panels};
+use super::panels::{reduce_rows, strip, Totals};
+use std::ops::Range;
 use tapegrad_core::Tensor;
 
 /// The per-feature statistics of one batch `x: [n, c]`.
@@ -55,40 +56,47 @@ impl BatchStats {
     }
 }
 
-/// The per-feature mean and sum of squared deviations of some rows: what the panels of a
-/// batch add up to.
+/// The per-feature mean and sum of squared deviations of a batch.
 pub(super) struct Moments {
     n: usize,
     mean: Vec<f64>,
     m2: Vec<f64>,
 }
 
-/// The moments of `rows` (row-major, `c = mean.len()` features) into `mean` and `m2`, in two
-/// passes: the mean, then the squared deviations from it (the panel is still in the cache for
-/// the second).
-fn panel_moments(rows: &[f32], mean: &mut [f64], m2: &mut [f64]) {
-    let n = rows.len() / mean.len();
-    column_sums(rows, mean);
-    mean.iter_mut().for_each(|m| *m /= n as f64);
-    squared_deviations(rows, mean, m2);
+/// The moments of `rows` rows `stride` apart (a strip's piece of a panel, see `panels.rs`)
+/// into `mean` and `m2`, one value per feature, in two passes: the mean, then the squared
+/// deviations from it (the panel is still in the cache for the second).
+fn panel_moments(x: &[f32], stride: usize, rows: usize, (mean, m2): Totals<'_>) {
+    column_sums(x, stride, mean);
+    mean.iter_mut().for_each(|m| *m /= rows as f64);
+    squared_deviations(x, stride, mean, m2);
+}
+
+/// Adds `n_b` rows with mean `mean_b` and squared deviations `m2_b` to `n_a` rows with
+/// `mean_a` and `m2_a` (Chan, Golub and LeVeque's pairwise update): `delta = mean_b -
+/// mean_a`, `mean = mean_a + delta * n_b / n`, `m2 = m2_a + m2_b + delta^2 * n_a * n_b / n`.
+/// Stable: no `E[x^2] - E[x]^2`. The first rows (`n_a = 0`) are copied as they are.
+fn merge_moments(
+    n_a: usize,
+    n_b: usize,
+    (mean_a, m2_a): Totals<'_>,
+    (mean_b, m2_b): (&[f64], &[f64]),
+) {
+    if n_a == 0 {
+        mean_a.copy_from_slice(mean_b);
+        m2_a.copy_from_slice(m2_b);
+        return;
+    }
+    let (na, nb) = (n_a as f64, n_b as f64);
+    let n = na + nb;
+    for j in 0..mean_a.len() {
+        let delta = mean_b[j] - mean_a[j];
+        mean_a[j] += delta * (nb / n);
+        m2_a[j] += m2_b[j] + delta * delta * (na * nb / n);
+    }
 }
 
 impl Moments {
-    /// Adds rows with `n_b` rows, mean `mean_b` and squared deviations `m2_b` (Chan, Golub
-    /// and LeVeque's pairwise update): `delta = mean_b - mean_a`,
-    /// `mean = mean_a + delta * n_b / n`, `m2 = m2_a + m2_b + delta^2 * n_a * n_b / n`.
-    /// Stable: no `E[x^2] - E[x]^2`.
-    fn merge(&mut self, n_b: usize, mean_b: &[f64], m2_b: &[f64]) {
-        let (na, nb) = (self.n as f64, n_b as f64);
-        let n = na + nb;
-        for j in 0..self.mean.len() {
-            let delta = mean_b[j] - self.mean[j];
-            self.mean[j] += delta * (nb / n);
-            self.m2[j] += m2_b[j] + delta * delta * (na * nb / n);
-        }
-        self.n += n_b;
-    }
-
     /// The mean and biased variance.
     pub(super) fn into_mean_var(self) -> (Vec<f64>, Vec<f64>) {
         let n = self.n as f64;
@@ -98,36 +106,17 @@ impl Moments {
 }
 
 /// The moments of a whole batch `x: [n > 0, c]`: each panel of rows in one sweep (two
-/// passes from the cache), the panels merged in order (the same bits on any thread count).
+/// passes from the cache), the panels merged in order, by column strips in parallel (the
+/// same bits on any thread count).
 pub(super) fn batch_moments(x: &[f32], n: usize, c: usize) -> Moments {
-    if c == 0 {
-        let (mean, m2) = (Vec::new(), Vec::new());
-        return Moments { n, mean, m2 };
-    }
-    let moments = |_: usize, rows: &[f32], partial: &mut [f64]| {
-        let (mean, m2) = partial.split_at_mut(c);
-        panel_moments(rows, mean, m2);
-    };
-    reduce_panels(x, c, 2 * c, moments, |partials| {
-        // (rows, mean, m2) of each panel, in panel order.
-        let mut panels = partials
-            .chunks_exact(2 * c)
-            .enumerate()
-            .map(|(p, partial)| {
-                let (mean, m2) = partial.split_at(c);
-                (panel(x, c, p).len() / c, mean, m2)
-            });
-        let (rows, mean, m2) = panels.next().expect("a batch has a panel");
-        let mut total = Moments {
-            n: rows,
-            mean: mean.to_vec(),
-            m2: m2.to_vec(),
+    let (mut mean, mut m2) = (vec![0.0; c], vec![0.0; c]);
+    if c > 0 {
+        let partial = |rows: Range<usize>, cols: Range<usize>, sums: Totals<'_>| {
+            panel_moments(strip(x, c, &rows, &cols), c, rows.len() / c, sums)
         };
-        for (rows, mean, m2) in panels {
-            total.merge(rows, mean, m2);
-        }
-        total
-    })
+        reduce_rows(x.len(), c, (&mut mean, &mut m2), partial, merge_moments);
+    }
+    Moments { n, mean, m2 }
 }
 
 /// Panics, naming `who` and the shape, when a batch has fewer than two rows: a batch of
