@@ -89,6 +89,8 @@ pub(super) fn reduce_rows(
 ) {
     let panels = len.div_ceil(panel_len(c));
     let rows_of = |p: usize| p * panel_len(c)..((p + 1) * panel_len(c)).min(len);
+    // The rows before panel `p` and in it.
+    let row_counts = |p: usize| (rows_of(p).start / c, rows_of(p).len() / c);
     if panels >= 2 * threads() {
         // Every panel's sums side by side in the calling thread's scratch, then merged.
         with_scratch(panels * 2 * c, |scratch| {
@@ -96,16 +98,14 @@ pub(super) fn reduce_rows(
                 let (a, b) = sums.split_at_mut(c);
                 partial(rows_of(p), 0..c, (a, b));
             });
-            let mut before = 0;
             for (p, sums) in scratch.chunks_exact(2 * c).enumerate() {
-                let panel_rows = rows_of(p).len() / c;
+                let (before, rows) = row_counts(p);
                 merge(
                     before,
-                    panel_rows,
+                    rows,
                     (&mut *totals.0, &mut *totals.1),
                     sums.split_at(c),
                 );
-                before += panel_rows;
             }
         });
         return;
@@ -114,15 +114,13 @@ pub(super) fn reduce_rows(
     for_each_chunk_pair_mut(totals.0, totals.1, width, |s, a, b| {
         let cols = s * width..s * width + a.len();
         with_scratch(2 * cols.len(), |scratch| {
-            let mut before = 0;
             for p in 0..panels {
-                let panel_rows = rows_of(p).len() / c;
                 let (sa, sb) = scratch.split_at_mut(cols.len());
                 sa.fill(0.0);
                 sb.fill(0.0);
                 partial(rows_of(p), cols.clone(), (&mut *sa, &mut *sb));
-                merge(before, panel_rows, (&mut *a, &mut *b), (sa, sb));
-                before += panel_rows;
+                let (before, rows) = row_counts(p);
+                merge(before, rows, (&mut *a, &mut *b), (sa, sb));
             }
         })
     });
