@@ -50,12 +50,12 @@ pub(crate) type StatsReport = Arc<Mutex<Option<BatchStats>>>;
 #[derive(Clone, Debug)]
 pub struct BatchNormOp {
     features: usize,
-    /// The mean rounded to `f32`, and what that rounding lost: `x - mean` is computed as
-    /// `(x - mean) - mean_lo`, which keeps the mean's `f64` precision for one more
-    /// subtraction per element (for `x` near the mean, `x - mean` is exact in `f32`).
-    mean: Vec<f32>,
-    mean_lo: Vec<f32>,
-    invstd: Vec<f32>,
+    /// The per-feature constants of [`Norm`] side by side, `[mean | mean_lo | invstd]` (one
+    /// allocation per op, not three): the mean rounded to `f32`, and what that rounding
+    /// lost (`x - mean` is computed as `(x - mean) - mean_lo`, which keeps the mean's `f64`
+    /// precision for one more subtraction per element; for `x` near the mean, `x - mean` is
+    /// exact in `f32`), and `1 / sqrt(var + eps)`. Empty until the statistics are known.
+    constants: Vec<f32>,
     /// Whether `mean` and `invstd` are the statistics of the input (so functions of it).
     batch_stats: bool,
     /// Set when the forward computes the statistics of its input itself.
@@ -74,33 +74,30 @@ fn invstd(var: f64, eps: f32) -> f32 {
     (1.0 / (var + eps as f64).sqrt()) as f32
 }
 
-/// The op's per-feature constants from `f64` statistics: the mean split in an `f32` and its
-/// rounding residual, and `1 / sqrt(var + eps)`.
-fn split_stats(stats: (&[f64], &[f64]), eps: f32, norm: (&mut [f32], &mut [f32], &mut [f32])) {
+/// The op's per-feature constants (see `BatchNormOp::constants`) from `f64` statistics:
+/// the mean split in an `f32` and its rounding residual, and `1 / sqrt(var + eps)`.
+fn split_stats(stats: (&[f64], &[f64]), eps: f32) -> Vec<f32> {
     let (mean64, var64) = stats;
-    let (mean, mean_lo, inv) = norm;
+    let c = mean64.len();
+    let mut constants = vec![0.0; 3 * c];
+    let (mean, rest) = constants.split_at_mut(c);
+    let (mean_lo, inv) = rest.split_at_mut(c);
     for (j, (&m, &v)) in mean64.iter().zip(var64).enumerate() {
         mean[j] = m as f32;
         mean_lo[j] = (m - mean[j] as f64) as f32;
         inv[j] = invstd(v, eps);
     }
+    constants
 }
 
 impl BatchNormOp {
     /// Normalises with `stats`, which must be the [`BatchStats`] of the very input the op is
     /// applied to: the backward treats them as functions of it.
     pub fn with_batch_stats(stats: &BatchStats, eps: f32) -> Self {
-        let c = stats.mean.len();
-        let mut op = Self::empty(c, true);
-        op.mean = vec![0.0; c];
-        op.mean_lo = vec![0.0; c];
-        op.invstd = vec![0.0; c];
-        split_stats(
-            (&stats.mean, &stats.var),
-            eps,
-            (&mut op.mean, &mut op.mean_lo, &mut op.invstd),
-        );
-        op
+        BatchNormOp {
+            constants: split_stats((&stats.mean, &stats.var), eps),
+            ..Self::empty(stats.mean.len(), true)
+        }
     }
 
     /// Normalises with fixed `mean` and (biased or running) `var`, constants for the
@@ -115,11 +112,14 @@ impl BatchNormOp {
             mean.len(),
             var.len()
         );
+        let c = mean.len();
+        let mut constants = Vec::with_capacity(3 * c);
+        constants.extend_from_slice(mean);
+        constants.resize(2 * c, 0.0);
+        constants.extend(var.iter().map(|&v| invstd(v as f64, eps)));
         BatchNormOp {
-            mean: mean.to_vec(),
-            mean_lo: vec![0.0; mean.len()],
-            invstd: var.iter().map(|&v| invstd(v as f64, eps)).collect(),
-            ..Self::empty(mean.len(), false)
+            constants,
+            ..Self::empty(c, false)
         }
     }
 
@@ -135,9 +135,7 @@ impl BatchNormOp {
     fn empty(features: usize, batch_stats: bool) -> Self {
         BatchNormOp {
             features,
-            mean: Vec::new(),
-            mean_lo: Vec::new(),
-            invstd: Vec::new(),
+            constants: Vec::new(),
             batch_stats,
             from_input: None,
         }
@@ -145,10 +143,12 @@ impl BatchNormOp {
 
     /// The per-feature constants.
     fn norm(&self) -> Norm<'_> {
+        let (mean, rest) = self.constants.split_at(self.features);
+        let (mean_lo, invstd) = rest.split_at(self.features);
         Norm {
-            mean: &self.mean,
-            mean_lo: &self.mean_lo,
-            invstd: &self.invstd,
+            mean,
+            mean_lo,
+            invstd,
         }
     }
 
@@ -174,14 +174,7 @@ impl BatchNormOp {
             x.shape()
         );
         let (mean, var) = batch_moments(x.data(), n, c).into_mean_var();
-        self.mean = vec![0.0; c];
-        self.mean_lo = vec![0.0; c];
-        self.invstd = vec![0.0; c];
-        split_stats(
-            (&mean, &var),
-            eps,
-            (&mut self.mean, &mut self.mean_lo, &mut self.invstd),
-        );
+        self.constants = split_stats((&mean, &var), eps);
         self.normalize(x, affine, y);
         if let Some(report) = report {
             let stats = BatchStats { n, mean, var };
@@ -199,11 +192,18 @@ impl BatchNormOp {
     }
 }
 
-/// `gamma` and `beta` of an op's inputs, checked against `x`; `None` without them.
-fn affine<'a>(inputs: &[&'a Tensor], x: &Tensor, c: usize) -> Option<(&'a [f32], &'a [f32])> {
-    match inputs {
-        [] => None,
-        [gamma, beta] => {
+/// `gamma` and `beta` of an op's `num_inputs` inputs (`input(i)`, `x` being input 0),
+/// checked against `x`; `None` without them.
+fn affine<'a>(
+    num_inputs: usize,
+    input: impl Fn(usize) -> &'a Tensor,
+    x: &Tensor,
+    c: usize,
+) -> Option<(&'a [f32], &'a [f32])> {
+    match num_inputs {
+        1 => None,
+        3 => {
+            let (gamma, beta) = (input(1), input(2));
             assert!(
                 gamma.shape() == [c] && beta.shape() == [c],
                 "batch_norm: weight {:?} and bias {:?} do not fit input {:?} (expected [{c}])",
@@ -213,10 +213,7 @@ fn affine<'a>(inputs: &[&'a Tensor], x: &Tensor, c: usize) -> Option<(&'a [f32],
             );
             Some((gamma.data(), beta.data()))
         }
-        _ => panic!(
-            "batch_norm: expects x, or x, weight and bias; got {} inputs",
-            inputs.len() + 1
-        ),
+        n => panic!("batch_norm: expects x, or x, weight and bias; got {n} inputs"),
     }
 }
 
@@ -228,10 +225,9 @@ impl Op for BatchNormOp {
     fn forward(&mut self, ctx: &mut ForwardCtx<'_>) -> Tensor {
         let x = ctx.input(0);
         let (_, c) = self.dims(x);
-        let params: Vec<&Tensor> = (1..ctx.num_inputs()).map(|i| ctx.input(i)).collect();
         // y = x_hat * gamma + beta; without affine parameters gamma = 1, beta = 0.
         let unit;
-        let (gamma, beta) = match affine(&params, x, c) {
+        let (gamma, beta) = match affine(ctx.num_inputs(), |i| ctx.input(i), x, c) {
             Some(gb) => gb,
             None => {
                 unit = (vec![1.0; c], vec![0.0; c]);
@@ -252,8 +248,7 @@ impl Op for BatchNormOp {
     fn backward(&self, ctx: &mut BackwardCtx<'_>) {
         let (x, dy) = (ctx.input(0), ctx.grad_output());
         let (n, c) = self.dims(x);
-        let params: Vec<&Tensor> = (1..ctx.num_inputs()).map(|i| ctx.input(i)).collect();
-        let affine = affine(&params, x, c);
+        let affine = affine(ctx.num_inputs(), |i| ctx.input(i), x, c);
         let (xs, dys) = (x.data(), dy.data());
         let wants_params = affine.is_some() && (ctx.needs_grad(1) || ctx.needs_grad(2));
         let wants_sums = self.batch_stats || wants_params;
@@ -263,7 +258,8 @@ impl Op for BatchNormOp {
         // in order. Sweep 2: dx = k * (dy - sum(dy)/n - x_hat * sum(dy x_hat)/n) with
         // k = gamma * invstd; with fixed statistics only the first term remains.
         let norm = self.norm();
-        let (mut sum_dy, mut sum_dy_xhat) = (vec![0f64; c], vec![0f64; c]);
+        let mut sums = vec![0f64; 2 * c]; // [sum(dy) | sum(dy * x_hat)]: one allocation
+        let (sum_dy, sum_dy_xhat) = sums.split_at_mut(c);
         if wants_sums && c > 0 {
             let partial = |rows: Range<usize>, cols: Range<usize>, (a, b): Totals<'_>| {
                 let (x, dy) = (strip(xs, c, &rows, &cols), strip(dys, c, &rows, &cols));
@@ -273,24 +269,26 @@ impl Op for BatchNormOp {
                 a.iter_mut().zip(pa).for_each(|(s, p)| *s += p);
                 b.iter_mut().zip(pb).for_each(|(s, p)| *s += p);
             };
-            reduce_rows(xs.len(), c, (&mut sum_dy, &mut sum_dy_xhat), partial, add);
+            reduce_rows(xs.len(), c, (&mut *sum_dy, &mut *sum_dy_xhat), partial, add);
         }
+        let (sum_dy, sum_dy_xhat) = (&*sum_dy, &*sum_dy_xhat);
         if let Some(dx) = &mut dx {
             let n64 = n as f64;
-            let k: Vec<f32> = (0..c)
-                .map(|j| affine.map_or(1.0, |(g, _)| g[j]) * self.invstd[j])
-                .collect();
-            let means = |sums: &[f64]| -> Vec<f32> {
-                match self.batch_stats {
-                    true => sums.iter().map(|&s| (s / n64) as f32).collect(),
-                    false => vec![0.0; c],
+            let mut coefficients = vec![0f32; 3 * c]; // [k | mean_dy | mean_dy_xhat]
+            let (k, rest) = coefficients.split_at_mut(c);
+            let (mean_dy, mean_dy_xhat) = rest.split_at_mut(c);
+            for j in 0..c {
+                k[j] = affine.map_or(1.0, |(g, _)| g[j]) * norm.invstd[j];
+                // With fixed statistics the two means stay 0.
+                if self.batch_stats {
+                    mean_dy[j] = (sum_dy[j] / n64) as f32;
+                    mean_dy_xhat[j] = (sum_dy_xhat[j] / n64) as f32;
                 }
-            };
-            let (mean_dy, mean_dy_xhat) = (means(&sum_dy), means(&sum_dy_xhat));
+            }
             let coef = DxCoefficients {
-                k: &k,
-                mean_dy: &mean_dy,
-                mean_dy_xhat: &mean_dy_xhat,
+                k,
+                mean_dy,
+                mean_dy_xhat,
             };
             if c > 0 {
                 for_each_row_chunk_mut(dx.data_mut(), c, |at, d| {
@@ -304,7 +302,7 @@ impl Op for BatchNormOp {
         }
         if wants_params {
             // dgamma (input 1) = sum(dy * x_hat) and dbeta (input 2) = sum(dy): pass 1's sums.
-            for (input, sums) in [(1, &sum_dy_xhat), (2, &sum_dy)] {
+            for (input, sums) in [(1, sum_dy_xhat), (2, sum_dy)] {
                 if ctx.needs_grad(input) {
                     let mut g = ctx.buffer(&[c]);
                     for (g, &s) in g.data_mut().iter_mut().zip(sums.iter()) {

@@ -97,11 +97,11 @@ fn merge_moments(
 }
 
 impl Moments {
-    /// The mean and biased variance.
-    pub(super) fn into_mean_var(self) -> (Vec<f64>, Vec<f64>) {
+    /// The mean and biased variance (the squared deviations divided in place).
+    pub(super) fn into_mean_var(mut self) -> (Vec<f64>, Vec<f64>) {
         let n = self.n as f64;
-        let var = self.m2.iter().map(|&m2| m2 / n).collect();
-        (self.mean, var)
+        self.m2.iter_mut().for_each(|m2| *m2 /= n);
+        (self.mean, self.m2)
     }
 }
 
