@@ -88,8 +88,8 @@ fn gradients_stay_within_a_few_f32_roundings_of_f64() {
         let got = [xv, g, b].map(|v| grads.get(v).unwrap().data().to_vec());
 
         let want = reference(&x, &dy, &gamma, n, 1e-5);
-        // Measured: dx at most 1.2e-6, dgamma and dbeta 4.5e-7 (PyTorch in float32: up to
-        // 7e-6, 1e-4 and 4e-6 on these distributions).
+        // Measured: dx at most 8.4e-7, dgamma and dbeta 4.9e-7 (2.2e-7 with every sum in f64;
+        // PyTorch in float32: up to 7e-6, 1e-4 and 4e-6 on these distributions).
         for (k, (what, bound)) in [("dx", 3e-6), ("dgamma", 1e-6), ("dbeta", 1e-6)]
             .into_iter()
             .enumerate()
