@@ -255,8 +255,9 @@ impl Op for BatchNormOp {
         let mut dx = ctx.needs_grad(0).then(|| ctx.buffer(x.shape()));
 
         // Sweep 1: per feature sum(dy) and sum(dy * x_hat) per panel (runs of rows in f32, the
-        // runs in f64), the panels added in order. Sweep 2: dx = k * (dy - sum(dy)/n - x_hat * sum(dy x_hat)/n) with
-        // k = gamma * invstd; with fixed statistics only the first term remains.
+        // runs in f64), the panels added in order. Sweep 2:
+        // dx = k * (dy - sum(dy)/n - x_hat * sum(dy x_hat)/n) with k = gamma * invstd; with
+        // fixed statistics only the first term remains.
         let norm = self.norm();
         let mut sums = vec![0f64; 2 * c]; // [sum(dy) | sum(dy * x_hat)]: one allocation
         let (sum_dy, sum_dy_xhat) = sums.split_at_mut(c);
