@@ -7,17 +7,12 @@
 
 use tapegrad_core::{Tape, Tensor};
 use tapegrad_layers::batch_norm_train;
+use tapegrad_testutil::SplitMix64;
 
 /// A deterministic standard normal sample (splitmix64 and Box-Muller).
 fn normals(len: usize, seed: u64) -> Vec<f64> {
-    let mut state = seed;
-    let mut uniform = move || {
-        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
-    };
+    let mut stream = SplitMix64::new(seed);
+    let mut uniform = move || (stream.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
     (0..len)
         .map(|_| {
             let (u, v) = (uniform().max(1e-300), uniform());

@@ -1,8 +1,8 @@
 //! Test support shared by the tapegrad crates: the PyTorch float64 reference values
 //! (`golden/*.json`, copied from the project's shared folder so a fresh clone is self-contained),
 //! one named case of a golden file with its checks ([`GoldenCase`]), a tolerance check that
-//! names the first element that is off, and a counting allocator ([`alloc`]) for tests that
-//! bound allocations.
+//! names the first element that is off, a counting allocator ([`alloc`]) for tests that
+//! bound allocations, and a deterministic stream for test inputs ([`SplitMix64`]).
 //!
 //! It depends on no tapegrad crate, so every crate can use it as a dev-dependency
 //! without a dependency cycle.
@@ -10,8 +10,10 @@
 
 pub mod alloc;
 mod case;
+mod splitmix;
 
 pub use case::GoldenCase;
+pub use splitmix::SplitMix64;
 
 use serde_json::Value;
 use std::path::PathBuf;

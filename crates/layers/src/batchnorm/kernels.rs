@@ -5,9 +5,9 @@
 //! each for AVX-512, AVX2 and the baseline, with the same bits on all three. The statistics
 //! are accumulated in `f64`, per feature over the panel's rows in order; the gradient's sums
 //! in `f32` over runs of 16 rows, the runs in `f64` (see [`gradient_sums`]). The number of
-//! features is the length of the per-feature slices. The maps take matrices of whole rows; the sums
-//! take a column strip's piece of a panel (see `panels::strip`): rows `stride` apart, of
-//! which the first values are the strip's features.
+//! features is the length of the per-feature slices. The maps take matrices of whole rows;
+//! the sums take a column strip's piece of a panel (see `panels::strip`): rows `stride`
+//! apart, of which the first values are the strip's features.
 
 use tapegrad_core::multiversion;
 

@@ -49,17 +49,12 @@ mod tests {
     use super::*;
     use crate::batch_norm_train;
     use tapegrad_core::{Gradients, Tensor};
+    use tapegrad_testutil::SplitMix64;
 
     /// A deterministic normal-ish sample (sum of uniforms from a splitmix64 stream).
     fn sample(n: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed;
-        let mut uniform = move || {
-            s = s.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = s;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            ((z ^ (z >> 31)) >> 40) as f32 / (1u64 << 24) as f32
-        };
+        let mut stream = SplitMix64::new(seed);
+        let mut uniform = move || (stream.next_u64() >> 40) as f32 / (1u64 << 24) as f32;
         (0..n)
             .map(|_| (0..12).map(|_| uniform()).sum::<f32>() - 6.0)
             .collect()
