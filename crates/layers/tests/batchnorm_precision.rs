@@ -1,5 +1,5 @@
-//! The fused BatchNorm's gradients against the same formulas in `f64`, on `f32` inputs:
-//! how much its `f32` arithmetic loses. `dgamma` and `dbeta` are sums over the batch; the op
+//! The fused BatchNorm's output and gradients against the same formulas in `f64`, on `f32`
+//! inputs: how much its `f32` arithmetic loses. `dgamma` and `dbeta` are sums over the batch; the op
 //! adds runs of 16 rows in `f32` and those runs in `f64`, which keeps them within a few `f32`
 //! roundings of exact however large the batch. (Adding every row in `f32`, as PyTorch's CPU
 //! kernel does per thread, loses 4e-6 at 4096 rows and 1e-4 on a feature of mean 100 here,
@@ -36,10 +36,12 @@ fn relative_error(got: &[f32], want: &[f64]) -> f64 {
     worst / scale
 }
 
-/// `(dx, dgamma, dbeta)` of training-mode BatchNorm in `f64`, from the `f32` inputs.
-fn reference(x: &[f32], dy: &[f32], gamma: &[f32], n: usize, eps: f32) -> [Vec<f64>; 3] {
+/// `(y, dx, dgamma, dbeta)` of training-mode BatchNorm in `f64`, from the `f32` inputs.
+fn reference(x: &[f32], dy: &[f32], affine: (&[f32], &[f32]), n: usize, eps: f32) -> [Vec<f64>; 4] {
+    let (gamma, beta) = affine;
     let c = gamma.len();
-    let (mut dx, mut dgamma, mut dbeta) = (vec![0.0; n * c], vec![0.0; c], vec![0.0; c]);
+    let (mut y, mut dx) = (vec![0.0; n * c], vec![0.0; n * c]);
+    let (mut dgamma, mut dbeta) = (vec![0.0; c], vec![0.0; c]);
     for j in 0..c {
         let column = |v: &[f32]| (0..n).map(|i| v[i * c + j] as f64).collect::<Vec<_>>();
         let (xs, gs) = (column(x), column(dy));
@@ -50,15 +52,16 @@ fn reference(x: &[f32], dy: &[f32], gamma: &[f32], n: usize, eps: f32) -> [Vec<f
         dbeta[j] = gs.iter().sum();
         dgamma[j] = gs.iter().zip(&x_hat).map(|(g, h)| g * h).sum();
         for i in 0..n {
+            y[i * c + j] = gamma[j] as f64 * x_hat[i] + beta[j] as f64;
             let k = gamma[j] as f64 * invstd / n as f64;
             dx[i * c + j] = k * (n as f64 * gs[i] - dbeta[j] - x_hat[i] * dgamma[j]);
         }
     }
-    [dx, dgamma, dbeta]
+    [y, dx, dgamma, dbeta]
 }
 
 #[test]
-fn gradients_stay_within_a_few_f32_roundings_of_f64() {
+fn output_and_gradients_stay_within_a_few_f32_roundings_of_f64() {
     // (rows, features, mean, spread of x)
     let cases = [
         (60, 100, 0.0, 1.0),
@@ -77,18 +80,18 @@ fn gradients_stay_within_a_few_f32_roundings_of_f64() {
         let mut tape = Tape::new();
         let xv = tape.variable(Tensor::from_vec(vec![n, c], x.clone()));
         let g = tape.variable(Tensor::from_vec(vec![c], gamma.clone()));
-        let b = tape.variable(Tensor::from_vec(vec![c], beta));
+        let b = tape.variable(Tensor::from_vec(vec![c], beta.clone()));
         let y = batch_norm_train(&mut tape, xv, Some((g, b)), 1e-5);
         let grads = tape.backward_with(y, Tensor::from_vec(vec![n, c], dy.clone()));
-        let got = [xv, g, b].map(|v| grads.get(v).unwrap().data().to_vec());
+        let gradients = [xv, g, b].map(|v| grads.get(v).unwrap().data().to_vec());
+        let [dx, dgamma, dbeta] = gradients;
+        let got = [tape.value(y).data().to_vec(), dx, dgamma, dbeta];
 
-        let want = reference(&x, &dy, &gamma, n, 1e-5);
-        // Measured: dx at most 8.4e-7, dgamma and dbeta 4.9e-7 (2.2e-7 with every sum in f64;
-        // PyTorch in float32: up to 7e-6, 1e-4 and 4e-6 on these distributions).
-        for (k, (what, bound)) in [("dx", 3e-6), ("dgamma", 1e-6), ("dbeta", 1e-6)]
-            .into_iter()
-            .enumerate()
-        {
+        let want = reference(&x, &dy, (&gamma, &beta), n, 1e-5);
+        // Measured: y at most 7.5e-7, dx 1.04e-6, dgamma and dbeta 4.9e-7 (2.2e-7 with every
+        // sum in f64; PyTorch in float32: up to 7e-6, 1e-4 and 4e-6 on these distributions).
+        let bounds = [("y", 2e-6), ("dx", 3e-6), ("dgamma", 1e-6), ("dbeta", 1e-6)];
+        for (k, (what, bound)) in bounds.into_iter().enumerate() {
             let error = relative_error(&got[k], &want[k]);
             assert!(
                 error <= bound,

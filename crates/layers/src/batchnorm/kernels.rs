@@ -30,13 +30,26 @@ impl<'a> Norm<'a> {
     }
 }
 
-/// The per-feature coefficients of the input gradient:
-/// `dx = k * ((dy - mean_dy) - x_hat * mean_dy_xhat)`.
+/// The per-feature constants of the output, gamma and beta folded in:
+/// `y = (x - mean) * scale + shift`, with `scale = gamma * invstd` and
+/// `shift = beta - mean_lo * scale` (see [`Norm`]).
+#[derive(Clone, Copy)]
+pub(super) struct ScaleShift<'a> {
+    pub mean: &'a [f32],
+    pub scale: &'a [f32],
+    pub shift: &'a [f32],
+}
+
+/// The per-feature coefficients of the input gradient, folded so that a row costs three
+/// products and sums fewer than `k * ((dy - mean_dy) - x_hat * mean_dy_xhat)`:
+/// `dx = k * dy - (x - mean) * slope + offset`, with `k = gamma * invstd`,
+/// `slope = k * invstd * mean_dy_xhat` and `offset = mean_lo * slope - k * mean_dy`.
 #[derive(Clone, Copy)]
 pub(super) struct DxCoefficients<'a> {
+    pub mean: &'a [f32],
     pub k: &'a [f32],
-    pub mean_dy: &'a [f32],
-    pub mean_dy_xhat: &'a [f32],
+    pub slope: &'a [f32],
+    pub offset: &'a [f32],
 }
 
 multiversion! {
@@ -69,14 +82,13 @@ multiversion! {
 }
 
 multiversion! {
-    /// `y = gamma * x_hat + beta`.
-    pub(super) fn normalize(x: &[f32], norm: Norm<'_>, gamma: &[f32], beta: &[f32], y: &mut [f32]) {
-        let c = norm.mean.len();
-        let (m, lo, s) = (norm.mean, &norm.mean_lo[..c], &norm.invstd[..c]);
-        let (g, b) = (&gamma[..c], &beta[..c]);
+    /// `y = (x - mean) * scale + shift` (see [`ScaleShift`]).
+    pub(super) fn normalize(x: &[f32], affine: ScaleShift<'_>, y: &mut [f32]) {
+        let c = affine.mean.len();
+        let (m, a, b) = (affine.mean, &affine.scale[..c], &affine.shift[..c]);
         for (out, v) in y.chunks_exact_mut(c).zip(x.chunks_exact(c)) {
             for j in 0..c {
-                out[j] = g[j] * (((v[j] - m[j]) - lo[j]) * s[j]) + b[j];
+                out[j] = (v[j] - m[j]) * a[j] + b[j];
             }
         }
     }
@@ -90,6 +102,10 @@ const ROWS_PER_F32_SUM: usize = 16;
 /// (2 x 4 KiB) stay in L1 beside the rows, and a matrix of up to 1024 features is read in one
 /// sequential sweep (two sweeps over halves of each row were slower at 1024 features).
 const FEATURES_PER_SWEEP: usize = 1024;
+/// A narrower bound for the `f32` sums of a matrix of few features (a column strip of a
+/// small batch): the arrays that hold them are initialised at every call, 1 KiB rather than
+/// 8 KiB.
+const FEW_FEATURES: usize = 128;
 
 multiversion! {
     /// `sum_dy[j] = sum(dy)` and `sum_dy_xhat[j] = sum(dy * x_hat)` over the rows: the terms of
@@ -106,16 +122,20 @@ multiversion! {
         let c = norm.mean.len();
         sum_dy[..c].fill(0.0);
         sum_dy_xhat[..c].fill(0.0);
+        if c <= FEW_FEATURES {
+            gradient_sums_sweep::<FEW_FEATURES>(x, dy, stride, 0..c, norm, sum_dy, sum_dy_xhat);
+            return;
+        }
         for first in (0..c).step_by(FEATURES_PER_SWEEP) {
             let cols = first..(first + FEATURES_PER_SWEEP).min(c);
-            gradient_sums_sweep(x, dy, stride, cols, norm, sum_dy, sum_dy_xhat);
+            gradient_sums_sweep::<FEATURES_PER_SWEEP>(x, dy, stride, cols, norm, sum_dy, sum_dy_xhat);
         }
     }
 }
 
-/// [`gradient_sums`] for the features `cols` (at most [`FEATURES_PER_SWEEP`]).
+/// [`gradient_sums`] for the features `cols` (at most `W`).
 #[inline(always)]
-fn gradient_sums_sweep(
+fn gradient_sums_sweep<const W: usize>(
     x: &[f32],
     dy: &[f32],
     stride: usize,
@@ -125,47 +145,45 @@ fn gradient_sums_sweep(
     sum_dy_xhat: &mut [f64],
 ) {
     let w = cols.len();
-    let rows = x.len().div_ceil(stride);
     let norm = norm.columns(cols.clone());
     let (m, lo, s) = (&norm.mean[..w], &norm.mean_lo[..w], &norm.invstd[..w]);
+    let x_hat = |v: &[f32], j: usize| ((v[j] - m[j]) - lo[j]) * s[j];
     let (sum_dy, sum_dy_xhat) = (&mut sum_dy[cols.clone()], &mut sum_dy_xhat[cols.clone()]);
-    let (mut run_dy, mut run_dy_xhat) = ([0f32; FEATURES_PER_SWEEP], [0f32; FEATURES_PER_SWEEP]);
+    let (mut run_dy, mut run_dy_xhat) = ([0f32; W], [0f32; W]);
     let (a, b) = (&mut run_dy[..w], &mut run_dy_xhat[..w]);
-    for (r, (v, d)) in x.chunks(stride).zip(dy.chunks(stride)).enumerate() {
-        let (v, d) = (&v[cols.clone()], &d[cols.clone()]);
+    let run = ROWS_PER_F32_SUM * stride;
+    for (xs, dys) in x.chunks(run).zip(dy.chunks(run)) {
+        let mut rows = (xs.chunks(stride).zip(dys.chunks(stride)))
+            .map(|(v, d)| (&v[cols.clone()], &d[cols.clone()]));
+        // The run's first row sets its sums, so they need no zeroing between runs.
+        let (v, d) = rows.next().expect("a run has a row");
         for j in 0..w {
-            let x_hat = ((v[j] - m[j]) - lo[j]) * s[j];
-            a[j] += d[j];
-            b[j] += d[j] * x_hat;
+            a[j] = d[j];
+            b[j] = d[j] * x_hat(v, j);
         }
-        if (r + 1) % ROWS_PER_F32_SUM == 0 || r + 1 == rows {
+        for (v, d) in rows {
             for j in 0..w {
-                sum_dy[j] += a[j] as f64;
-                sum_dy_xhat[j] += b[j] as f64;
+                a[j] += d[j];
+                b[j] += d[j] * x_hat(v, j);
             }
-            a.fill(0.0);
-            b.fill(0.0);
+        }
+        for j in 0..w {
+            sum_dy[j] += a[j] as f64;
+            sum_dy_xhat[j] += b[j] as f64;
         }
     }
 }
 
 multiversion! {
-    /// `dx = k * ((dy - mean_dy) - x_hat * mean_dy_xhat)`.
-    pub(super) fn input_gradient(
-        x: &[f32],
-        dy: &[f32],
-        norm: Norm<'_>,
-        coef: DxCoefficients<'_>,
-        dx: &mut [f32],
-    ) {
-        let c = norm.mean.len();
-        let (m, lo, s) = (norm.mean, &norm.mean_lo[..c], &norm.invstd[..c]);
-        let (k, mdy, mdyx) = (&coef.k[..c], &coef.mean_dy[..c], &coef.mean_dy_xhat[..c]);
+    /// `dx = k * dy - (x - mean) * slope + offset` (see [`DxCoefficients`]).
+    pub(super) fn input_gradient(x: &[f32], dy: &[f32], coef: DxCoefficients<'_>, dx: &mut [f32]) {
+        let c = coef.mean.len();
+        let (m, k) = (coef.mean, &coef.k[..c]);
+        let (slope, offset) = (&coef.slope[..c], &coef.offset[..c]);
         let rows = dx.chunks_exact_mut(c).zip(x.chunks_exact(c).zip(dy.chunks_exact(c)));
         for (out, (v, d)) in rows {
             for j in 0..c {
-                let x_hat = ((v[j] - m[j]) - lo[j]) * s[j];
-                out[j] = k[j] * (d[j] - mdy[j] - x_hat * mdyx[j]);
+                out[j] = (k[j] * d[j] + offset[j]) - (v[j] - m[j]) * slope[j];
             }
         }
     }

@@ -2,7 +2,7 @@
 //! hand-written closed-form backward in one more, instead of the eight primitive ops (each
 //! keeping its output for the backward) that the composed version in `reference.rs` records.
 
-use super::kernels::{gradient_sums, input_gradient, normalize, DxCoefficients, Norm};
+use super::kernels::{gradient_sums, input_gradient, normalize, DxCoefficients, Norm, ScaleShift};
 use super::panels::{for_each_row_chunk_mut, reduce_rows, strip, Totals};
 use super::stats::{batch_moments, require_two_rows, BatchStats};
 use std::ops::Range;
@@ -50,11 +50,12 @@ pub(crate) type StatsReport = Arc<Mutex<Option<BatchStats>>>;
 #[derive(Clone, Debug)]
 pub struct BatchNormOp {
     features: usize,
-    /// The per-feature constants of [`Norm`] side by side, `[mean | mean_lo | invstd]` (one
-    /// allocation per op, not three): the mean rounded to `f32`, and what that rounding
-    /// lost (`x - mean` is computed as `(x - mean) - mean_lo`, which keeps the mean's `f64`
-    /// precision for one more subtraction per element; for `x` near the mean, `x - mean` is
-    /// exact in `f32`), and `1 / sqrt(var + eps)`. Empty until the statistics are known.
+    /// The per-feature constants side by side (one allocation per op, not five): those of
+    /// [`Norm`], `[mean | mean_lo | invstd]`, the mean rounded to `f32`, and what that
+    /// rounding lost (`x - mean` is computed as `(x - mean) - mean_lo`, which keeps the mean's
+    /// `f64` precision for one more subtraction per element; for `x` near the mean, `x - mean`
+    /// is exact in `f32`), and `1 / sqrt(var + eps)`; then, once the forward has run, the
+    /// output's `[scale | shift]` (see [`ScaleShift`]). Empty until the statistics are known.
     constants: Vec<f32>,
     /// Whether `mean` and `invstd` are the statistics of the input (so functions of it).
     batch_stats: bool,
@@ -74,12 +75,17 @@ fn invstd(var: f64, eps: f32) -> f32 {
     (1.0 / (var + eps as f64).sqrt()) as f32
 }
 
+/// Per-feature constants kept by the op: those of [`Norm`], then those of [`ScaleShift`].
+const CONSTANTS: usize = 5;
+
 /// The op's per-feature constants (see `BatchNormOp::constants`) from `f64` statistics:
-/// the mean split in an `f32` and its rounding residual, and `1 / sqrt(var + eps)`.
+/// the mean split in an `f32` and its rounding residual, and `1 / sqrt(var + eps)`; with
+/// room for the output's, which the forward adds.
 fn split_stats(stats: (&[f64], &[f64]), eps: f32) -> Vec<f32> {
     let (mean64, var64) = stats;
     let c = mean64.len();
-    let mut constants = vec![0.0; 3 * c];
+    let mut constants = Vec::with_capacity(CONSTANTS * c);
+    constants.resize(3 * c, 0.0);
     let (mean, rest) = constants.split_at_mut(c);
     let (mean_lo, inv) = rest.split_at_mut(c);
     for (j, (&m, &v)) in mean64.iter().zip(var64).enumerate() {
@@ -113,7 +119,7 @@ impl BatchNormOp {
             var.len()
         );
         let c = mean.len();
-        let mut constants = Vec::with_capacity(3 * c);
+        let mut constants = Vec::with_capacity(CONSTANTS * c);
         constants.extend_from_slice(mean);
         constants.resize(2 * c, 0.0);
         constants.extend(var.iter().map(|&v| invstd(v as f64, eps)));
@@ -141,9 +147,9 @@ impl BatchNormOp {
         }
     }
 
-    /// The per-feature constants.
+    /// The per-feature constants of `x_hat`.
     fn norm(&self) -> Norm<'_> {
-        let (mean, rest) = self.constants.split_at(self.features);
+        let (mean, rest) = self.constants[..3 * self.features].split_at(self.features);
         let (mean_lo, invstd) = rest.split_at(self.features);
         Norm {
             mean,
@@ -182,12 +188,28 @@ impl BatchNormOp {
         }
     }
 
-    /// `y = gamma * x_hat + beta`, panel by panel.
-    fn normalize(&self, x: &Tensor, affine: (&[f32], &[f32]), y: &mut Tensor) {
+    /// `y = gamma * x_hat + beta`, panel by panel, as `(x - mean) * scale + shift` (two
+    /// products and sums per element fewer), the folded constants kept after [`Norm`]'s.
+    fn normalize(&mut self, x: &Tensor, affine: (&[f32], &[f32]), y: &mut Tensor) {
         let (_, c) = self.dims(x);
         let (gamma, beta) = affine;
+        self.constants.resize(CONSTANTS * c, 0.0);
+        let (norm, folded) = self.constants.split_at_mut(3 * c);
+        let (mean_lo, invstd) = norm[c..].split_at(c);
+        let (scale, shift) = folded.split_at_mut(c);
+        for j in 0..c {
+            scale[j] = gamma[j] * invstd[j];
+            shift[j] = (beta[j] as f64 - mean_lo[j] as f64 * scale[j] as f64) as f32;
+        }
+        let (norm, folded) = self.constants.split_at(3 * c);
+        let (scale, shift) = folded.split_at(c);
+        let affine = ScaleShift {
+            mean: &norm[..c],
+            scale,
+            shift,
+        };
         for_each_row_chunk_mut(y.data_mut(), c, |at, ys| {
-            normalize(&x.data()[at..at + ys.len()], self.norm(), gamma, beta, ys)
+            normalize(&x.data()[at..at + ys.len()], affine, ys)
         });
     }
 }
@@ -256,8 +278,8 @@ impl Op for BatchNormOp {
 
         // Sweep 1: per feature sum(dy) and sum(dy * x_hat) per panel (runs of rows in f32, the
         // runs in f64), the panels added in order. Sweep 2:
-        // dx = k * (dy - sum(dy)/n - x_hat * sum(dy x_hat)/n) with k = gamma * invstd; with
-        // fixed statistics only the first term remains.
+        // dx = k * (dy - sum(dy)/n - x_hat * sum(dy x_hat)/n) with k = gamma * invstd, folded
+        // as `DxCoefficients`; with fixed statistics only the first term remains.
         let norm = self.norm();
         let mut sums = vec![0f64; 2 * c]; // [sum(dy) | sum(dy * x_hat)]: one allocation
         let (sum_dy, sum_dy_xhat) = sums.split_at_mut(c);
@@ -275,26 +297,30 @@ impl Op for BatchNormOp {
         let (sum_dy, sum_dy_xhat) = (&*sum_dy, &*sum_dy_xhat);
         if let Some(dx) = &mut dx {
             let n64 = n as f64;
-            let mut coefficients = vec![0f32; 3 * c]; // [k | mean_dy | mean_dy_xhat]
+            let mut coefficients = vec![0f32; 3 * c]; // [k | slope | offset]
             let (k, rest) = coefficients.split_at_mut(c);
-            let (mean_dy, mean_dy_xhat) = rest.split_at_mut(c);
+            let (slope, offset) = rest.split_at_mut(c);
             for j in 0..c {
-                k[j] = affine.map_or(1.0, |(g, _)| g[j]) * norm.invstd[j];
-                // With fixed statistics the two means stay 0.
+                let invstd = norm.invstd[j] as f64;
+                let k64 = affine.map_or(1.0, |(g, _)| g[j]) as f64 * invstd;
+                k[j] = k64 as f32;
+                // With fixed statistics slope and offset stay 0.
                 if self.batch_stats {
-                    mean_dy[j] = (sum_dy[j] / n64) as f32;
-                    mean_dy_xhat[j] = (sum_dy_xhat[j] / n64) as f32;
+                    let slope64 = k64 * invstd * (sum_dy_xhat[j] / n64);
+                    slope[j] = slope64 as f32;
+                    offset[j] = (norm.mean_lo[j] as f64 * slope64 - k64 * (sum_dy[j] / n64)) as f32;
                 }
             }
             let coef = DxCoefficients {
+                mean: norm.mean,
                 k,
-                mean_dy,
-                mean_dy_xhat,
+                slope,
+                offset,
             };
             if c > 0 {
                 for_each_row_chunk_mut(dx.data_mut(), c, |at, d| {
                     let (x, dy) = (&xs[at..at + d.len()], &dys[at..at + d.len()]);
-                    input_gradient(x, dy, norm, coef, d)
+                    input_gradient(x, dy, coef, d)
                 });
             }
         }
@@ -430,8 +456,8 @@ mod tests {
     #[test]
     fn results_do_not_depend_on_the_thread_count() {
         // 300 x 400 has four panels: reduced by panels on one or two threads, by column
-        // strips on three; 60 x 100 is one panel: one strip, or two.
-        for (n, c) in [(300, 400), (60, 100)] {
+        // strips on three; 128 x 100 is one panel: one strip, two or three.
+        for (n, c) in [(300, 400), (128, 100)] {
             let x = t(&[n, c], |i| ((i * 7919) % 1013) as f32 / 101.0 - 5.0);
             let dy = t(&[n, c], |i| ((i * 104_729) % 1009) as f32 / 500.0 - 1.0);
             let gamma = t(&[c], |i| 1.0 + (i % 7) as f32 * 0.1);
