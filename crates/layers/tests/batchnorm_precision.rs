@@ -1,9 +1,9 @@
 //! The fused BatchNorm's output and gradients against the same formulas in `f64`, on `f32`
-//! inputs: how much its `f32` arithmetic loses. `dgamma` and `dbeta` are sums over the batch; the op
-//! adds runs of 16 rows in `f32` and those runs in `f64`, which keeps them within a few `f32`
-//! roundings of exact however large the batch. (Adding every row in `f32`, as PyTorch's CPU
-//! kernel does per thread, loses 4e-6 at 4096 rows and 1e-4 on a feature of mean 100 here,
-//! which these bounds reject.)
+//! inputs: how much its `f32` arithmetic loses. `dgamma` and `dbeta` are sums over the
+//! batch; the op adds runs of 16 rows in `f32` and those runs in `f64`, which keeps them
+//! within a few `f32` roundings of exact however large the batch. (Adding every row in
+//! `f32`, as PyTorch's CPU kernel does per thread, loses 4e-6 at 4096 rows and 1e-4 on a
+//! feature of mean 100 here, which these bounds reject.)
 
 use tapegrad_core::{Tape, Tensor};
 use tapegrad_layers::batch_norm_train;

@@ -40,7 +40,7 @@ pub(super) struct ScaleShift<'a> {
     pub shift: &'a [f32],
 }
 
-/// The per-feature coefficients of the input gradient, folded so that a row costs three
+/// The per-feature coefficients of the input gradient, folded so that an element costs two
 /// products and sums fewer than `k * ((dy - mean_dy) - x_hat * mean_dy_xhat)`:
 /// `dx = k * dy - (x - mean) * slope + offset`, with `k = gamma * invstd`,
 /// `slope = k * invstd * mean_dy_xhat` and `offset = mean_lo * slope - k * mean_dy`.
@@ -128,7 +128,8 @@ multiversion! {
         }
         for first in (0..c).step_by(FEATURES_PER_SWEEP) {
             let cols = first..(first + FEATURES_PER_SWEEP).min(c);
-            gradient_sums_sweep::<FEATURES_PER_SWEEP>(x, dy, stride, cols, norm, sum_dy, sum_dy_xhat);
+            let sums = (&mut *sum_dy, &mut *sum_dy_xhat);
+            gradient_sums_sweep::<FEATURES_PER_SWEEP>(x, dy, stride, cols, norm, sums.0, sums.1);
         }
     }
 }

@@ -296,21 +296,11 @@ impl Op for BatchNormOp {
         }
         let (sum_dy, sum_dy_xhat) = (&*sum_dy, &*sum_dy_xhat);
         if let Some(dx) = &mut dx {
-            let n64 = n as f64;
-            let mut coefficients = vec![0f32; 3 * c]; // [k | slope | offset]
-            let (k, rest) = coefficients.split_at_mut(c);
-            let (slope, offset) = rest.split_at_mut(c);
-            for j in 0..c {
-                let invstd = norm.invstd[j] as f64;
-                let k64 = affine.map_or(1.0, |(g, _)| g[j]) as f64 * invstd;
-                k[j] = k64 as f32;
-                // With fixed statistics slope and offset stay 0.
-                if self.batch_stats {
-                    let slope64 = k64 * invstd * (sum_dy_xhat[j] / n64);
-                    slope[j] = slope64 as f32;
-                    offset[j] = (norm.mean_lo[j] as f64 * slope64 - k64 * (sum_dy[j] / n64)) as f32;
-                }
-            }
+            let gamma = affine.map(|(g, _)| g);
+            let sums = self.batch_stats.then_some((sum_dy, sum_dy_xhat));
+            let coefficients = dx_coefficients(norm, gamma, sums, n);
+            let (k, rest) = coefficients.split_at(c);
+            let (slope, offset) = rest.split_at(c);
             let coef = DxCoefficients {
                 mean: norm.mean,
                 k,
@@ -340,6 +330,39 @@ impl Op for BatchNormOp {
             }
         }
     }
+}
+
+/// The per-feature coefficients of the input gradient, `[k | slope | offset]` (see
+/// [`DxCoefficients`]): `k = gamma * invstd` (`invstd` without `gamma`) and, with batch
+/// statistics, the terms of `sums = (sum(dy), sum(dy * x_hat))` over `n` rows; with fixed
+/// statistics `slope` and `offset` are 0. Branch-free loops over the features, in `f64`
+/// before rounding, with a product by `1 / n` rather than two divisions per feature.
+fn dx_coefficients(
+    norm: Norm<'_>,
+    gamma: Option<&[f32]>,
+    sums: Option<(&[f64], &[f64])>,
+    n: usize,
+) -> Vec<f32> {
+    let c = norm.invstd.len();
+    let mut coefficients = vec![0f32; 3 * c];
+    let (k, rest) = coefficients.split_at_mut(c);
+    let (slope, offset) = rest.split_at_mut(c);
+    match gamma {
+        Some(gamma) => {
+            (k.iter_mut().zip(gamma).zip(norm.invstd)).for_each(|((k, g), s)| *k = g * s)
+        }
+        None => k.copy_from_slice(norm.invstd),
+    }
+    if let Some((sum_dy, sum_dy_xhat)) = sums {
+        let inv_n = 1.0 / n as f64;
+        for j in 0..c {
+            let (k, invstd) = (k[j] as f64, norm.invstd[j] as f64);
+            let slope64 = k * invstd * (sum_dy_xhat[j] * inv_n);
+            slope[j] = slope64 as f32;
+            offset[j] = (norm.mean_lo[j] as f64 * slope64 - k * (sum_dy[j] * inv_n)) as f32;
+        }
+    }
+    coefficients
 }
 
 /// Applies `op` to `x` and, if given, `(gamma, beta)`.
