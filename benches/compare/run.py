@@ -6,7 +6,8 @@
     python3 benches/compare/run.py --only torch            # PyTorch side alone
 
 Each workload runs as a fresh process per framework, alternating tapegrad, PyTorch, tapegrad,
-PyTorch... for --rounds rounds; the table reports per-framework medians and their ratio. Only
+PyTorch... for --rounds rounds; the table reports per-framework medians and their ratio, and
+the range of the ratios within single rounds. Only
 ratios from the same run mean anything: the machine may be shared, and alternating spreads the
 noise over both sides. Standard library only, so it runs with the system python3.
 """
@@ -163,19 +164,35 @@ def summarize(workload, runs):
     met = None if ratio is None or tgt is None else ratio <= tgt
     errors = sorted({r["framework"] for r in runs if "error" in r})
     return {"workload": workload, "metric": key, "tapegrad_median": ours, "pytorch_median": torch,
-            "ratio": ratio, "target": tgt, "met": met, "failed": errors}
+            "ratio": ratio, "round_ratios": round_ratios(runs, key), "target": tgt, "met": met,
+            "failed": errors}
+
+
+def round_ratios(runs, key):
+    """tapegrad / PyTorch within each round that both sides completed: the two ran seconds
+    apart, so a slow spell of a shared host that lasts minutes moves both; the spread of
+    these shows how far to trust the ratio of medians."""
+    by_round = {}
+    for r in runs:
+        if key in r and r[key]:
+            by_round.setdefault(r["round"], {})[r.get("framework")] = r[key]
+    return [fw["tapegrad"] / fw["pytorch"] for _, fw in sorted(by_round.items())
+            if "tapegrad" in fw and "pytorch" in fw]
 
 
 def table(summary):
-    rows = ["| workload | tapegrad (median) | PyTorch (median) | ratio ours/torch | target | met? |",
-            "|---|---:|---:|---:|---:|:---:|"]
+    rows = ["| workload | tapegrad (median) | PyTorch (median) | ratio ours/torch | rounds' ratios "
+            "| target | met? |",
+            "|---|---:|---:|---:|---:|---:|:---:|"]
     for s in summary:
         ratio = "—" if s["ratio"] is None else f"{s['ratio']:.2f}"
+        per_round = s.get("round_ratios") or []
+        spread = f"{min(per_round):.2f}-{max(per_round):.2f}" if per_round else "—"
         tgt = "—" if s["target"] is None else f"≤ {s['target']}"
         met = {None: "—", True: "yes", False: "**no**"}[s["met"]]
         cells = [fmt(s[f"{fw}_median"], s["metric"]) + (" (failed runs)" if fw in s["failed"] else "")
                  for fw in ("tapegrad", "pytorch")]
-        rows.append(f"| {s['workload']} | {cells[0]} | {cells[1]} | {ratio} | {tgt} | {met} |")
+        rows.append(f"| {s['workload']} | {cells[0]} | {cells[1]} | {ratio} | {spread} | {tgt} | {met} |")
     return "\n".join(rows)
 
 
