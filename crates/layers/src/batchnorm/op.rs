@@ -147,6 +147,12 @@ impl BatchNormOp {
         }
     }
 
+    /// The output's per-feature `scale = gamma * invstd` (`invstd` without gamma), which the
+    /// forward computed: also the input gradient's `k`.
+    fn scale(&self) -> &[f32] {
+        &self.constants[3 * self.features..4 * self.features]
+    }
+
     /// The per-feature constants of `x_hat`.
     fn norm(&self) -> Norm<'_> {
         let (mean, rest) = self.constants[..3 * self.features].split_at(self.features);
@@ -278,8 +284,9 @@ impl Op for BatchNormOp {
 
         // Sweep 1: per feature sum(dy) and sum(dy * x_hat) per panel (runs of rows in f32, the
         // runs in f64), the panels added in order. Sweep 2:
-        // dx = k * (dy - sum(dy)/n - x_hat * sum(dy x_hat)/n) with k = gamma * invstd, folded
-        // as `DxCoefficients`; with fixed statistics only the first term remains.
+        // dx = k * (dy - sum(dy)/n - x_hat * sum(dy x_hat)/n) with k = gamma * invstd (the
+        // forward's scale), folded as `DxCoefficients`; with fixed statistics only the first
+        // term remains.
         let norm = self.norm();
         let mut sums = vec![0f64; 2 * c]; // [sum(dy) | sum(dy * x_hat)]: one allocation
         let (sum_dy, sum_dy_xhat) = sums.split_at_mut(c);
@@ -296,11 +303,10 @@ impl Op for BatchNormOp {
         }
         let (sum_dy, sum_dy_xhat) = (&*sum_dy, &*sum_dy_xhat);
         if let Some(dx) = &mut dx {
-            let gamma = affine.map(|(g, _)| g);
+            let k = self.scale();
             let sums = self.batch_stats.then_some((sum_dy, sum_dy_xhat));
-            let coefficients = dx_coefficients(norm, gamma, sums, n);
-            let (k, rest) = coefficients.split_at(c);
-            let (slope, offset) = rest.split_at(c);
+            let coefficients = dx_coefficients(norm, k, sums, n);
+            let (slope, offset) = coefficients.split_at(c);
             let coef = DxCoefficients {
                 mean: norm.mean,
                 k,
@@ -332,27 +338,19 @@ impl Op for BatchNormOp {
     }
 }
 
-/// The per-feature coefficients of the input gradient, `[k | slope | offset]` (see
-/// [`DxCoefficients`]): `k = gamma * invstd` (`invstd` without `gamma`) and, with batch
-/// statistics, the terms of `sums = (sum(dy), sum(dy * x_hat))` over `n` rows; with fixed
-/// statistics `slope` and `offset` are 0. Branch-free loops over the features, in `f64`
-/// before rounding, with a product by `1 / n` rather than two divisions per feature.
+/// The per-feature `[slope | offset]` of the input gradient (see [`DxCoefficients`]), from
+/// its `k` and, with batch statistics, `sums = (sum(dy), sum(dy * x_hat))` over `n` rows;
+/// with fixed statistics both are 0. In `f64` before rounding, with a product by `1 / n`
+/// rather than two divisions per feature.
 fn dx_coefficients(
     norm: Norm<'_>,
-    gamma: Option<&[f32]>,
+    k: &[f32],
     sums: Option<(&[f64], &[f64])>,
     n: usize,
 ) -> Vec<f32> {
-    let c = norm.invstd.len();
-    let mut coefficients = vec![0f32; 3 * c];
-    let (k, rest) = coefficients.split_at_mut(c);
-    let (slope, offset) = rest.split_at_mut(c);
-    match gamma {
-        Some(gamma) => {
-            (k.iter_mut().zip(gamma).zip(norm.invstd)).for_each(|((k, g), s)| *k = g * s)
-        }
-        None => k.copy_from_slice(norm.invstd),
-    }
+    let c = k.len();
+    let mut coefficients = vec![0f32; 2 * c];
+    let (slope, offset) = coefficients.split_at_mut(c);
     if let Some((sum_dy, sum_dy_xhat)) = sums {
         let inv_n = 1.0 / n as f64;
         for j in 0..c {
