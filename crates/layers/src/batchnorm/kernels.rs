@@ -183,8 +183,9 @@ multiversion! {
         }
         for first in (0..c).step_by(FEATURES_PER_SWEEP) {
             let cols = first..(first + FEATURES_PER_SWEEP).min(c);
-            let sums = (&mut *sum_dy, &mut *sum_dy_xhat);
-            gradient_sums_sweep::<FEATURES_PER_SWEEP>(x, dy, stride, cols, norm, sums.0, sums.1);
+            gradient_sums_sweep::<FEATURES_PER_SWEEP>(
+                x, dy, stride, cols, norm, sum_dy, sum_dy_xhat,
+            );
         }
     }
 }
