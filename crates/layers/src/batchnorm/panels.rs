@@ -52,14 +52,17 @@ thread_local! {
 /// 60,000 x 784) does not stay allocated for the life of the thread.
 const KEEP_AT_MOST: usize = 1 << 17;
 
-/// `f(scratch)` with `len` zeroed `f64` of the thread's scratch space.
+/// `f(scratch)` with `len` `f64` of the thread's scratch space, holding whatever the last
+/// reduction left there: not zeroed, which cost a 512 KiB `memset` per reduction of a
+/// 1024x1024 batch.
 fn with_scratch<T>(len: usize, f: impl FnOnce(&mut [f64]) -> T) -> T {
     // Taken out of the cell, not borrowed: a reduction inside `f` (none today) would find an
     // empty vector and allocate, rather than panic on a double borrow.
     let mut scratch = SCRATCH.take();
-    scratch.clear();
-    scratch.resize(len, 0.0);
-    let result = f(&mut scratch);
+    if scratch.len() < len {
+        scratch.resize(len, 0.0);
+    }
+    let result = f(&mut scratch[..len]);
     if scratch.capacity() <= KEEP_AT_MOST {
         SCRATCH.set(scratch);
     }
@@ -71,16 +74,17 @@ pub(super) type Totals<'a> = (&'a mut [f64], &'a mut [f64]);
 
 /// A reduction over the rows of an `(n, c)` matrix of `len` elements into two per-feature
 /// `totals` (`[c]` each, zeroed by the caller). For each panel in order, `partial(rows,
-/// cols, sums)` fills zeroed per-feature `sums` (two slices of `cols.len()`) for the
-/// features `cols` from the panel's rows (`rows`, a range of elements of whole rows), then
-/// `merge(before, panel_rows, totals, sums)` adds them to the same features' `totals`,
-/// `before` being the number of rows already in.
+/// cols, sums)` sets per-feature `sums` (two slices of `cols.len()`, holding stale values
+/// until it does) for the features `cols` from the panel's rows (`rows`, a range of elements
+/// of whole rows), then `merge(before, panel_rows, totals, sums)` adds them to the same
+/// features' `totals`, `before` being the number of rows already in.
 ///
-/// In parallel: a matrix with panels to spare for every thread by panels (each panel's sums
-/// for all features, then the merges in order on the calling thread); a smaller one by
-/// column strips (each task walks all panels for some features), so that a batch of one or
-/// two panels still uses every core. Column strips of a large matrix were slower (4096x256:
-/// each thread reading half of every 1 KiB row, 12-24% longer). Both give the same bits.
+/// In parallel: a matrix whose panels share evenly between the threads, or that has panels
+/// to spare for every thread, by panels (each panel's sums for all features, then the
+/// merges in panel order, split between the threads by features); a smaller one by column
+/// strips (each task walks all panels for some features), so that a batch of one panel
+/// still uses every core. Column strips of a large matrix were slower (4096x256: each thread
+/// reading half of every 1 KiB row, 12-24% longer). Both give the same bits.
 pub(super) fn reduce_rows(
     len: usize,
     c: usize,
@@ -92,22 +96,28 @@ pub(super) fn reduce_rows(
     let rows_of = |p: usize| p * panel_len(c)..((p + 1) * panel_len(c)).min(len);
     // The rows before panel `p` and in it.
     let row_counts = |p: usize| (rows_of(p).start / c, rows_of(p).len() / c);
-    if panels >= 2 * threads() {
+    if by_panels(panels) {
         // Every panel's sums side by side in the calling thread's scratch, then merged.
         with_scratch(panels * 2 * c, |scratch| {
             for_each_chunk_mut(scratch, 2 * c, |p, sums| {
                 let (a, b) = sums.split_at_mut(c);
                 partial(rows_of(p), 0..c, (a, b));
             });
-            for (p, sums) in scratch.chunks_exact(2 * c).enumerate() {
-                let (before, rows) = row_counts(p);
-                merge(
-                    before,
-                    rows,
-                    (&mut *totals.0, &mut *totals.1),
-                    sums.split_at(c),
-                );
-            }
+            let scratch = &*scratch;
+            let width = strip_width(panels * c, c);
+            for_each_chunk_pair_mut(totals.0, totals.1, width, |s, a, b| {
+                let cols = s * width..s * width + a.len();
+                for (p, sums) in scratch.chunks_exact(2 * c).enumerate() {
+                    let (before, rows) = row_counts(p);
+                    let (pa, pb) = sums.split_at(c);
+                    merge(
+                        before,
+                        rows,
+                        (&mut *a, &mut *b),
+                        (&pa[cols.clone()], &pb[cols.clone()]),
+                    );
+                }
+            });
         });
         return;
     }
@@ -117,14 +127,20 @@ pub(super) fn reduce_rows(
         with_scratch(2 * cols.len(), |scratch| {
             for p in 0..panels {
                 let (sa, sb) = scratch.split_at_mut(cols.len());
-                sa.fill(0.0);
-                sb.fill(0.0);
                 partial(rows_of(p), cols.clone(), (&mut *sa, &mut *sb));
                 let (before, rows) = row_counts(p);
                 merge(before, rows, (&mut *a, &mut *b), (sa, sb));
             }
         })
     });
+}
+
+/// Whether a reduction over `panels` panels goes by panels: when they share evenly between
+/// the threads (a 128x512 batch's two), or when there are enough of them that an odd one
+/// out matters little.
+fn by_panels(panels: usize) -> bool {
+    let threads = threads();
+    panels >= 2 * threads || (threads > 1 && panels.is_multiple_of(threads))
 }
 
 /// The piece of `matrix` (`c` columns) that a kernel walks for the features `cols` of the
@@ -154,15 +170,24 @@ pub(super) fn for_each_row_chunk_mut(
     for_each_chunk_mut(out, chunk, |i, piece| f(i * chunk, piece));
 }
 
+/// Fills the calling thread's scratch space with NaN, as a reduction that left NaN there
+/// would: what the next reduction computes must not depend on it.
+#[cfg(test)]
+pub(super) fn poison_scratch() {
+    SCRATCH.set(vec![f64::NAN; KEEP_AT_MOST]);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::sync::Mutex;
 
-    const SHAPES: [(usize, usize); 6] = [
+    const SHAPES: [(usize, usize); 8] = [
         (3, 4),
         (1000, 70),
         (4096, 256),
+        (128, 512),
+        (600, 1024),
         (2, 100),
         (60, 100),
         (70_000, 1),
@@ -189,10 +214,9 @@ mod tests {
                         "panels do not depend on strips"
                     );
                     assert_eq!((s.len(), r.len()), (cols.len(), cols.len()));
-                    assert!(
-                        s.iter().chain(r.iter()).all(|&v| v == 0.0),
-                        "partials start zeroed"
-                    );
+                    // What a partial is given is stale: it sets its sums.
+                    s.fill(0.0);
+                    r.fill(0.0);
                     let piece = strip(&x, c, &panel, &cols);
                     for row in piece.chunks(c) {
                         for (j, &v) in row[..cols.len()].iter().enumerate() {
@@ -210,8 +234,10 @@ mod tests {
                         s.iter_mut().zip(ps).for_each(|(s, p)| *s += p);
                         r.iter_mut().zip(pr).for_each(|(r, p)| *r += p);
                     };
-                pool(threads)
-                    .install(|| reduce_rows(x.len(), c, (&mut sums, &mut rows), partial, merge));
+                pool(threads).install(|| {
+                    poison_scratch();
+                    reduce_rows(x.len(), c, (&mut sums, &mut rows), partial, merge)
+                });
                 let expected: Vec<f64> = (0..c)
                     .map(|j| (0..n).map(|r| x[r * c + j] as f64).sum())
                     .collect();
