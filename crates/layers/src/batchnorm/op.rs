@@ -78,6 +78,22 @@ fn invstd(var: f64, eps: f32) -> f32 {
 /// Per-feature constants kept by the op: those of [`Norm`], then those of [`ScaleShift`].
 const CONSTANTS: usize = 5;
 
+/// The first `K` slices of `len` values of `data`, side by side: how the op's per-feature
+/// vectors (`[mean | mean_lo | invstd | ...]`) are kept in one allocation.
+fn parts<const K: usize, T>(data: &[T], len: usize) -> [&[T]; K] {
+    std::array::from_fn(|i| &data[i * len..(i + 1) * len])
+}
+
+/// [`parts`], mutable.
+fn parts_mut<const K: usize, T>(data: &mut [T], len: usize) -> [&mut [T]; K] {
+    let mut rest = data;
+    std::array::from_fn(|_| {
+        let (part, tail) = std::mem::take(&mut rest).split_at_mut(len);
+        rest = tail;
+        part
+    })
+}
+
 /// The op's per-feature constants (see `BatchNormOp::constants`) from `f64` statistics:
 /// the mean split in an `f32` and its rounding residual, and `1 / sqrt(var + eps)`; with
 /// room for the output's, which the forward adds.
@@ -86,8 +102,7 @@ fn split_stats(stats: (&[f64], &[f64]), eps: f32) -> Vec<f32> {
     let c = mean64.len();
     let mut constants = Vec::with_capacity(CONSTANTS * c);
     constants.resize(3 * c, 0.0);
-    let (mean, rest) = constants.split_at_mut(c);
-    let (mean_lo, inv) = rest.split_at_mut(c);
+    let [mean, mean_lo, inv] = parts_mut(&mut constants, c);
     for (j, (&m, &v)) in mean64.iter().zip(var64).enumerate() {
         mean[j] = m as f32;
         mean_lo[j] = (m - mean[j] as f64) as f32;
@@ -150,13 +165,13 @@ impl BatchNormOp {
     /// The output's per-feature `scale = gamma * invstd` (`invstd` without gamma), which the
     /// forward computed: also the input gradient's `k`.
     fn scale(&self) -> &[f32] {
-        &self.constants[3 * self.features..4 * self.features]
+        let [_, _, _, scale] = parts(&self.constants, self.features);
+        scale
     }
 
     /// The per-feature constants of `x_hat`.
     fn norm(&self) -> Norm<'_> {
-        let (mean, rest) = self.constants[..3 * self.features].split_at(self.features);
-        let (mean_lo, invstd) = rest.split_at(self.features);
+        let [mean, mean_lo, invstd] = parts(&self.constants, self.features);
         Norm {
             mean,
             mean_lo,
@@ -200,20 +215,13 @@ impl BatchNormOp {
         let (_, c) = self.dims(x);
         let (gamma, beta) = affine;
         self.constants.resize(CONSTANTS * c, 0.0);
-        let (norm, folded) = self.constants.split_at_mut(3 * c);
-        let (mean_lo, invstd) = norm[c..].split_at(c);
-        let (scale, shift) = folded.split_at_mut(c);
+        let [_, mean_lo, invstd, scale, shift] = parts_mut(&mut self.constants, c);
         for j in 0..c {
             scale[j] = gamma[j] * invstd[j];
             shift[j] = (beta[j] as f64 - mean_lo[j] as f64 * scale[j] as f64) as f32;
         }
-        let (norm, folded) = self.constants.split_at(3 * c);
-        let (scale, shift) = folded.split_at(c);
-        let affine = ScaleShift {
-            mean: &norm[..c],
-            scale,
-            shift,
-        };
+        let [mean, _, _, scale, shift] = parts(&self.constants, c);
+        let affine = ScaleShift { mean, scale, shift };
         for_each_row_chunk_mut(y.data_mut(), c, |at, ys| {
             normalize(&x.data()[at..at + ys.len()], affine, ys)
         });
@@ -289,7 +297,7 @@ impl Op for BatchNormOp {
         // term remains.
         let norm = self.norm();
         let mut sums = vec![0f64; 2 * c]; // [sum(dy) | sum(dy * x_hat)]: one allocation
-        let (sum_dy, sum_dy_xhat) = sums.split_at_mut(c);
+        let [sum_dy, sum_dy_xhat] = parts_mut(&mut sums, c);
         if wants_sums && c > 0 {
             let partial = |rows: Range<usize>, cols: Range<usize>, (a, b): Totals<'_>| {
                 let (x, dy) = (strip(xs, c, &rows, &cols), strip(dys, c, &rows, &cols));
@@ -306,7 +314,7 @@ impl Op for BatchNormOp {
             let k = self.scale();
             let sums = self.batch_stats.then_some((sum_dy, sum_dy_xhat));
             let coefficients = dx_coefficients(norm, k, sums, n);
-            let (slope, offset) = coefficients.split_at(c);
+            let [slope, offset] = parts(&coefficients, c);
             let coef = DxCoefficients {
                 mean: norm.mean,
                 k,
@@ -350,7 +358,7 @@ fn dx_coefficients(
 ) -> Vec<f32> {
     let c = k.len();
     let mut coefficients = vec![0f32; 2 * c];
-    let (slope, offset) = coefficients.split_at_mut(c);
+    let [slope, offset] = parts_mut(&mut coefficients, c);
     if let Some((sum_dy, sum_dy_xhat)) = sums {
         let inv_n = 1.0 / n as f64;
         for j in 0..c {
