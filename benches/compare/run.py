@@ -4,6 +4,8 @@
     python3 benches/compare/run.py                         # every workload, 3 rounds
     python3 benches/compare/run.py mlp_epoch_b128 'bn_fwd_bwd_*' --rounds 5
     python3 benches/compare/run.py --only torch            # PyTorch side alone
+    python3 benches/compare/run.py --interleave mlp_epoch_b128 mlp_bn_epoch_b128 --rounds 8
+                                                           # BatchNorm's cost, pairs seconds apart
 
 Each workload runs as a fresh process per framework, alternating tapegrad, PyTorch, tapegrad,
 PyTorch... for --rounds rounds; the table reports per-framework medians and their ratio, and
@@ -196,9 +198,17 @@ def table(summary):
     return "\n".join(rows)
 
 
-def bn_cost(summary):
+def per_round(runs, workload, framework, key):
+    """`{round: value}` of one workload and framework."""
+    return {r["round"]: r[key] for r in runs
+            if r["workload"] == workload and r.get("framework") == framework and r.get(key)}
+
+
+def bn_cost(summary, runs):
     """Lines giving epoch time with BatchNorm / without, per batch size and framework, for
-    every batch size whose two MLP workloads both ran (ratios of medians)."""
+    every batch size whose two MLP workloads both ran: the ratio of the medians, then the
+    median and range of the ratios within single rounds (with --interleave, the two epochs
+    of a round ran seconds apart rather than minutes)."""
     by_workload = {s["workload"]: s for s in summary}
     lines = []
     for name, s in by_workload.items():
@@ -210,7 +220,15 @@ def bn_cost(summary):
         ratios = []
         for fw, label in (("tapegrad", "tapegrad"), ("pytorch", "PyTorch")):
             a, b = s[f"{fw}_median"], with_bn[f"{fw}_median"]
-            ratios.append(f"{label} {b / a:.2f}" if a and b else f"{label} —")
+            if not (a and b):
+                ratios.append(f"{label} —")
+                continue
+            without = per_round(runs, name, fw, "seconds")
+            within = per_round(runs, with_bn["workload"], fw, "seconds")
+            pairs = [within[r] / without[r] for r in sorted(without) if r in within]
+            rounds = (f" (rounds: median {statistics.median(pairs):.2f}, {min(pairs):.2f}-{max(pairs):.2f})"
+                      if pairs else "")
+            ratios.append(f"{label} {b / a:.2f}{rounds}")
         tgt = f" (target for tapegrad: ≤ {BN_COST_TARGET[1]})" if batch == BN_COST_TARGET[0] else ""
         lines.append(f"BatchNorm's cost, epoch with BN / without at batch {batch}: "
                      f"{', '.join(ratios)}{tgt}")
@@ -221,6 +239,10 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("workloads", nargs="*", help="names or globs (default: all; see torch_workloads.py --list)")
     p.add_argument("--rounds", type=int, default=3, help="alternating rounds per workload (default 3)")
+    p.add_argument("--interleave", action="store_true",
+                   help="round by round: every selected workload once, then the next round (default: "
+                        "all rounds of a workload, then the next); puts the two MLP epochs of a "
+                        "BatchNorm-cost pair seconds apart")
     p.add_argument("--only", choices=["torch", "rust"], help="run one side only")
     p.add_argument("--data", help="MNIST directory (default: $MNIST_DIR, then datasets/mnist)")
     p.add_argument("--rust-cmd", default=DEFAULT_RUST_CMD,
@@ -262,20 +284,20 @@ def main():
         "rust": lambda w: shlex.split(args.rust_cmd) + [w, "--data", str(data)],
         "torch": lambda w: [str(python), str(TORCH_SCRIPT), w, "--data", str(data)],
     }
-    runs, summary = [], []
-    for w in selected:
-        results = []
-        for r in range(1, args.rounds + 1):
-            for side in sides:  # rust, torch, rust, torch, ...
-                res = run_one(commands[side](w), args.timeout)
-                res.setdefault("framework", "tapegrad" if side == "rust" else "pytorch")
-                res.update({"workload": w, "round": r})
-                shown = res.get("error") or fmt(res.get(metric(w)), metric(w))
-                print(f"[{w} {r}/{args.rounds}] {res['framework']:8} {shown}"
-                      f"  (cpu pressure {res['cpu_pressure_avg10']}%)", file=sys.stderr, flush=True)
-                results.append(res)
-        runs += results
-        summary.append(summarize(w, results))
+    rounds = range(1, args.rounds + 1)
+    order = ([(r, w) for r in rounds for w in selected] if args.interleave
+             else [(r, w) for w in selected for r in rounds])
+    runs = []
+    for r, w in order:
+        for side in sides:  # rust, torch, rust, torch, ...
+            res = run_one(commands[side](w), args.timeout)
+            res.setdefault("framework", "tapegrad" if side == "rust" else "pytorch")
+            res.update({"workload": w, "round": r})
+            shown = res.get("error") or fmt(res.get(metric(w)), metric(w))
+            print(f"[{w} {r}/{args.rounds}] {res['framework']:8} {shown}"
+                  f"  (cpu pressure {res['cpu_pressure_avg10']}%)", file=sys.stderr, flush=True)
+            runs.append(res)
+    summary = [summarize(w, [res for res in runs if res["workload"] == w]) for w in selected]
 
     machine["loadavg_end"] = os.getloadavg()
     torch_runs = [r for r in runs if r.get("framework") == "pytorch" and "torch_version" in r]
@@ -287,9 +309,10 @@ def main():
           f"torch {machine.get('torch_version', '?')} ({machine.get('torch_threads', '?')} threads)"
           + (f"; {machine['rustc']}" if "rustc" in machine else "")
           + f"; load average {machine['loadavg_start'][0]:.2f} -> {machine['loadavg_end'][0]:.2f}")
-    print(f"Rounds: {args.rounds}, alternating {' / '.join(sides)}; medians per framework.\n")
+    print(f"Rounds: {args.rounds}, alternating {' / '.join(sides)}"
+          + (", round by round (--interleave)" if args.interleave else "") + "; medians per framework.\n")
     print(table(summary))
-    cost = bn_cost(summary)
+    cost = bn_cost(summary, runs)
     if cost:
         print("\n" + "\n".join(cost))
     rss = [r for r in torch_runs if "baseline_rss_bytes" in r]
@@ -297,7 +320,8 @@ def main():
         print(f"\nPyTorch RSS right after `import torch`: {fmt(rss[0]['baseline_rss_bytes'], 'peak_rss_bytes')}"
               " (included in its peak).")
 
-    out = {"machine": machine, "rounds": args.rounds, "sides": sides, "data": str(data),
+    out = {"machine": machine, "rounds": args.rounds, "interleave": args.interleave, "sides": sides,
+           "data": str(data),
            "rust_cmd": args.rust_cmd, "summary": summary, "runs": runs}
     Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
     print(f"\nRaw results: {args.out}")
