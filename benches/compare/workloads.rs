@@ -2,7 +2,7 @@
 //! with the same semantics, one per process, printing one JSON line.
 //!
 //! ```text
-//! cargo bench -q --bench workloads -- WORKLOAD [--data DIR] [--repeat K]
+//! cargo bench -q --bench workloads -- WORKLOAD [--data DIR] [--repeat K] [--op-times]
 //! cargo bench -q --bench workloads -- --list
 //! ```
 //!
@@ -15,6 +15,11 @@
 //! - `bn_fwd_bwd_{N}x{C}`: `BatchNorm1d(C)` train-mode forward on `x: [N, C]` and backward of
 //!   `dy`, giving the gradients of `x`, gamma and beta; median microseconds per iteration;
 //! - `peak_rss_mnist_train`: peak RSS of loading the train split and one `mlp_epoch_b128`.
+//!
+//! `--op-times` (training workloads) also times every op of the timed epochs
+//! (`Tape::time_ops`): the JSON gets `op_times` (per kind of op, forward and backward
+//! seconds) and the table goes to stderr. The share of an op in an epoch is then measured
+//! within the same seconds, whatever the machine's speed that minute.
 //!
 //! Only the train split is loaded, as on the PyTorch side. `cargo bench` appends `--bench`
 //! to the arguments of a `harness = false` target; it is ignored.
@@ -123,7 +128,7 @@ fn load_train(data: Option<&Path>) -> Split {
 }
 
 /// Times `repeat` shuffled epochs (one model, trained on), after the warm-up steps.
-fn train_workload(spec: &TrainSpec, data: Option<&Path>, repeat: usize) -> Value {
+fn train_workload(spec: &TrainSpec, data: Option<&Path>, repeat: usize, op_times: bool) -> Value {
     let train = load_train(data);
     let mut model = Mlp::new(spec.widths)
         .activation(spec.activation)
@@ -149,6 +154,7 @@ fn train_workload(spec: &TrainSpec, data: Option<&Path>, repeat: usize) -> Value
     }
 
     let mut batches = train.batches(config(SEED));
+    tape.time_ops(op_times);
     let (mut samples, mut last_loss, mut steps) = (Vec::new(), f32::NAN, 0);
     for epoch in 0..repeat {
         let stats = train_epoch(&mut tape, &mut model, &mut sgd, &mut batches, epoch, |s| {
@@ -158,10 +164,24 @@ fn train_workload(spec: &TrainSpec, data: Option<&Path>, repeat: usize) -> Value
         samples.push(stats.seconds);
         steps = stats.steps;
     }
-    json!({
+    let mut result = json!({
         "seconds": median(&samples), "samples": samples, "last_loss": last_loss,
         "optimizer": "SGD", "batch": spec.batch, "drop_last": spec.batch_norm, "steps": steps,
-    })
+    });
+    if let Some(times) = tape.take_op_times() {
+        eprintln!("{times}\nepochs: {:.3} s", samples.iter().sum::<f64>());
+        let ops: Vec<Value> = (times.ops().iter())
+            .map(|t| {
+                json!({
+                    "name": t.name,
+                    "forward_calls": t.forward_calls, "forward_s": t.forward.as_secs_f64(),
+                    "backward_calls": t.backward_calls, "backward_s": t.backward.as_secs_f64(),
+                })
+            })
+            .collect();
+        result["op_times"] = json!(ops);
+    }
+    result
 }
 
 /// `BatchNorm1d(c)` in training mode: forward on `x: [n, c]`, then the backward of `dy`
@@ -203,7 +223,7 @@ fn bn_workload(n: usize, c: usize, repeat: usize) -> Value {
 /// Peak RSS of loading MNIST's train split and training one `mlp_epoch_b128` epoch.
 fn peak_rss_workload(data: Option<&Path>) -> Value {
     let spec = train_spec("mlp_epoch_b128").expect("a known workload");
-    let result = train_workload(&spec, data, 1);
+    let result = train_workload(&spec, data, 1, false);
     json!({
         "peak_rss_bytes": peak_rss_bytes().unwrap_or_else(|| fail("no peak RSS on this platform")),
         "epoch_seconds": result["seconds"],
@@ -242,11 +262,12 @@ struct Args {
     workload: String,
     data: Option<PathBuf>,
     repeat: usize,
+    op_times: bool,
 }
 
 fn parse_args() -> Args {
-    let usage = "usage: workloads WORKLOAD [--data DIR] [--repeat K] | --list";
-    let (mut workload, mut data, mut repeat) = (None, None, 1);
+    let usage = "usage: workloads WORKLOAD [--data DIR] [--repeat K] [--op-times] | --list";
+    let (mut workload, mut data, mut repeat, mut op_times) = (None, None, 1, false);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -255,6 +276,7 @@ fn parse_args() -> Args {
                 println!("{}", workload_names().join("\n"));
                 std::process::exit(0);
             }
+            "--op-times" => op_times = true,
             "--data" => data = Some(PathBuf::from(args.next().unwrap_or_else(|| fail(usage)))),
             "--repeat" => {
                 repeat = args
@@ -271,10 +293,14 @@ fn parse_args() -> Args {
     if !workload_names().contains(&workload) {
         fail(&format!("unknown workload {workload:?}; see --list"));
     }
+    if op_times && train_spec(&workload).is_none() {
+        fail("--op-times applies to the training workloads (mlp*, sigmoid3x100*)");
+    }
     Args {
         workload,
         data,
         repeat,
+        op_times,
     }
 }
 
@@ -283,7 +309,7 @@ fn main() {
     let data = args.data.as_deref();
     let name = args.workload.as_str();
     let measured = if let Some(spec) = train_spec(name) {
-        train_workload(&spec, data, args.repeat)
+        train_workload(&spec, data, args.repeat, args.op_times)
     } else if name == "peak_rss_mnist_train" {
         peak_rss_workload(data)
     } else {

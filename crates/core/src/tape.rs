@@ -3,10 +3,11 @@
 
 use crate::kernels::axpy_into;
 use crate::op::{BackwardCtx, ForwardCtx};
-use crate::{BufferPool, Gradients, Op, Param, ParamId, Tensor};
+use crate::{BufferPool, Gradients, Op, OpTimes, Param, ParamId, Tensor};
 use std::ops::{Deref, Range};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 static NEXT_TAPE_ID: AtomicU32 = AtomicU32::new(1);
 
@@ -94,6 +95,8 @@ pub struct Tape {
     params: Vec<(ParamId, u32)>,
     pool: BufferPool,
     scratch_grads: Vec<Option<Tensor>>,
+    /// Wall time per kind of op, when timing (see [`Tape::time_ops`]).
+    op_times: Option<OpTimes>,
 }
 
 impl Default for Tape {
@@ -116,6 +119,7 @@ impl Tape {
             params: Vec::new(),
             pool: BufferPool::default(),
             scratch_grads: Vec::new(),
+            op_times: None,
         }
     }
 
@@ -148,6 +152,25 @@ impl Tape {
         for t in grads.into_buffers() {
             self.pool.give(t);
         }
+    }
+
+    /// Starts timing every op's forward and backward (`true`), or stops and forgets the
+    /// times (`false`). The times add up across [`Tape::reset`]s, so a run of many steps gives
+    /// each op's share of them; see [`OpTimes`]. Off by default: two clock reads per op.
+    pub fn time_ops(&mut self, on: bool) {
+        if on != self.op_times.is_some() {
+            self.op_times = on.then(OpTimes::default);
+        }
+    }
+
+    /// The op times since timing started (or since [`Tape::take_op_times`]), if timing.
+    pub fn op_times(&self) -> Option<&OpTimes> {
+        self.op_times.as_ref()
+    }
+
+    /// The op times so far, if timing, which then starts again from zero.
+    pub fn take_op_times(&mut self) -> Option<OpTimes> {
+        self.op_times.as_mut().map(std::mem::take)
     }
 
     /// Turns recording on (training) or off (inference). Returns the previous setting.
@@ -236,12 +259,16 @@ impl Tape {
             self.input_ids.push(index as u32);
         }
         needs_backward &= self.recording;
+        let started = self.op_times.is_some().then(Instant::now);
         let output = op.forward(&mut ForwardCtx {
             values: &self.values,
             inputs: &self.input_ids[start..],
             pool: &mut self.pool,
             needs_backward,
         });
+        if let (Some(times), Some(started)) = (&mut self.op_times, started) {
+            times.add_forward(op.name(), started.elapsed());
+        }
         let node = if needs_backward {
             Some(Node {
                 op: Box::new(op),
@@ -316,6 +343,7 @@ impl Tape {
             let inputs = &self.input_ids[node.inputs.clone()];
             self.scratch_grads.clear();
             self.scratch_grads.resize_with(inputs.len(), || None);
+            let started = self.op_times.is_some().then(Instant::now);
             node.op.backward(&mut BackwardCtx {
                 values: &self.values,
                 inputs,
@@ -325,6 +353,9 @@ impl Tape {
                 pool: &mut self.pool,
                 grads: &mut self.scratch_grads,
             });
+            if let (Some(times), Some(started)) = (&mut self.op_times, started) {
+                times.add_backward(node.op.name(), started.elapsed());
+            }
             for (slot, &input) in inputs.iter().enumerate() {
                 let input = input as usize;
                 let given = self.scratch_grads[slot].take();
@@ -402,6 +433,7 @@ impl Tape {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn a_param_is_shared_with_the_tape_and_copied_only_on_write() {
@@ -446,6 +478,42 @@ mod tests {
         let (lent, lent_has_seed) = grads(true);
         assert_eq!(owned, lent);
         assert!(owned_has_seed && !lent_has_seed);
+    }
+
+    #[test]
+    fn op_times_count_every_forward_and_backward_and_restart_when_taken() {
+        let mut tape = Tape::new();
+        let step = |tape: &mut Tape| {
+            tape.reset();
+            let x = tape.variable(Tensor::from_vec(vec![2], vec![1.0, -2.0]));
+            let c = tape.constant(Tensor::from_vec(vec![2], vec![3.0, 4.0]));
+            let y = tape.mul(x, c);
+            let z = tape.mul(y, y);
+            let unused = tape.exp(c); // no gradient needed: a forward, never a backward
+            assert!(!tape.value(unused).data().is_empty());
+            let loss = tape.sum(z);
+            tape.backward(loss);
+        };
+        step(&mut tape);
+        assert!(tape.op_times().is_none(), "off by default");
+        tape.time_ops(true);
+        for _ in 0..3 {
+            step(&mut tape);
+        }
+        let calls = |tape: &Tape, name: &str| {
+            let t = tape.op_times().unwrap().get(name).unwrap();
+            (t.forward_calls, t.backward_calls)
+        };
+        assert_eq!(calls(&tape, "mul"), (6, 6));
+        assert_eq!(calls(&tape, "exp"), (3, 0));
+        assert_eq!(calls(&tape, "sum"), (3, 3));
+        let taken = tape.take_op_times().unwrap();
+        assert!(taken.total() > Duration::ZERO);
+        assert_eq!(tape.op_times(), Some(&OpTimes::default()));
+        step(&mut tape);
+        assert_eq!(calls(&tape, "mul"), (2, 2));
+        tape.time_ops(false);
+        assert!(tape.op_times().is_none());
     }
 
     #[test]
