@@ -155,6 +155,44 @@ def train_workload(args, sizes, activation, batchnorm, batch, lr, momentum, epoc
             "batch": batch, "drop_last": drop_last}
 
 
+def bn_cost_workload(args, batch):
+    """The MLP without and with BatchNorm trained in turns on the same batches (the last
+    partial one dropped), which goes first alternating from step to step, so that a slow
+    spell of the host falls on both alike; per repeat one epoch (a fresh shuffle) of each.
+    `bn_cost`: the time with BatchNorm over the time without (median over repeats)."""
+    x, y = load_mnist_train(mnist_dir(args.data))
+    n = x.shape[0]
+    torch.manual_seed(SEED)
+    models = [mlp([784, 512, 256, 10], nn.ReLU, bn).train() for bn in (False, True)]
+    opts = [sgd(m.parameters(), mlp_lr(batch), 0.9)[0] for m in models]
+
+    def step(i, idx):
+        t0 = time.perf_counter()
+        opts[i].zero_grad(set_to_none=True)
+        loss = F.cross_entropy(models[i](x.index_select(0, idx)), y.index_select(0, idx))
+        loss.backward()
+        opts[i].step()
+        return time.perf_counter() - t0
+
+    warm = torch.Generator().manual_seed(SEED + 1)
+    for _, idx in zip(range(WARMUP_STEPS), epoch_batches(n, batch, True, warm)):
+        step(0, idx)
+        step(1, idx)
+    without, with_bn, steps = [], [], 0
+    for r in range(args.repeat):
+        gen = torch.Generator().manual_seed(SEED + 2 + r)
+        seconds = [0.0, 0.0]
+        for steps, idx in enumerate(epoch_batches(n, batch, True, gen), start=1):
+            for turn in range(2):
+                i = (steps - 1 + turn) % 2
+                seconds[i] += step(i, idx)
+        without.append(seconds[0])
+        with_bn.append(seconds[1])
+    ratios = [w / o for w, o in zip(with_bn, without)]
+    return {"bn_cost": statistics.median(ratios), "samples": ratios, "seconds_without": without,
+            "seconds_with": with_bn, "batch": batch, "drop_last": True, "steps": steps}
+
+
 def bn_workload(args, n, c, budget_s=1.0, warmup_s=0.2):
     """BatchNorm1d train-mode forward + backward of y.backward(dy) w.r.t. x, gamma and beta."""
     torch.manual_seed(SEED)
@@ -211,6 +249,7 @@ def workloads():
                                             60, 0.5, 0.0, epoch_steps=1000))
     for n, c in ((60, 100), (128, 512), (256, 1024), (1024, 1024), (4096, 256)):
         table[f"bn_fwd_bwd_{n}x{c}"] = lambda a, n=n, c=c: bn_workload(a, n, c)
+    table["bn_cost_b128"] = lambda a: bn_cost_workload(a, 128)
     table["peak_rss_mnist_train"] = peak_rss_workload
     return table
 

@@ -14,9 +14,13 @@
 //!   plain SGD lr 0.5, one epoch of batch 60 (exactly 1000 steps);
 //! - `bn_fwd_bwd_{N}x{C}`: `BatchNorm1d(C)` train-mode forward on `x: [N, C]` and backward of
 //!   `dy`, giving the gradients of `x`, gamma and beta; median microseconds per iteration;
+//! - `bn_cost_b128`: the MLPs of `mlp_epoch_b128` and `mlp_bn_epoch_b128` trained in turns,
+//!   step by step, on the same batches (the last partial one dropped), for one epoch each;
+//!   `bn_cost` is the time with BatchNorm over the time without, measured within the same
+//!   seconds (median over `--repeat` epochs);
 //! - `peak_rss_mnist_train`: peak RSS of loading the train split and one `mlp_epoch_b128`.
 //!
-//! `--op-times` (training workloads) also times every op of the timed epochs
+//! `--op-times` (training workloads and `bn_cost_b128`) also times every op of the timed epochs
 //! (`Tape::time_ops`): the JSON gets `op_times` (per kind of op, forward and backward
 //! seconds) and the table goes to stderr. The share of an op in an epoch is then measured
 //! within the same seconds, whatever the machine's speed that minute.
@@ -29,9 +33,10 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+use tapegrad::core::OpTimes;
 use tapegrad::core::{Param, Tape, Tensor};
 use tapegrad::data::{find_mnist_file, read_idx, BatchConfig, MnistLocation, Split};
-use tapegrad::layers::{Activation, BatchNorm1d, Mlp, Mode, Module};
+use tapegrad::layers::{Activation, BatchNorm1d, Mlp, Mode, Module, Sequential};
 use tapegrad::optim::{Momentum, Sgd, SgdConfig};
 use tapegrad::train::{peak_rss_bytes, train_epoch, train_step};
 
@@ -104,6 +109,7 @@ fn workload_names() -> Vec<String> {
     for (n, c) in BN_SHAPES {
         names.push(format!("bn_fwd_bwd_{n}x{c}"));
     }
+    names.push("bn_cost_b128".into());
     names.push("peak_rss_mnist_train".into());
     names
 }
@@ -127,21 +133,41 @@ fn load_train(data: Option<&Path>) -> Split {
         .unwrap_or_else(|e| fail(&e.to_string()))
 }
 
-/// Times `repeat` shuffled epochs (one model, trained on), after the warm-up steps.
-fn train_workload(spec: &TrainSpec, data: Option<&Path>, repeat: usize, op_times: bool) -> Value {
-    let train = load_train(data);
-    let mut model = Mlp::new(spec.widths)
+/// A training workload's model and optimizer.
+fn model_and_optimizer(spec: &TrainSpec) -> (Sequential, Sgd) {
+    let model = Mlp::new(spec.widths)
         .activation(spec.activation)
         .batch_norm(spec.batch_norm)
         .seed(SEED)
         .build();
     let momentum = (spec.momentum > 0.0).then_some(Momentum::Classic(spec.momentum));
-    let mut sgd = Sgd::new(SgdConfig {
+    let sgd = Sgd::new(SgdConfig {
         lr: spec.lr,
         momentum,
         ..SgdConfig::default()
     })
     .unwrap_or_else(|e| fail(&e.to_string()));
+    (model, sgd)
+}
+
+/// The times of `Tape::time_ops` as JSON, one object per kind of op.
+fn op_times_json(times: &OpTimes) -> Value {
+    let ops: Vec<Value> = (times.ops().iter())
+        .map(|t| {
+            json!({
+                "name": t.name,
+                "forward_calls": t.forward_calls, "forward_s": t.forward.as_secs_f64(),
+                "backward_calls": t.backward_calls, "backward_s": t.backward.as_secs_f64(),
+            })
+        })
+        .collect();
+    json!(ops)
+}
+
+/// Times `repeat` shuffled epochs (one model, trained on), after the warm-up steps.
+fn train_workload(spec: &TrainSpec, data: Option<&Path>, repeat: usize, op_times: bool) -> Value {
+    let train = load_train(data);
+    let (mut model, mut sgd) = model_and_optimizer(spec);
     let mut tape = Tape::new();
     // A tiny last batch would give BatchNorm noisy statistics: BN runs drop it, as PyTorch's.
     let config = |seed| BatchConfig::shuffled(spec.batch, seed).drop_last(spec.batch_norm);
@@ -170,16 +196,69 @@ fn train_workload(spec: &TrainSpec, data: Option<&Path>, repeat: usize, op_times
     });
     if let Some(times) = tape.take_op_times() {
         eprintln!("{times}\nepochs: {:.3} s", samples.iter().sum::<f64>());
-        let ops: Vec<Value> = (times.ops().iter())
-            .map(|t| {
-                json!({
-                    "name": t.name,
-                    "forward_calls": t.forward_calls, "forward_s": t.forward.as_secs_f64(),
-                    "backward_calls": t.backward_calls, "backward_s": t.backward.as_secs_f64(),
-                })
-            })
-            .collect();
-        result["op_times"] = json!(ops);
+        result["op_times"] = op_times_json(&times);
+    }
+    result
+}
+
+/// `bn_cost_b{batch}`: the MLP without and with BatchNorm, each with its own tape and
+/// optimizer, trained in turns on the same batches, which of the two goes first
+/// alternating from step to step, so that a slow spell of the host falls on both alike.
+/// Per repeat one epoch (a fresh shuffle) of each; only the training steps are timed.
+fn bn_cost_workload(batch: usize, data: Option<&Path>, repeat: usize, op_times: bool) -> Value {
+    let train = load_train(data);
+    let name = |bn: &str| format!("mlp{bn}_epoch_b{batch}");
+    let specs = [name(""), name("_bn")].map(|n| train_spec(&n).expect("a known batch size"));
+    let mut runs: Vec<(Sequential, Sgd, Tape)> = (specs.iter())
+        .map(|spec| {
+            let (model, sgd) = model_and_optimizer(spec);
+            (model, sgd, Tape::new())
+        })
+        .collect();
+    // Both drop the last partial batch, so that they see the same batches.
+    let config = |seed| BatchConfig::shuffled(batch, seed).drop_last(true);
+    // The seconds of one training step of `run`.
+    let step =
+        |(model, sgd, tape): &mut (Sequential, Sgd, Tape), images: &[f32], labels: &[usize]| {
+            let started = Instant::now();
+            train_step(tape, model, sgd, images, labels).unwrap_or_else(|e| fail(&e.to_string()));
+            started.elapsed().as_secs_f64()
+        };
+    let mut warm = train.batches(config(SEED + 1));
+    for _ in 0..WARMUP_STEPS {
+        let b = warm.next_batch().expect("a warm-up batch");
+        runs.iter_mut()
+            .for_each(|run| _ = step(run, b.images, b.labels));
+    }
+    runs.iter_mut().for_each(|run| run.2.time_ops(op_times));
+    let (mut without, mut with, mut steps) = (Vec::new(), Vec::new(), 0);
+    for r in 0..repeat {
+        let mut seconds = [0.0; 2];
+        let mut batches = train.batches(config(SEED + 2 + r as u64));
+        steps = 0;
+        while let Some(b) = batches.next_batch() {
+            for turn in 0..2 {
+                let i = (steps + turn) % 2;
+                seconds[i] += step(&mut runs[i], b.images, b.labels);
+            }
+            steps += 1;
+        }
+        without.push(seconds[0]);
+        with.push(seconds[1]);
+    }
+    let ratios: Vec<f64> = with.iter().zip(&without).map(|(w, o)| w / o).collect();
+    let mut result = json!({
+        "bn_cost": median(&ratios), "samples": ratios, "seconds_without": without,
+        "seconds_with": with, "batch": batch, "drop_last": true, "steps": steps,
+    });
+    if op_times {
+        let [plain, bn] = ["without", "with"].map(|side| {
+            let i = usize::from(side == "with");
+            let times = runs[i].2.take_op_times().expect("timing");
+            eprintln!("{side} BatchNorm:\n{times}\n");
+            op_times_json(&times)
+        });
+        result["op_times"] = json!({ "without": plain, "with": bn });
     }
     result
 }
@@ -293,8 +372,8 @@ fn parse_args() -> Args {
     if !workload_names().contains(&workload) {
         fail(&format!("unknown workload {workload:?}; see --list"));
     }
-    if op_times && train_spec(&workload).is_none() {
-        fail("--op-times applies to the training workloads (mlp*, sigmoid3x100*)");
+    if op_times && train_spec(&workload).is_none() && !workload.starts_with("bn_cost_b") {
+        fail("--op-times applies to the training workloads (mlp*, sigmoid3x100*, bn_cost*)");
     }
     Args {
         workload,
@@ -310,6 +389,11 @@ fn main() {
     let name = args.workload.as_str();
     let measured = if let Some(spec) = train_spec(name) {
         train_workload(&spec, data, args.repeat, args.op_times)
+    } else if let Some(batch) = name.strip_prefix("bn_cost_b") {
+        let batch = batch
+            .parse()
+            .unwrap_or_else(|_| fail("bn_cost_b takes a batch size"));
+        bn_cost_workload(batch, data, args.repeat, args.op_times)
     } else if name == "peak_rss_mnist_train" {
         peak_rss_workload(data)
     } else {
