@@ -33,8 +33,7 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use tapegrad::core::OpTimes;
-use tapegrad::core::{Param, Tape, Tensor};
+use tapegrad::core::{OpTimes, Param, Tape, Tensor};
 use tapegrad::data::{find_mnist_file, read_idx, BatchConfig, MnistLocation, Split};
 use tapegrad::layers::{Activation, BatchNorm1d, Mlp, Mode, Module, Sequential};
 use tapegrad::optim::{Momentum, Sgd, SgdConfig};
@@ -252,10 +251,9 @@ fn bn_cost_workload(batch: usize, data: Option<&Path>, repeat: usize, op_times: 
         "seconds_with": with, "batch": batch, "drop_last": true, "steps": steps,
     });
     if op_times {
-        let [plain, bn] = ["without", "with"].map(|side| {
-            let i = usize::from(side == "with");
+        let [plain, bn] = [0, 1].map(|i| {
             let times = runs[i].2.take_op_times().expect("timing");
-            eprintln!("{side} BatchNorm:\n{times}\n");
+            eprintln!("{} BatchNorm:\n{times}\n", ["without", "with"][i]);
             op_times_json(&times)
         });
         result["op_times"] = json!({ "without": plain, "with": bn });
