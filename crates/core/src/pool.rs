@@ -12,7 +12,9 @@ pub struct BufferPool {
 
 impl BufferPool {
     /// A tensor of `shape` whose contents are unspecified (old values or zeros): the caller
-    /// must write every element. The smallest free buffer that fits is reused.
+    /// must write every element. The smallest free buffer that fits is reused; of several
+    /// of that size, the one given back last, the likeliest to be still in the cache (a
+    /// backward that frees each gradient once used hands it to the next op).
     pub fn take(&mut self, shape: &[usize]) -> Tensor {
         let numel: usize = shape.iter().product();
         let best = self
@@ -20,7 +22,7 @@ impl BufferPool {
             .iter()
             .enumerate()
             .filter(|(_, t)| t.capacity() >= numel)
-            .min_by_key(|(_, t)| t.capacity())
+            .min_by_key(|&(i, t)| (t.capacity(), std::cmp::Reverse(i)))
             .map(|(i, _)| i);
         let mut t = match best {
             Some(i) => self.free.swap_remove(i),
@@ -59,5 +61,28 @@ impl BufferPool {
     /// Whether no buffer is waiting for reuse.
     pub fn is_empty(&self) -> bool {
         self.free.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_smallest_buffer_that_fits_is_reused_and_of_equals_the_last_given() {
+        let mut pool = BufferPool::default();
+        let [small, older, newer] = [2, 8, 8].map(|n| Tensor::zeros(vec![n]));
+        let (older_ptr, newer_ptr) = (older.data().as_ptr(), newer.data().as_ptr());
+        for t in [small, older, newer] {
+            pool.give(t);
+        }
+        assert_eq!(
+            pool.take(&[3]).data().as_ptr(),
+            newer_ptr,
+            "of two that fit, the last given"
+        );
+        assert_eq!(pool.take(&[2, 2]).data().as_ptr(), older_ptr);
+        assert_eq!(pool.take(&[2]).shape(), &[2]);
+        assert!(pool.is_empty());
     }
 }

@@ -62,6 +62,15 @@ enum Seed<'s> {
     Borrowed(&'s Tensor),
 }
 
+/// Which gradients a backward returns.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Keep {
+    /// Of every value that needs one.
+    Every,
+    /// Of the leaves only (variables and parameters): see [`Tape::backward_leaves`].
+    Leaves,
+}
+
 /// The record of one op application: the op (holding what its backward needs) and where its
 /// input indices sit in the tape's flat input list.
 struct Node {
@@ -285,31 +294,71 @@ impl Tape {
     ///
     /// Panics if `loss` has more than one element (use [`Tape::backward_with`]).
     pub fn backward(&mut self, loss: Var) -> Gradients {
-        let index = self.check(loss, "backward");
+        let seed = self.loss_seed(loss, "backward");
+        self.backward_from(loss, Seed::Owned(seed), "backward", Keep::Every)
+    }
+
+    /// [`Tape::backward`] keeping the gradients of the tape's leaves only (its variables and
+    /// parameters), as a training step needs them. The gradient of each computed value goes
+    /// back to the pool as soon as the backward of the op that made it has used it, so the
+    /// next op writes its own gradient into a buffer still in the cache, not into one last
+    /// used a step earlier. [`Gradients::get`] of a computed value then gives `None`
+    /// (PyTorch keeps no gradient of a non-leaf tensor either, unless asked).
+    ///
+    /// ```
+    /// use tapegrad_core::{Tape, Tensor};
+    ///
+    /// let mut tape = Tape::new();
+    /// let x = tape.variable(Tensor::from_vec(vec![2], vec![1.0, -2.0]));
+    /// let y = tape.mul(x, x);
+    /// let loss = tape.sum(y);
+    /// let grads = tape.backward_leaves(loss);
+    /// assert_eq!(grads.get(x).unwrap().data(), &[2.0, -4.0]);
+    /// assert!(grads.get(y).is_none());
+    /// ```
+    pub fn backward_leaves(&mut self, loss: Var) -> Gradients {
+        let seed = self.loss_seed(loss, "backward_leaves");
+        self.backward_from(loss, Seed::Owned(seed), "backward_leaves", Keep::Leaves)
+    }
+
+    /// The seed of a backward from `loss`: 1, in a pooled buffer. Panics if `loss` has more
+    /// than one element.
+    fn loss_seed(&mut self, loss: Var, caller: &str) -> Tensor {
+        let index = self.check(loss, caller);
         let shape = self.values[index].shape().to_vec();
         assert_eq!(
             self.values[index].numel(),
             1,
-            "backward: the loss must have one element, got shape {shape:?} (use backward_with to seed another output)"
+            "{caller}: the loss must have one element, got shape {shape:?} (use backward_with to seed another output)"
         );
-        let seed = self.pool.copy_of(&shape, &[1.0]);
-        self.backward_with(loss, seed)
+        self.pool.copy_of(&shape, &[1.0])
     }
 
     /// The gradients of `sum(output * seed)`: a vector-Jacobian product seeded with `seed`
     /// (which must have the output's shape).
     pub fn backward_with(&mut self, output: Var, seed: Tensor) -> Gradients {
-        self.backward_from(output, Seed::Owned(seed), "backward_with")
+        self.backward_from(output, Seed::Owned(seed), "backward_with", Keep::Every)
     }
 
     /// [`Tape::backward_with`] with a seed that is only borrowed, not copied (a benchmark's
     /// fixed `dy`, a gradient kept elsewhere). The returned store then holds no gradient for
     /// `output` itself.
     pub fn backward_with_ref(&mut self, output: Var, seed: &Tensor) -> Gradients {
-        self.backward_from(output, Seed::Borrowed(seed), "backward_with_ref")
+        self.backward_from(
+            output,
+            Seed::Borrowed(seed),
+            "backward_with_ref",
+            Keep::Every,
+        )
     }
 
-    fn backward_from(&mut self, output: Var, seed: Seed<'_>, caller: &str) -> Gradients {
+    fn backward_from(
+        &mut self,
+        output: Var,
+        seed: Seed<'_>,
+        caller: &str,
+        keep: Keep,
+    ) -> Gradients {
         let out = self.check(output, caller);
         let seed_shape = match &seed {
             Seed::Owned(t) => t.shape(),
@@ -386,6 +435,14 @@ impl Tape {
                         self.pool.give(grad);
                     }
                     empty => *empty = Some(grad),
+                }
+            }
+            // Every op that used value `i` came after it and has added its part: the
+            // gradient of `i` is complete and, once its producer's backward has read it,
+            // needed by nothing else.
+            if keep == Keep::Leaves {
+                if let Some(used) = grads[i].take() {
+                    self.pool.give(used);
                 }
             }
         }
@@ -478,6 +535,37 @@ mod tests {
         let (lent, lent_has_seed) = grads(true);
         assert_eq!(owned, lent);
         assert!(owned_has_seed && !lent_has_seed);
+    }
+
+    #[test]
+    fn backward_leaves_gives_the_leaves_the_same_bits_and_frees_the_rest() {
+        let w = Param::new(Tensor::from_vec(
+            vec![3, 2],
+            vec![0.5, -1.0, 0.25, 2.0, -0.75, 1.5],
+        ));
+        let run = |leaves_only: bool| {
+            let mut tape = Tape::new();
+            let x = tape.variable(Tensor::from_vec(vec![2, 2], vec![1.0, -2.0, 0.5, 3.0]));
+            let wv = tape.param(&w);
+            let h = tape.linear(x, wv, None);
+            let a = tape.relu(h);
+            let z = tape.mul(a, a); // `a` used twice: its gradient sums two parts
+            let loss = tape.cross_entropy(z, &[0, 2]);
+            let grads = if leaves_only {
+                tape.backward_leaves(loss)
+            } else {
+                tape.backward(loss)
+            };
+            let leaves = [grads.get(x).cloned(), grads.param(&w).cloned()];
+            let computed = [h, a, z, loss].map(|v| grads.get(v).is_some());
+            (leaves, computed)
+        };
+        let (every, every_computed) = run(false);
+        let (leaves, leaves_computed) = run(true);
+        assert!(every.iter().all(Option::is_some));
+        assert_eq!(every, leaves);
+        assert_eq!(every_computed, [true; 4]);
+        assert_eq!(leaves_computed, [false; 4]);
     }
 
     #[test]

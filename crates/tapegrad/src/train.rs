@@ -96,7 +96,9 @@ pub fn train_step<M: Module + ?Sized>(
     if !stats.loss.is_finite() {
         return Err(StepError::NonFiniteLoss(stats.loss));
     }
-    let grads = tape.backward(loss);
+    // Only the parameters' gradients are needed: the others go back to the pool as soon as
+    // used, and the next op of the backward writes into them while they are in the cache.
+    let grads = tape.backward_leaves(loss);
     // The tape shares the parameters' values (no copy per step); forgetting them now lets the
     // optimizer update them in place instead of copying them on write.
     tape.reset();
