@@ -181,20 +181,27 @@ def summarize(workload, runs):
     met = None if judged is None or tgt is None else judged <= tgt
     errors = sorted({r["framework"] for r in runs if "error" in r})
     return {"workload": workload, "metric": key, "tapegrad_median": ours, "pytorch_median": torch,
-            "ratio": ratio, "round_ratios": [] if own else round_ratios(runs, key), "target": tgt,
+            "ratio": ratio, "round_ratios": [] if own else round_ratios(runs, workload, key), "target": tgt,
             "own_target": own, "met": met, "failed": errors}
 
 
-def round_ratios(runs, key):
+def round_ratios(runs, workload, key):
     """tapegrad / PyTorch within each round that both sides completed: the two ran seconds
     apart, so a slow spell of a shared host that lasts minutes moves both; the spread of
     these shows how far to trust the ratio of medians."""
-    by_round = {}
-    for r in runs:
-        if key in r and r[key]:
-            by_round.setdefault(r["round"], {})[r.get("framework")] = r[key]
-    return [fw["tapegrad"] / fw["pytorch"] for _, fw in sorted(by_round.items())
-            if "tapegrad" in fw and "pytorch" in fw]
+    return paired_ratios(per_round(runs, workload, "tapegrad", key),
+                         per_round(runs, workload, "pytorch", key))
+
+
+def per_round(runs, workload, framework, key):
+    """`{round: value}` of one workload and framework."""
+    return {r["round"]: r[key] for r in runs
+            if r["workload"] == workload and r.get("framework") == framework and r.get(key)}
+
+
+def paired_ratios(numerators, denominators):
+    """`numerators[r] / denominators[r]` for every round `r` in both, in round order."""
+    return [numerators[r] / denominators[r] for r in sorted(denominators) if r in numerators]
 
 
 def table(summary):
@@ -211,12 +218,6 @@ def table(summary):
                  for fw in ("tapegrad", "pytorch")]
         rows.append(f"| {s['workload']} | {cells[0]} | {cells[1]} | {ratio} | {spread} | {tgt} | {met} |")
     return "\n".join(rows)
-
-
-def per_round(runs, workload, framework, key):
-    """`{round: value}` of one workload and framework."""
-    return {r["round"]: r[key] for r in runs
-            if r["workload"] == workload and r.get("framework") == framework and r.get(key)}
 
 
 def bn_cost(summary, runs):
@@ -238,9 +239,8 @@ def bn_cost(summary, runs):
             if not (a and b):
                 ratios.append(f"{label} —")
                 continue
-            without = per_round(runs, name, fw, "seconds")
-            within = per_round(runs, with_bn["workload"], fw, "seconds")
-            pairs = [within[r] / without[r] for r in sorted(without) if r in within]
+            pairs = paired_ratios(per_round(runs, with_bn["workload"], fw, "seconds"),
+                                  per_round(runs, name, fw, "seconds"))
             rounds = (f" (rounds: median {statistics.median(pairs):.2f}, {min(pairs):.2f}-{max(pairs):.2f})"
                       if pairs else "")
             ratios.append(f"{label} {b / a:.2f}{rounds}")

@@ -28,6 +28,7 @@ import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 THREADS = 2
+MLP_SIZES = [784, 512, 256, 10]  # the MNIST MLP of the mlp*_epoch_* and bn_cost_* workloads
 SEED = 0
 WARMUP_STEPS = 5  # enough to fault in allocations and pick oneDNN/MKL kernels
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
@@ -120,6 +121,15 @@ def timed(fn, repeat):
 
 # ---------------------------------------------------------------- workloads
 
+def train_step(model, opt, x, y, idx):
+    """One SGD step on the rows `idx` of `x` and `y`; returns the loss (a tensor)."""
+    opt.zero_grad(set_to_none=True)
+    loss = F.cross_entropy(model(x.index_select(0, idx)), y.index_select(0, idx))
+    loss.backward()
+    opt.step()
+    return loss
+
+
 def train_workload(args, sizes, activation, batchnorm, batch, lr, momentum, epoch_steps=None):
     """Times one shuffled training epoch per repeat, after a few warm-up steps."""
     x, y = load_mnist_train(mnist_dir(args.data))
@@ -133,11 +143,7 @@ def train_workload(args, sizes, activation, batchnorm, batch, lr, momentum, epoc
     last_loss = [None]
 
     def step(idx):
-        opt.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(model(x.index_select(0, idx)), y.index_select(0, idx))
-        loss.backward()
-        opt.step()
-        last_loss[0] = loss
+        last_loss[0] = train_step(model, opt, x, y, idx)
 
     warm = torch.Generator().manual_seed(SEED + 1)
     for _, idx in zip(range(WARMUP_STEPS), epoch_batches(n, batch, drop_last, warm)):
@@ -163,15 +169,12 @@ def bn_cost_workload(args, batch):
     x, y = load_mnist_train(mnist_dir(args.data))
     n = x.shape[0]
     torch.manual_seed(SEED)
-    models = [mlp([784, 512, 256, 10], nn.ReLU, bn).train() for bn in (False, True)]
+    models = [mlp(MLP_SIZES, nn.ReLU, bn).train() for bn in (False, True)]
     opts = [sgd(m.parameters(), mlp_lr(batch), 0.9)[0] for m in models]
 
     def step(i, idx):
         t0 = time.perf_counter()
-        opts[i].zero_grad(set_to_none=True)
-        loss = F.cross_entropy(models[i](x.index_select(0, idx)), y.index_select(0, idx))
-        loss.backward()
-        opts[i].step()
+        train_step(models[i], opts[i], x, y, idx)
         return time.perf_counter() - t0
 
     warm = torch.Generator().manual_seed(SEED + 1)
@@ -223,7 +226,7 @@ def bn_workload(args, n, c, budget_s=1.0, warmup_s=0.2):
 
 def peak_rss_workload(args):
     """Peak RSS of loading MNIST and training one epoch at batch 128 (process-wide high-water)."""
-    result = train_workload(args, [784, 512, 256, 10], nn.ReLU, False, 128, 0.1, 0.9)
+    result = train_workload(args, MLP_SIZES, nn.ReLU, False, 128, 0.1, 0.9)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     return {"peak_rss_bytes": peak, "baseline_rss_bytes": BASELINE_RSS_BYTES,
             "epoch_seconds": result["seconds"]}
@@ -241,7 +244,7 @@ def workloads():
     for bn in (False, True):
         for b in (32, 128, 512):
             table[f"mlp{'_bn' if bn else ''}_epoch_b{b}"] = (
-                lambda a, bn=bn, b=b: train_workload(a, [784, 512, 256, 10], nn.ReLU, bn, b, mlp_lr(b), 0.9))
+                lambda a, bn=bn, b=b: train_workload(a, MLP_SIZES, nn.ReLU, bn, b, mlp_lr(b), 0.9))
     for bn in (False, True):
         # Ioffe & Szegedy's MNIST net; plain SGD lr 0.5; 1000 steps x 60 = exactly one epoch.
         table[f"sigmoid3x100{'_bn' if bn else ''}_b60_1000steps"] = (
