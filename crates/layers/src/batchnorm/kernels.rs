@@ -58,18 +58,22 @@ enum Rows<R> {
     One(R),
 }
 
-/// The most features for which the sums loops add two rows per pass over their per-feature
-/// sums (see [`in_pairs`]). Wider, the paired loops were slower (4096x256 calls 1.3-1.4x as
-/// long on one thread): two rows of `x` and of `dy` beside the per-feature arrays crowd L1.
+/// The most features for which the loops take two rows per pass over their per-feature
+/// sums or constants (see [`in_pairs`]). Wider, the paired loops were slower: the sums'
+/// made 4096x256 calls 1.3-1.4x as long on one thread (two rows of `x` and of `dy` beside
+/// the per-feature arrays crowd L1), the maps' 1.2x on two threads. Narrow, the maps' pairs
+/// took `input_gradient` from 0.81 to 0.72 of `gradient_sums`' samples at 60x100.
 const PAIRED_FEATURES: usize = 128;
 
 /// `rows` of `features` features two at a time when there are at most [`PAIRED_FEATURES`],
-/// a row left over (or every row otherwise) alone. A sum over the rows written for two
-/// (`s = (s + t0) + t1`) loads and stores each per-feature sum once per two rows instead of
-/// once per row, and adds the terms in the same order: the same bits. An iterator, not a
-/// function taking the loop bodies as closures: the bodies must be compiled inside the
-/// vectorised (`multiversion!`) caller, and a closure the size of `gradient_sums`' ran as a
-/// separate function without AVX2 (63% of a 60x100 call instead of 22%).
+/// a row left over (or every row otherwise) alone. A map written for two rows loads each
+/// per-feature constant once for both (a 100-feature row is mostly loads). A sum over the
+/// rows written for two (`s = (s + t0) + t1`) loads and stores each per-feature sum once
+/// per two rows instead of once per row, and adds the terms in the same order: the same
+/// bits. An iterator, not a function taking the loop bodies as closures: the bodies must be
+/// compiled inside the vectorised (`multiversion!`) caller, and a closure the size of
+/// `gradient_sums`' ran as a separate function without AVX2 (63% of a 60x100 call instead
+/// of 22%).
 fn in_pairs<I: Iterator>(rows: I, features: usize) -> InPairs<I> {
     let paired = features <= PAIRED_FEATURES;
     InPairs { rows, paired }
@@ -96,54 +100,54 @@ impl<I: Iterator> Iterator for InPairs<I> {
 }
 
 multiversion! {
-    /// `sums[j] = sum over rows of x[r, j]`, in `f64`.
-    pub(super) fn column_sums(x: &[f32], stride: usize, sums: &mut [f64]) {
+    /// `sums[j]` and `squares[j]`: the sums over the rows of `d = x[r, j] - x[0, j]` and of
+    /// `d^2`, in `f64`, where each `d` and `d^2` is exact (at most 48 significant bits). The
+    /// deviations from the first row rather than from zero, so that the caller's
+    /// `squares - sums^2 / rows` cancels little (see `panel_moments`).
+    pub(super) fn shifted_sums(x: &[f32], stride: usize, sums: &mut [f64], squares: &mut [f64]) {
         let c = sums.len();
+        let (squares, first) = (&mut squares[..c], &x[..c]);
         sums.fill(0.0);
-        for rows in in_pairs(x.chunks(stride).map(|row| &row[..c]), c) {
-            match rows {
-                Rows::Two(r0, r1) => {
-                    for j in 0..c {
-                        sums[j] = (sums[j] + r0[j] as f64) + r1[j] as f64;
-                    }
-                }
-                Rows::One(r0) => (0..c).for_each(|j| sums[j] += r0[j] as f64),
-            }
-        }
-    }
-}
-
-multiversion! {
-    /// `squares[j] = sum over rows of (x[r, j] - mean[j])^2`, in `f64`.
-    // Indexed loops: written with `squares.iter_mut().enumerate()`, the paired loop took 30%
-    // more samples (its rows' bounds no longer tied to `c`).
-    #[allow(clippy::needless_range_loop)]
-    pub(super) fn squared_deviations(x: &[f32], stride: usize, mean: &[f64], squares: &mut [f64]) {
-        let c = squares.len();
-        let mean = &mean[..c];
         squares.fill(0.0);
-        let square = |row: &[f32], j: usize| (row[j] as f64 - mean[j]) * (row[j] as f64 - mean[j]);
-        for rows in in_pairs(x.chunks(stride).map(|row| &row[..c]), c) {
+        let d = |row: &[f32], j: usize| row[j] as f64 - first[j] as f64;
+        for rows in in_pairs(x.chunks(stride).skip(1).map(|row| &row[..c]), c) {
             match rows {
                 Rows::Two(r0, r1) => {
                     for j in 0..c {
-                        squares[j] = (squares[j] + square(r0, j)) + square(r1, j);
+                        let (d0, d1) = (d(r0, j), d(r1, j));
+                        sums[j] = (sums[j] + d0) + d1;
+                        squares[j] = (squares[j] + d0 * d0) + d1 * d1;
                     }
                 }
-                Rows::One(r0) => (0..c).for_each(|j| squares[j] += square(r0, j)),
+                Rows::One(r0) => {
+                    for j in 0..c {
+                        let d0 = d(r0, j);
+                        sums[j] += d0;
+                        squares[j] += d0 * d0;
+                    }
+                }
             }
         }
     }
 }
 
 multiversion! {
-    /// `y = (x - mean) * scale + shift` (see [`ScaleShift`]).
+    /// `y = (x - mean) * scale + shift` (see [`ScaleShift`]), two rows per pass over the
+    /// per-feature constants (see [`in_pairs`]).
     pub(super) fn normalize(x: &[f32], affine: ScaleShift<'_>, y: &mut [f32]) {
         let c = affine.mean.len();
         let (m, a, b) = (affine.mean, &affine.scale[..c], &affine.shift[..c]);
-        for (out, v) in y.chunks_exact_mut(c).zip(x.chunks_exact(c)) {
-            for j in 0..c {
-                out[j] = (v[j] - m[j]) * a[j] + b[j];
+        let y_of = |v: &[f32], j: usize| (v[j] - m[j]) * a[j] + b[j];
+        for rows in in_pairs(y.chunks_exact_mut(c).zip(x.chunks_exact(c)), c) {
+            match rows {
+                Rows::Two((o0, v0), (o1, v1)) => {
+                    let (o0, o1, v0, v1) = (&mut o0[..c], &mut o1[..c], &v0[..c], &v1[..c]);
+                    for j in 0..c {
+                        o0[j] = y_of(v0, j);
+                        o1[j] = y_of(v1, j);
+                    }
+                }
+                Rows::One((o, v)) => (0..c).for_each(|j| o[j] = y_of(v, j)),
             }
         }
     }
@@ -238,15 +242,26 @@ fn gradient_sums_sweep<const W: usize>(
 }
 
 multiversion! {
-    /// `dx = k * dy - (x - mean) * slope + offset` (see [`DxCoefficients`]).
+    /// `dx = k * dy - (x - mean) * slope + offset` (see [`DxCoefficients`]), two rows per
+    /// pass over the per-feature constants (see [`in_pairs`]).
     pub(super) fn input_gradient(x: &[f32], dy: &[f32], coef: DxCoefficients<'_>, dx: &mut [f32]) {
         let c = coef.mean.len();
         let (m, k) = (coef.mean, &coef.k[..c]);
         let (slope, offset) = (&coef.slope[..c], &coef.offset[..c]);
+        let dx_of =
+            |v: &[f32], d: &[f32], j: usize| (k[j] * d[j] + offset[j]) - (v[j] - m[j]) * slope[j];
         let rows = dx.chunks_exact_mut(c).zip(x.chunks_exact(c).zip(dy.chunks_exact(c)));
-        for (out, (v, d)) in rows {
-            for j in 0..c {
-                out[j] = (k[j] * d[j] + offset[j]) - (v[j] - m[j]) * slope[j];
+        for rows in in_pairs(rows, c) {
+            match rows {
+                Rows::Two((o0, (v0, d0)), (o1, (v1, d1))) => {
+                    let (o0, o1) = (&mut o0[..c], &mut o1[..c]);
+                    let (v0, v1, d0, d1) = (&v0[..c], &v1[..c], &d0[..c], &d1[..c]);
+                    for j in 0..c {
+                        o0[j] = dx_of(v0, d0, j);
+                        o1[j] = dx_of(v1, d1, j);
+                    }
+                }
+                Rows::One((o, (v, d))) => (0..c).for_each(|j| o[j] = dx_of(v, d, j)),
             }
         }
     }

@@ -1,6 +1,6 @@
 //! `BatchNorm1d` over `(batch, features)`, PyTorch's semantics, on one fused tape op.
 //!
-//! - `stats.rs`: batch statistics (two passes) and the running-statistics update;
+//! - `stats.rs`: batch statistics (one pass per panel, `f64`) and the running-statistics update;
 //! - `op.rs`: the fused op, forward and closed-form backward, and functional forms;
 //! - `reference.rs`: the same computation composed from core ops, to test and benchmark
 //!   against;

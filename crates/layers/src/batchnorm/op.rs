@@ -7,7 +7,7 @@ use super::panels::{for_each_row_chunk_mut, reduce_rows, strip, Totals};
 use super::stats::{batch_moments, require_two_rows, BatchStats};
 use std::ops::Range;
 use std::sync::{Arc, Mutex};
-use tapegrad_core::{BackwardCtx, ForwardCtx, Op, Tape, Tensor, Var};
+use tapegrad_core::{multiversion, BackwardCtx, ForwardCtx, Op, Tape, Tensor, Var};
 
 /// Where a training op puts the batch statistics its forward computed, for the layer's
 /// running statistics.
@@ -71,6 +71,7 @@ struct FromInput {
 }
 
 /// `1 / sqrt(var + eps)`, in `f64` before rounding.
+#[inline(always)]
 fn invstd(var: f64, eps: f32) -> f32 {
     (1.0 / (var + eps as f64).sqrt()) as f32
 }
@@ -103,12 +104,27 @@ fn split_stats(stats: (&[f64], &[f64]), eps: f32) -> Vec<f32> {
     let mut constants = Vec::with_capacity(CONSTANTS * c);
     constants.resize(3 * c, 0.0);
     let [mean, mean_lo, inv] = parts_mut(&mut constants, c);
-    for (j, (&m, &v)) in mean64.iter().zip(var64).enumerate() {
-        mean[j] = m as f32;
-        mean_lo[j] = (m - mean[j] as f64) as f32;
-        inv[j] = invstd(v, eps);
-    }
+    norm_constants(mean64, var64, eps, mean, mean_lo, inv);
     constants
+}
+
+multiversion! {
+    /// The loop of [`split_stats`]: vectorised four features at a time rather than two,
+    /// since a square root and a division per feature, in `f64`, were 3% of a 60x100 call.
+    fn norm_constants(
+        mean64: &[f64],
+        var64: &[f64],
+        eps: f32,
+        mean: &mut [f32],
+        mean_lo: &mut [f32],
+        inv: &mut [f32],
+    ) {
+        for (j, (&m, &v)) in mean64.iter().zip(var64).enumerate() {
+            mean[j] = m as f32;
+            mean_lo[j] = (m - mean[j] as f64) as f32;
+            inv[j] = invstd(v, eps);
+        }
+    }
 }
 
 impl BatchNormOp {

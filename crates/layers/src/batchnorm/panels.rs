@@ -1,5 +1,5 @@
 //! How BatchNorm walks a row-major `(n, c)` matrix: in *panels* of whole rows, taken in
-//! order, a panel staying in the core's L2 cache while it needs two passes.
+//! order.
 //!
 //! Reductions (the statistics, the gradient's sums) compute each panel's sums per feature
 //! and merge them in panel order. A large matrix runs its panels in parallel; a small one,
@@ -14,9 +14,10 @@ use std::cell::Cell;
 use std::ops::Range;
 use tapegrad_core::kernels::{for_each_chunk_mut, for_each_chunk_pair_mut, threads, CHUNK};
 
-/// Rows per panel of an `(n, c)` matrix: about [`CHUNK`] elements, so that a panel of each
-/// input stays in the core's L2 cache between two passes.
-fn panel_rows(c: usize) -> usize {
+/// Rows per panel of an `(n, c)` matrix: about [`CHUNK`] elements, a panel of each input
+/// small enough for the core's L2 cache, and enough rows that merging the panels' sums
+/// costs little beside computing them.
+pub(super) fn panel_rows(c: usize) -> usize {
     (CHUNK / c.max(1)).max(1)
 }
 
