@@ -7,10 +7,9 @@
 #[path = "common/mod.rs"]
 mod common;
 
-use common::uniform;
+use common::{batch_norm_step, uniform};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use tapegrad::core::{Param, Tape, Tensor};
-use tapegrad::layers::{batch_norm_composed, batch_norm_train};
+use tapegrad::core::{Param, Tape};
 
 const SHAPES: [(usize, usize); 5] = [
     (60, 100),
@@ -19,20 +18,6 @@ const SHAPES: [(usize, usize); 5] = [
     (1024, 1024),
     (4096, 256),
 ];
-
-/// One forward and backward; `x`, gamma and beta are leaves that need gradients.
-fn step(tape: &mut Tape, fused: bool, x: &Param, gamma: &Param, beta: &Param, dy: &Tensor) {
-    tape.reset();
-    let (xv, g, b) = (tape.param(x), tape.param(gamma), tape.param(beta));
-    let y = if fused {
-        batch_norm_train(tape, xv, Some((g, b)), 1e-5)
-    } else {
-        batch_norm_composed(tape, xv, g, b, 1e-5)
-    };
-    let grads = tape.backward_with_ref(y, dy);
-    assert!(grads.param(x).is_some() && grads.param(gamma).is_some());
-    tape.recycle(grads);
-}
 
 fn bench(c: &mut Criterion) {
     for (n, ch) in SHAPES {
@@ -45,7 +30,7 @@ fn bench(c: &mut Criterion) {
         for (name, fused) in [("fused", true), ("composed", false)] {
             let mut tape = Tape::new();
             group.bench_function(BenchmarkId::from_parameter(name), |bench| {
-                bench.iter(|| step(&mut tape, fused, &x, &gamma, &beta, &dy))
+                bench.iter(|| batch_norm_step(&mut tape, fused, &x, (&gamma, &beta), &dy))
             });
         }
         group.finish();

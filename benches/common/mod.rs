@@ -4,8 +4,8 @@
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use tapegrad::core::Tensor;
-use tapegrad::layers::{Activation, Mlp, Sequential};
+use tapegrad::core::{Param, Tape, Tensor};
+use tapegrad::layers::{batch_norm_composed, batch_norm_train, Activation, Mlp, Sequential};
 use tapegrad::optim::{Momentum, Sgd, SgdConfig};
 
 /// Uniform values in `[-1, 1)` of `shape`, from `seed`.
@@ -16,6 +16,29 @@ pub fn uniform(shape: &[usize], seed: u64) -> Tensor {
         .map(|_| rng.random::<f32>() * 2.0 - 1.0)
         .collect();
     Tensor::from_vec(shape.to_vec(), data)
+}
+
+/// One BatchNorm forward and backward in training mode, the fused op or the same computation
+/// composed from core ops (`batch_norm_composed`); `x`, gamma and beta are leaves that need
+/// gradients, `dy` the output's gradient.
+pub fn batch_norm_step(
+    tape: &mut Tape,
+    fused: bool,
+    x: &Param,
+    affine: (&Param, &Param),
+    dy: &Tensor,
+) {
+    tape.reset();
+    let (gamma, beta) = affine;
+    let (xv, g, b) = (tape.param(x), tape.param(gamma), tape.param(beta));
+    let y = if fused {
+        batch_norm_train(tape, xv, Some((g, b)), 1e-5)
+    } else {
+        batch_norm_composed(tape, xv, g, b, 1e-5)
+    };
+    let grads = tape.backward_with_ref(y, dy);
+    assert!(grads.param(x).is_some() && grads.param(gamma).is_some());
+    tape.recycle(grads);
 }
 
 /// Labels in `0..10`, from `seed`.

@@ -18,7 +18,10 @@
 //!   step by step, on the same batches (the last partial one dropped), for one epoch each;
 //!   `bn_cost` is the time with BatchNorm over the time without, measured within the same
 //!   seconds (median over `--repeat` epochs);
-//! - `peak_rss_mnist_train`: peak RSS of loading the train split and one `mlp_epoch_b128`.
+//! - `peak_rss_mnist_train`: peak RSS of loading the train split and one `mlp_epoch_b128`;
+//! - `bn_fusion_{N}x{C}` (tapegrad only, not run by `run.py`): the fused BatchNorm against the
+//!   same computation composed from core ops, timed in alternating blocks; `fusion_speedup`
+//!   is the composed time over the fused one (the target: at least 4).
 //!
 //! `--op-times` (training workloads and `bn_cost_b128`) also times every op of the timed epochs
 //! (`Tape::time_ops`): the JSON gets `op_times` (per kind of op, forward and backward
@@ -28,6 +31,10 @@
 //! Only the train split is loaded, as on the PyTorch side. `cargo bench` appends `--bench`
 //! to the arguments of a `harness = false` target; it is ignored.
 
+#[path = "../common/mod.rs"]
+mod common;
+
+use common::batch_norm_step;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
@@ -110,6 +117,9 @@ fn workload_names() -> Vec<String> {
     }
     names.push("bn_cost_b128".into());
     names.push("peak_rss_mnist_train".into());
+    for (n, c) in BN_SHAPES {
+        names.push(format!("bn_fusion_{n}x{c}"));
+    }
     names
 }
 
@@ -297,6 +307,65 @@ fn bn_workload(n: usize, c: usize, repeat: usize) -> Value {
     })
 }
 
+/// Block pairs per `--repeat` of `bn_fusion_*`.
+const FUSION_PAIRS: usize = 40;
+
+/// `bn_fusion_{n}x{c}`: [`batch_norm_step`] fused and composed, in alternating blocks of
+/// about 10 ms of fused iterations (the composed block the same number of iterations), the
+/// first of a pair alternating too. Criterion measures the two for seconds each, one after
+/// the other, and the host's speed can change between them (single runs at 60x100 gave
+/// 2.9x to 5.5x); here each pair of blocks is measured within milliseconds.
+/// `fusion_speedup` is the median over the pairs of the composed block's median iteration
+/// over the fused block's.
+fn bn_fusion_workload(n: usize, c: usize, repeat: usize) -> Value {
+    let mut rng = ChaCha8Rng::seed_from_u64(SEED);
+    let x = Param::new(normal(&[n, c], &mut rng));
+    let (gamma, beta) = (
+        Param::new(normal(&[c], &mut rng)),
+        Param::new(normal(&[c], &mut rng)),
+    );
+    let dy = normal(&[n, c], &mut rng);
+    let mut tapes = [Tape::new(), Tape::new()];
+    // The median seconds of one iteration over a block of `iterations`.
+    let mut block = |fused: bool, iterations: usize| {
+        let tape = &mut tapes[usize::from(fused)];
+        let times: Vec<f64> = (0..iterations)
+            .map(|_| {
+                let start = Instant::now();
+                batch_norm_step(tape, fused, &x, (&gamma, &beta), &dy);
+                start.elapsed().as_secs_f64()
+            })
+            .collect();
+        median(&times)
+    };
+    // Warm both up, and size the blocks from the fused op's time.
+    let warm = block(true, 50);
+    block(false, 50);
+    let iterations = ((0.01 / warm) as usize).clamp(5, 10_000);
+    let (mut fused, mut composed, mut speedups) = (Vec::new(), Vec::new(), Vec::new());
+    for pair in 0..FUSION_PAIRS * repeat {
+        let (f, k) = if pair % 2 == 0 {
+            let f = block(true, iterations);
+            (f, block(false, iterations))
+        } else {
+            let k = block(false, iterations);
+            (block(true, iterations), k)
+        };
+        fused.push(f);
+        composed.push(k);
+        speedups.push(k / f);
+    }
+    let (lowest, highest) = (
+        speedups.iter().copied().fold(f64::INFINITY, f64::min),
+        speedups.iter().copied().fold(0.0, f64::max),
+    );
+    json!({
+        "fusion_speedup": median(&speedups), "speedup_range": [lowest, highest],
+        "fused_us": median(&fused) * 1e6, "composed_us": median(&composed) * 1e6,
+        "pairs": speedups.len(), "iterations_per_block": iterations,
+    })
+}
+
 /// Peak RSS of loading MNIST's train split and training one `mlp_epoch_b128` epoch.
 fn peak_rss_workload(data: Option<&Path>) -> Value {
     let spec = train_spec("mlp_epoch_b128").expect("a known workload");
@@ -317,6 +386,14 @@ fn normal(shape: &[usize], rng: &mut ChaCha8Rng) -> Tensor {
         })
         .collect();
     Tensor::from_vec(shape.to_vec(), data)
+}
+
+/// `(n, c)` from `"{n}x{c}"`, or exit with an error.
+fn parse_shape(shape: &str) -> (usize, usize) {
+    shape
+        .split_once('x')
+        .and_then(|(n, c)| Some((n.parse().ok()?, c.parse().ok()?)))
+        .unwrap_or_else(|| fail(&format!("not a shape NxC: {shape:?}")))
 }
 
 fn median(values: &[f64]) -> f64 {
@@ -394,12 +471,13 @@ fn main() {
         bn_cost_workload(batch, data, args.repeat, args.op_times)
     } else if name == "peak_rss_mnist_train" {
         peak_rss_workload(data)
+    } else if let Some(shape) = name.strip_prefix("bn_fusion_") {
+        let (n, c) = parse_shape(shape);
+        bn_fusion_workload(n, c, args.repeat)
     } else {
-        let (n, c) = name
-            .strip_prefix("bn_fwd_bwd_")
-            .and_then(|s| s.split_once('x'))
-            .and_then(|(n, c)| Some((n.parse().ok()?, c.parse().ok()?)))
-            .unwrap_or_else(|| fail(&format!("unknown workload {name:?}")));
+        let shape = name.strip_prefix("bn_fwd_bwd_");
+        let (n, c) =
+            parse_shape(shape.unwrap_or_else(|| fail(&format!("unknown workload {name:?}"))));
         bn_workload(n, c, args.repeat)
     };
     let mut result = json!({ "framework": "tapegrad", "workload": name });
