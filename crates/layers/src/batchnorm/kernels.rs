@@ -101,9 +101,9 @@ impl<I: Iterator> Iterator for InPairs<I> {
 
 multiversion! {
     /// `sums[j]` and `squares[j]`: the sums over the rows of `d = x[r, j] - x[0, j]` and of
-    /// `d^2`, in `f64`, where each `d` and `d^2` is exact (at most 48 significant bits). The
-    /// deviations from the first row rather than from zero, so that the caller's
-    /// `squares - sums^2 / rows` cancels little (see `panel_moments`).
+    /// `d^2`, in `f64` (`d` is exact for two `f32` within a factor of 2^28 of each other; its
+    /// square rounds once). The deviations from the first row rather than from zero, so that
+    /// the caller's `squares - sums^2 / rows` cancels little (see `panel_moments`).
     pub(super) fn shifted_sums(x: &[f32], stride: usize, sums: &mut [f64], squares: &mut [f64]) {
         let c = sums.len();
         let (squares, first) = (&mut squares[..c], &x[..c]);
