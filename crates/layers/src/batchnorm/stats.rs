@@ -220,7 +220,7 @@ mod tests {
         // Each panel's sums are of the deviations from its first row (16384 rows at two
         // features): put an outlier there, on a large mean, beside a constant feature.
         let (n, c) = (70_000, 2);
-        let first_of_panel = |i: usize| i % crate::batchnorm::panels::panel_rows(c) == 0;
+        let first_of_panel = |i: usize| i.is_multiple_of(crate::batchnorm::panels::panel_rows(c));
         let data: Vec<f32> = (0..n)
             .flat_map(|i| {
                 let spread = ((i * 7919) % 1000) as f32 * 1e-3;
