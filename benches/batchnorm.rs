@@ -3,6 +3,10 @@
 //! core ops (`batch_norm_composed`), which is what fusion buys.
 //!
 //! `cargo bench --bench batchnorm`
+//!
+//! Criterion times the two one after the other, seconds apart; on a shared host their ratio
+//! moves with the host's speed. `python3 benches/compare/run.py 'bn_fusion_*'` measures the
+//! ratio in alternating 10 ms blocks instead (the target: at least 4).
 
 #[path = "common/mod.rs"]
 mod common;
