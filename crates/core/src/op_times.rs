@@ -4,7 +4,30 @@
 //! does not depend on how fast a shared machine happens to be running that minute.
 
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// Which half of an op a time is for.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Pass {
+    Forward,
+    Backward,
+}
+
+/// Runs `f`, one op's forward or backward, adding its wall time to `times` under the op's
+/// `name` and `pass` when timing (`times` is `Some`); not timing, it only runs `f` (and never
+/// asks a boxed op its name).
+pub(crate) fn timed<T>(
+    times: Option<&mut OpTimes>,
+    name: impl FnOnce() -> &'static str,
+    pass: Pass,
+    f: impl FnOnce() -> T,
+) -> T {
+    let Some(times) = times else { return f() };
+    let started = Instant::now();
+    let result = f();
+    times.add(name(), pass, started.elapsed());
+    result
+}
 
 /// The time spent in one kind of op (all ops of one [`Op::name`](crate::Op::name)).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -70,16 +93,15 @@ impl OpTimes {
         self.ops.iter().map(OpTime::total).sum()
     }
 
-    pub(crate) fn add_forward(&mut self, name: &'static str, elapsed: Duration) {
+    /// One more call of `pass` of the ops named `name`, which took `elapsed`.
+    pub(crate) fn add(&mut self, name: &'static str, pass: Pass, elapsed: Duration) {
         let t = self.entry(name);
-        t.forward_calls += 1;
-        t.forward += elapsed;
-    }
-
-    pub(crate) fn add_backward(&mut self, name: &'static str, elapsed: Duration) {
-        let t = self.entry(name);
-        t.backward_calls += 1;
-        t.backward += elapsed;
+        let (calls, time) = match pass {
+            Pass::Forward => (&mut t.forward_calls, &mut t.forward),
+            Pass::Backward => (&mut t.backward_calls, &mut t.backward),
+        };
+        *calls += 1;
+        *time += elapsed;
     }
 
     /// A linear search: a model has a dozen kinds of op, and a map's hashing would cost
@@ -143,10 +165,10 @@ mod tests {
     fn times_add_up_per_name_in_order_of_first_use() {
         let mut times = OpTimes::default();
         let ms = Duration::from_millis;
-        times.add_forward("linear", ms(3));
-        times.add_forward("relu", ms(1));
-        times.add_forward("linear", ms(2));
-        times.add_backward("relu", ms(4));
+        times.add("linear", Pass::Forward, ms(3));
+        times.add("relu", Pass::Forward, ms(1));
+        times.add("linear", Pass::Forward, ms(2));
+        times.add("relu", Pass::Backward, ms(4));
         let names: Vec<_> = times.ops().iter().map(|t| t.name).collect();
         assert_eq!(names, ["linear", "relu"]);
         let linear = times.get("linear").unwrap();
@@ -160,8 +182,8 @@ mod tests {
     #[test]
     fn the_table_puts_the_most_expensive_op_first_with_its_share() {
         let mut times = OpTimes::default();
-        times.add_forward("relu", Duration::from_millis(1));
-        times.add_backward("batch_norm", Duration::from_millis(3));
+        times.add("relu", Pass::Forward, Duration::from_millis(1));
+        times.add("batch_norm", Pass::Backward, Duration::from_millis(3));
         let table = times.to_string();
         let lines: Vec<&str> = table.lines().collect();
         assert_eq!(lines.len(), 4, "{table}");

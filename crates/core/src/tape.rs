@@ -3,11 +3,11 @@
 
 use crate::kernels::axpy_into;
 use crate::op::{BackwardCtx, ForwardCtx};
+use crate::op_times::{timed, Pass};
 use crate::{BufferPool, Gradients, Op, OpTimes, Param, ParamId, Tensor};
 use std::ops::{Deref, Range};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
 
 static NEXT_TAPE_ID: AtomicU32 = AtomicU32::new(1);
 
@@ -268,16 +268,20 @@ impl Tape {
             self.input_ids.push(index as u32);
         }
         needs_backward &= self.recording;
-        let started = self.op_times.is_some().then(Instant::now);
-        let output = op.forward(&mut ForwardCtx {
-            values: &self.values,
-            inputs: &self.input_ids[start..],
-            pool: &mut self.pool,
-            needs_backward,
-        });
-        if let (Some(times), Some(started)) = (&mut self.op_times, started) {
-            times.add_forward(op.name(), started.elapsed());
-        }
+        let name = op.name();
+        let output = timed(
+            self.op_times.as_mut(),
+            || name,
+            Pass::Forward,
+            || {
+                op.forward(&mut ForwardCtx {
+                    values: &self.values,
+                    inputs: &self.input_ids[start..],
+                    pool: &mut self.pool,
+                    needs_backward,
+                })
+            },
+        );
         let node = if needs_backward {
             Some(Node {
                 op: Box::new(op),
@@ -392,19 +396,22 @@ impl Tape {
             let inputs = &self.input_ids[node.inputs.clone()];
             self.scratch_grads.clear();
             self.scratch_grads.resize_with(inputs.len(), || None);
-            let started = self.op_times.is_some().then(Instant::now);
-            node.op.backward(&mut BackwardCtx {
-                values: &self.values,
-                inputs,
-                requires_grad: &self.requires_grad,
-                output: &self.values[i],
-                grad_output,
-                pool: &mut self.pool,
-                grads: &mut self.scratch_grads,
-            });
-            if let (Some(times), Some(started)) = (&mut self.op_times, started) {
-                times.add_backward(node.op.name(), started.elapsed());
-            }
+            timed(
+                self.op_times.as_mut(),
+                || node.op.name(),
+                Pass::Backward,
+                || {
+                    node.op.backward(&mut BackwardCtx {
+                        values: &self.values,
+                        inputs,
+                        requires_grad: &self.requires_grad,
+                        output: &self.values[i],
+                        grad_output,
+                        pool: &mut self.pool,
+                        grads: &mut self.scratch_grads,
+                    })
+                },
+            );
             for (slot, &input) in inputs.iter().enumerate() {
                 let input = input as usize;
                 let given = self.scratch_grads[slot].take();
