@@ -228,12 +228,13 @@ fn bn_cost_workload(batch: usize, data: Option<&Path>, repeat: usize, op_times: 
     // Both drop the last partial batch, so that they see the same batches.
     let config = |seed| BatchConfig::shuffled(batch, seed).drop_last(true);
     // The seconds of one training step of `run`.
-    let step =
-        |(model, sgd, tape): &mut (Sequential, Sgd, Tape), images: &[f32], labels: &[usize]| {
-            let started = Instant::now();
+    let step = |(model, sgd, tape): &mut (Sequential, Sgd, Tape),
+                images: &[f32],
+                labels: &[usize]| {
+        seconds(|| {
             train_step(tape, model, sgd, images, labels).unwrap_or_else(|e| fail(&e.to_string()));
-            started.elapsed().as_secs_f64()
-        };
+        })
+    };
     let mut warm = train.batches(config(SEED + 1));
     for _ in 0..WARMUP_STEPS {
         let b = warm.next_batch().expect("a warm-up batch");
@@ -293,9 +294,7 @@ fn bn_workload(n: usize, c: usize, repeat: usize) -> Value {
     let mut block = |budget: Duration| {
         let (mut times, end) = (Vec::new(), Instant::now() + budget);
         while times.len() < 30 || Instant::now() < end {
-            let start = Instant::now();
-            iteration();
-            times.push(start.elapsed().as_secs_f64());
+            times.push(seconds(&mut iteration));
         }
         times
     };
@@ -331,11 +330,7 @@ fn bn_fusion_workload(n: usize, c: usize, repeat: usize) -> Value {
     let mut block = |fused: bool, iterations: usize| {
         let tape = &mut tapes[usize::from(fused)];
         let times: Vec<f64> = (0..iterations)
-            .map(|_| {
-                let start = Instant::now();
-                batch_norm_step(tape, fused, &x, (&gamma, &beta), &dy);
-                start.elapsed().as_secs_f64()
-            })
+            .map(|_| seconds(|| batch_norm_step(tape, fused, &x, (&gamma, &beta), &dy)))
             .collect();
         median(&times)
     };
@@ -395,6 +390,13 @@ fn parse_shape(shape: &str) -> (usize, usize) {
         .split_once('x')
         .and_then(|(n, c)| Some((n.parse().ok()?, c.parse().ok()?)))
         .unwrap_or_else(|| fail(&format!("not a shape NxC: {shape:?}")))
+}
+
+/// The wall time of `f`, in seconds.
+fn seconds(f: impl FnOnce()) -> f64 {
+    let started = Instant::now();
+    f();
+    started.elapsed().as_secs_f64()
 }
 
 fn median(values: &[f64]) -> f64 {
