@@ -73,7 +73,8 @@ impl<R> Rows<R> {
 /// sums or constants (see [`in_pairs`]). Wider, the paired loops were slower: the sums'
 /// made 4096x256 calls 1.3-1.4x as long on one thread (two rows of `x` and of `dy` beside
 /// the per-feature arrays crowd L1), the maps' 1.2x on two threads. Narrow, the maps' pairs
-/// took `input_gradient` from 0.81 to 0.72 of `gradient_sums`' samples at 60x100.
+/// took `input_gradient` from 0.81 to 0.72 of `gradient_sums`' samples at 60x100; the maps
+/// pair only the rows they walk in [`blocks_of_8`] (see [`ragged`]).
 const PAIRED_FEATURES: usize = 128;
 
 /// `rows` of `features` features two at a time when there are at most [`PAIRED_FEATURES`],
@@ -180,9 +181,9 @@ fn normalized(x: f32, mean: f32, scale: f32, shift: f32) -> f32 {
 }
 
 multiversion! {
-    /// `y = (x - mean) * scale + shift` (see [`ScaleShift`]), two rows per pass over the
-    /// per-feature constants (see [`in_pairs`]); rows that are not whole vectors in 8-feature
-    /// blocks (see [`blocks_of_8`]).
+    /// `y = (x - mean) * scale + shift` (see [`ScaleShift`]): rows that are not whole vectors
+    /// in 8-feature blocks (see [`blocks_of_8`]), two rows per pass over the per-feature
+    /// constants (see [`in_pairs`]); other rows one at a time, in the plain loop.
     pub(super) fn normalize(x: &[f32], affine: ScaleShift<'_>, y: &mut [f32]) {
         let c = affine.mean.len();
         let (m, a, b) = (affine.mean, &affine.scale[..c], &affine.shift[..c]);
@@ -309,9 +310,9 @@ fn input_gradient_at(x: f32, dy: f32, mean: f32, k: f32, slope: f32, offset: f32
 }
 
 multiversion! {
-    /// `dx = k * dy - (x - mean) * slope + offset` (see [`DxCoefficients`]); rows that are
+    /// `dx = k * dy - (x - mean) * slope + offset` (see [`DxCoefficients`]): rows that are
     /// not whole vectors in 8-feature blocks (see [`blocks_of_8`]), two rows per pass over the
-    /// per-feature constants (see [`in_pairs`]).
+    /// per-feature constants (see [`in_pairs`]); other rows one at a time, in the plain loop.
     pub(super) fn input_gradient(x: &[f32], dy: &[f32], coef: DxCoefficients<'_>, dx: &mut [f32]) {
         let c = coef.mean.len();
         let (m, k) = (coef.mean, &coef.k[..c]);
