@@ -73,8 +73,8 @@ pub(super) struct Moments {
 /// the rows, so its squared distance to the mean is at most `m2` and `sum(d^2)` at most
 /// `(rows + 1) * m2`: the subtraction cancels at most `log2(rows + 1)` of `f64`'s 53 bits.
 /// With the sums' worst-case roundings, that is about `2 * log2(rows)` bits lost at worst
-/// (14 at a batch of 128 rows; 30 at the 32K rows of a one-feature panel), far more than
-/// the roundings of a real sum lose: an outlier first row on a mean of 1e4 leaves `m2`
+/// (14 at a batch of 128 rows; 30 at the 32K rows of a one-feature panel), a bound far above
+/// what the roundings of a real sum lose: an outlier first row on a mean of 1e4 leaves `m2`
 /// within 6e-14 of exact in the test below, where `E[x^2] - E[x]^2` in `f64` is off by 2e-7.
 fn panel_moments(x: &[f32], stride: usize, rows: usize, (mean, m2): Totals<'_>) {
     shifted_sums(x, stride, mean, m2);
