@@ -7,6 +7,8 @@
 
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use tapegrad_core::kernels::{for_each_chunk_mut, threads};
+use tapegrad_core::multiversion;
 
 use crate::mnist::Split;
 
@@ -43,6 +45,7 @@ impl Normalization {
     /// assert_eq!(Normalization::UNIT.apply(255), 1.0);
     /// assert!((Normalization::MNIST.apply(0) - (-0.1307 / 0.3081)).abs() < 1e-6);
     /// ```
+    #[inline]
     pub fn apply(&self, pixel: u8) -> f32 {
         // Same operations in the same order as PyTorch, so the f32 results match bit for bit.
         (f32::from(pixel) / 255.0 - self.mean) / self.std
@@ -172,8 +175,6 @@ pub struct Batches<'a> {
     /// This epoch's sample order, and how much of it has been handed out.
     order: Vec<usize>,
     position: usize,
-    /// `lut[pixel]` is the normalized pixel: one lookup instead of a division per pixel.
-    lut: [f32; 256],
     /// Buffers reused by every batch.
     images: Vec<f32>,
     labels: Vec<usize>,
@@ -194,7 +195,6 @@ impl<'a> Batches<'a> {
             epoch: 0,
             order: Vec::with_capacity(split.len()),
             position: 0,
-            lut: std::array::from_fn(|pixel| config.normalization.apply(pixel as u8)),
             images: vec![0.0; capacity * split.pixels_per_image()],
             labels: vec![0; capacity],
         };
@@ -246,18 +246,66 @@ impl<'a> Batches<'a> {
 
         let pixels = self.split.pixels_per_image();
         let indices = &self.order[start..start + n];
-        for (k, &index) in indices.iter().enumerate() {
-            let image = &mut self.images[k * pixels..(k + 1) * pixels];
-            for (x, &pixel) in image.iter_mut().zip(self.split.image(index)) {
-                *x = self.lut[usize::from(pixel)];
+        let (split, normalization) = (self.split, self.config.normalization);
+        // Whole images per task: a share of the batch per thread, but none so small that
+        // handing it to another core costs more than converting it.
+        let per_task = n
+            .div_ceil(threads())
+            .max(MIN_TASK_PIXELS.div_ceil(pixels.max(1)));
+        let images = &mut self.images[..n * pixels];
+        for_each_chunk_mut(images, per_task * pixels.max(1), |task, chunk| {
+            let mine = &indices[task * per_task..][..chunk.len() / pixels];
+            touch_cache_lines(split, mine);
+            for (image, &index) in chunk.chunks_exact_mut(pixels).zip(mine) {
+                normalize_pixels(image, split.image(index), normalization);
             }
-            self.labels[k] = usize::from(self.split.labels[index]);
+        });
+        for (label, &index) in self.labels.iter_mut().zip(indices) {
+            *label = usize::from(split.labels[index]);
         }
         Some(Batch {
             images: &self.images[..n * pixels],
             labels: &self.labels[..n],
             indices,
         })
+    }
+}
+
+/// The fewest pixels worth a task of their own when a batch is converted in parallel (about
+/// 21 MNIST images, some 8 µs of work; handing a task to the other core costs about 1 µs).
+const MIN_TASK_PIXELS: usize = 1 << 14;
+
+/// Reads one byte of every cache line of the images at `indices`, before any is converted.
+///
+/// A shuffled batch's images lie scattered over the whole split (MNIST's 47 MB of training
+/// pixels, far beyond the caches). Converted one after the other, they keep about one
+/// image's cache misses in flight at a time; these loads depend on nothing, so the core
+/// issues the whole batch's at once and the conversion then finds its pixels cached.
+/// (Batch of 128 shuffled MNIST images, conversion included: 77 µs without this pass, 52
+/// with it.)
+fn touch_cache_lines(split: &Split, indices: &[usize]) {
+    const CACHE_LINE: usize = 64;
+    let mut seen = 0u8;
+    for &index in indices {
+        let image = split.image(index);
+        // The last byte too: an image that starts late in a line ends in one more.
+        for &byte in image.iter().step_by(CACHE_LINE).chain(image.last()) {
+            seen ^= byte;
+        }
+    }
+    // Otherwise the compiler would drop loads whose values nothing uses.
+    std::hint::black_box(seen);
+}
+
+multiversion! {
+    /// `out[i] = normalization.apply(pixels[i])`, compiled for the CPU's widest vectors: the
+    /// same IEEE operations as [`Normalization::apply`] in the same order, so the same bits,
+    /// at eight pixels per instruction with AVX2 (twice as fast as looking each pixel up in
+    /// a 256-entry table, which cannot be vectorised).
+    fn normalize_pixels(out: &mut [f32], pixels: &[u8], normalization: Normalization) {
+        for (x, &pixel) in out.iter_mut().zip(pixels) {
+            *x = normalization.apply(pixel);
+        }
     }
 }
 

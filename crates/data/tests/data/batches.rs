@@ -163,6 +163,38 @@ fn the_normalization_can_be_overridden() {
 }
 
 #[test]
+fn every_pixel_value_gets_the_bits_of_apply() {
+    // 128 16x16 images, each holding every pixel value, rotated by its index: each value
+    // meets the vectorised conversion at every position within its vectors, and a batch of
+    // them (32,768 pixels) is converted in two tasks when two threads are there.
+    let images: Vec<u8> = (0..128u8)
+        .flat_map(|i| (0..=255u8).map(move |p| p.wrapping_add(i)))
+        .collect();
+    let data = Split::new(images.clone(), vec![0; 128], 16, 16);
+    let odd = Normalization {
+        mean: 0.3,
+        std: 0.7,
+    };
+    for normalization in [Normalization::MNIST, Normalization::UNIT, odd] {
+        let config = BatchConfig::shuffled(128, 3).normalization(normalization);
+        let mut batches = data.batches(config);
+        let batch = batches.next_batch().unwrap();
+        for (k, &index) in batch.indices.iter().enumerate() {
+            let pixels = &images[index * 256..(index + 1) * 256];
+            let got = &batch.images[k * 256..(k + 1) * 256];
+            for (x, &pixel) in got.iter().zip(pixels) {
+                let expected = normalization.apply(pixel);
+                assert_eq!(
+                    x.to_bits(),
+                    expected.to_bits(),
+                    "pixel {pixel}: {x} vs {expected}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
 fn steady_state_batches_do_not_allocate() {
     let data = split(1000);
     let mut batches = data.batches(BatchConfig::shuffled(64, 9));
