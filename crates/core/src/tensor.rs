@@ -14,11 +14,10 @@ use std::fmt;
 /// assert_eq!(t.row(1), &[4.0, 5.0, 6.0]);
 /// ```
 pub struct Tensor {
-    /// The elements in `data[..numel]`. A buffer reused for a smaller shape keeps its old
-    /// values past `numel`, so that growing back within them writes nothing (see
-    /// [`Tensor::reset_to`]); they are never read.
+    /// The elements in `data[..numel]`, `numel` being the shape's product. A buffer reused
+    /// for a smaller shape keeps its old values past them, so that growing back within them
+    /// writes nothing (see [`Tensor::reset_to`]); they are never read.
     data: Vec<f32>,
-    numel: usize,
     shape: Vec<usize>,
 }
 
@@ -33,11 +32,7 @@ impl Tensor {
             "Tensor::from_vec: shape {shape:?} holds {numel} elements but the data has {}",
             data.len()
         );
-        Tensor {
-            numel: data.len(),
-            data,
-            shape,
-        }
+        Tensor { data, shape }
     }
 
     /// A tensor of zeros.
@@ -51,7 +46,6 @@ impl Tensor {
         let numel = shape.iter().product();
         Tensor {
             data: vec![value; numel],
-            numel,
             shape,
         }
     }
@@ -60,7 +54,6 @@ impl Tensor {
     pub fn scalar(value: f32) -> Self {
         Tensor {
             data: vec![value],
-            numel: 1,
             shape: Vec::new(),
         }
     }
@@ -72,31 +65,34 @@ impl Tensor {
 
     /// The number of elements.
     pub fn numel(&self) -> usize {
-        self.numel
+        self.shape.iter().product()
     }
 
     /// The elements in row-major order.
     pub fn data(&self) -> &[f32] {
-        &self.data[..self.numel]
+        &self.data[..self.numel()]
     }
 
     /// The elements in row-major order, mutably (the shape stays).
     pub fn data_mut(&mut self) -> &mut [f32] {
-        &mut self.data[..self.numel]
+        let numel = self.numel();
+        &mut self.data[..numel]
     }
 
     /// Takes the data out, dropping the shape.
     pub fn into_vec(mut self) -> Vec<f32> {
-        self.data.truncate(self.numel);
+        self.data.truncate(self.numel());
         self.data
     }
 
     /// The single value of a one-element tensor; panics otherwise.
     pub fn item(&self) -> f32 {
         assert_eq!(
-            self.numel, 1,
+            self.numel(),
+            1,
             "Tensor::item: tensor of shape {:?} has {} elements, not 1",
-            self.shape, self.numel
+            self.shape,
+            self.numel()
         );
         self.data[0]
     }
@@ -121,7 +117,8 @@ impl Tensor {
         let shape = shape.into();
         let numel: usize = shape.iter().product();
         assert_eq!(
-            numel, self.numel,
+            numel,
+            self.numel(),
             "reshape: cannot view shape {:?} as {shape:?}",
             self.shape
         );
@@ -143,7 +140,6 @@ impl Tensor {
         if self.data.len() < numel {
             self.data.resize(numel, 0.0);
         }
-        self.numel = numel;
     }
 
     /// The capacity of the data buffer, used by the tape's buffer pool.
@@ -176,8 +172,8 @@ impl fmt::Debug for Tensor {
             }
             write!(f, "{v}")?;
         }
-        if self.numel > SHOWN {
-            write!(f, ", … {} more", self.numel - SHOWN)?;
+        if self.numel() > SHOWN {
+            write!(f, ", … {} more", self.numel() - SHOWN)?;
         }
         write!(f, "]")
     }
