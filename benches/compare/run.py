@@ -47,18 +47,17 @@ TARGETS = [
 
 # BatchNorm's cost inside training: epoch with BN / without, at this batch (the issue's target).
 BN_COST_TARGET = (128, 1.05)
-# The fused BatchNorm against tapegrad's own composed one: at least this many times faster.
+# The fused BatchNorm against tapegrad's own composed one (bn_fusion_{N}x{C}, at the shapes of
+# bn_fwd_bwd_*; only tapegrad runs it): at least this many times faster.
+FUSION = r"bn_fusion_\d+x\d+"
 FUSION_TARGET = 4.0
 # Workloads whose figure is already a ratio within one framework, so that the target bounds
 # tapegrad's own figure, not tapegrad/PyTorch: bn_cost_b128 (epoch time with BatchNorm over
 # without, the two models trained in turns; at most), bn_fusion_* (composed time over fused;
 # at least).
-OWN_TARGETS = [(rf"bn_cost_b{BN_COST_TARGET[0]}", BN_COST_TARGET[1]), (r"bn_fusion_\d+x\d+", FUSION_TARGET)]
+OWN_TARGETS = [(rf"bn_cost_b{BN_COST_TARGET[0]}", BN_COST_TARGET[1]), (FUSION, FUSION_TARGET)]
 # Targets that are lower bounds (the others are upper bounds).
-AT_LEAST = [r"bn_fusion_\d+x\d+"]
-# Workloads only tapegrad runs (`workloads --list` has them, torch_workloads.py does not):
-# BatchNorm fused against composed, at the BatchNorm shapes.
-RUST_ONLY = [f"bn_fusion_{shape}" for shape in ("60x100", "128x512", "256x1024", "1024x1024", "4096x256")]
+AT_LEAST = [FUSION]
 
 
 def target(workload):
@@ -68,6 +67,12 @@ def target(workload):
 def own_target(workload):
     """Whether the workload's target bounds tapegrad's figure itself (see OWN_TARGETS)."""
     return any(re.fullmatch(pattern, workload) for pattern, _ in OWN_TARGETS)
+
+
+def rust_only(workload):
+    """Whether only tapegrad runs the workload (`workloads --list` has it, torch_workloads.py
+    does not)."""
+    return re.fullmatch(FUSION, workload) is not None
 
 
 def at_least(workload):
@@ -292,9 +297,12 @@ def main():
 
     sides = [s for s in ("rust", "torch") if args.only in (None, s)]
     python = Path(args.python) if args.python else ensure_venv(args.torch_index_url)
-    # The PyTorch script's list is the source of the compared workloads' names.
-    known = subprocess.run([python, TORCH_SCRIPT, "--list"], capture_output=True, text=True,
-                           check=True).stdout.split() + RUST_ONLY
+    # The PyTorch script's list is the source of the compared workloads' names; bn_fusion_*
+    # follows its BatchNorm shapes.
+    compared = subprocess.run([python, TORCH_SCRIPT, "--list"], capture_output=True, text=True,
+                              check=True).stdout.split()
+    known = compared + [w.replace("bn_fwd_bwd_", "bn_fusion_", 1) for w in compared
+                        if w.startswith("bn_fwd_bwd_")]
     patterns = args.workloads or ["*"]
     selected = [w for w in known if any(fnmatch.fnmatchcase(w, pat) for pat in patterns)]
     unmatched = [pat for pat in patterns if not any(fnmatch.fnmatchcase(w, pat) for w in known)]
@@ -322,7 +330,7 @@ def main():
              else [(r, w) for w in selected for r in rounds])
     runs = []
     for r, w in order:
-        for side in [s for s in sides if s == "rust" or w not in RUST_ONLY]:  # rust, torch, ...
+        for side in [s for s in sides if s == "rust" or not rust_only(w)]:  # rust, torch, ...
             res = run_one(commands[side](w), args.timeout)
             res.setdefault("framework", "tapegrad" if side == "rust" else "pytorch")
             res.update({"workload": w, "round": r})
