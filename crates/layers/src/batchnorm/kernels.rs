@@ -180,6 +180,20 @@ fn normalized(x: f32, mean: f32, scale: f32, shift: f32) -> f32 {
     (x - mean) * scale + shift
 }
 
+/// [`normalized`] over one 8-feature block of a row (see [`blocks_of_8`]).
+#[inline(always)]
+fn normalized_8(
+    o: &mut [f32; 8],
+    x: &[f32; 8],
+    mean: &[f32; 8],
+    scale: &[f32; 8],
+    shift: &[f32; 8],
+) {
+    for l in 0..8 {
+        o[l] = normalized(x[l], mean[l], scale[l], shift[l]);
+    }
+}
+
 multiversion! {
     /// `y = (x - mean) * scale + shift` (see [`ScaleShift`]): rows that are not whole vectors
     /// in 8-feature blocks (see [`blocks_of_8`]), two rows per pass over the per-feature
@@ -200,15 +214,9 @@ multiversion! {
             let (first, mut second) = rows.split();
             for j in blocks_of_8(c) {
                 let (m, a, b) = (lanes(m, j), lanes(a, j), lanes(b, j));
-                let (o, v) = (lanes_mut(first.0, j), lanes(first.1, j));
-                for l in 0..8 {
-                    o[l] = normalized(v[l], m[l], a[l], b[l]);
-                }
+                normalized_8(lanes_mut(first.0, j), lanes(first.1, j), m, a, b);
                 if let Some((o, v)) = &mut second {
-                    let (o, v) = (lanes_mut(o, j), lanes(v, j));
-                    for l in 0..8 {
-                        o[l] = normalized(v[l], m[l], a[l], b[l]);
-                    }
+                    normalized_8(lanes_mut(o, j), lanes(v, j), m, a, b);
                 }
             }
         }
@@ -309,6 +317,16 @@ fn input_gradient_at(x: f32, dy: f32, mean: f32, k: f32, slope: f32, offset: f32
     (k * dy + offset) - (x - mean) * slope
 }
 
+/// [`input_gradient_at`] over one 8-feature block of a row (see [`blocks_of_8`]); `coef`
+/// holds the block's `mean`, `k`, `slope` and `offset`.
+#[inline(always)]
+fn input_gradient_8(o: &mut [f32; 8], x: &[f32; 8], dy: &[f32; 8], coef: [&[f32; 8]; 4]) {
+    let [mean, k, slope, offset] = coef;
+    for l in 0..8 {
+        o[l] = input_gradient_at(x[l], dy[l], mean[l], k[l], slope[l], offset[l]);
+    }
+}
+
 multiversion! {
     /// `dx = k * dy - (x - mean) * slope + offset` (see [`DxCoefficients`]): rows that are
     /// not whole vectors in 8-feature blocks (see [`blocks_of_8`]), two rows per pass over the
@@ -329,17 +347,11 @@ multiversion! {
         for rows in in_pairs(rows, c) {
             let (first, mut second) = rows.split();
             for j in blocks_of_8(c) {
-                let (m, k) = (lanes(m, j), lanes(k, j));
-                let (slope, offset) = (lanes(slope, j), lanes(offset, j));
-                let (o, v, d) = (lanes_mut(first.0, j), lanes(first.1 .0, j), lanes(first.1 .1, j));
-                for l in 0..8 {
-                    o[l] = input_gradient_at(v[l], d[l], m[l], k[l], slope[l], offset[l]);
-                }
+                let block = [lanes(m, j), lanes(k, j), lanes(slope, j), lanes(offset, j)];
+                let (v, d) = first.1;
+                input_gradient_8(lanes_mut(first.0, j), lanes(v, j), lanes(d, j), block);
                 if let Some((o, (v, d))) = &mut second {
-                    let (o, v, d) = (lanes_mut(o, j), lanes(v, j), lanes(d, j));
-                    for l in 0..8 {
-                        o[l] = input_gradient_at(v[l], d[l], m[l], k[l], slope[l], offset[l]);
-                    }
+                    input_gradient_8(lanes_mut(o, j), lanes(v, j), lanes(d, j), block);
                 }
             }
         }
