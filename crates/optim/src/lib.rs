@@ -32,6 +32,7 @@ mod error;
 mod optimizer;
 mod schedule;
 mod sgd;
+mod sgd_spread;
 mod slot;
 mod slot_state;
 mod spec;

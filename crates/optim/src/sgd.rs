@@ -1,12 +1,12 @@
 //! Stochastic gradient descent with PyTorch's momentum, dampening, Nesterov and weight decay.
 
 use crate::error::{require, require_lr};
+use crate::sgd_spread::{Piece, Run};
 use crate::slot::prepare;
 use crate::slot_state::{check_saved, SlotState};
 use crate::weight_decay::WeightDecay;
 use crate::{OptimError, Optimizer, OptimizerState, ParamSlot};
 use serde::{Deserialize, Serialize};
-use tapegrad_core::kernels::for_each_chunk_pair_mut;
 
 /// The momentum variant, with its coefficient `mu`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -197,11 +197,8 @@ impl Optimizer for Sgd {
             len,
             momentum_buffer: None,
         })?;
-        for (slot, state) in slots.iter_mut().zip(&mut self.slots) {
-            if let Some(grad) = slot.grad {
-                update(&self.config, slot.value, grad, &mut state.momentum_buffer);
-            }
-        }
+        let momentum = active_momentum(&self.config).is_some();
+        update(&self.config, Run::new(slots, &mut self.slots, momentum));
         Ok(())
     }
 
@@ -232,47 +229,44 @@ impl Optimizer for Sgd {
     }
 }
 
-/// One slot's update in `f32`, as PyTorch's (sizes were checked by [`prepare`]).
+/// The momentum a step keeps a buffer for: none at coefficient 0, as in PyTorch.
+fn active_momentum(config: &SgdConfig) -> Option<Momentum> {
+    config.momentum.filter(|m| m.coefficient() != 0.0)
+}
+
+/// Every slot's update in `f32`, as PyTorch's (sizes were checked by [`prepare`]), spread
+/// over the threads (see [`Run::spread`]).
 ///
-/// The weight decay is resolved once per slot into a monomorphic per-element rule, so each
-/// loop below is a straight pass that the compiler vectorises.
-fn update(config: &SgdConfig, value: &mut [f32], grad: &[f32], buffer: &mut Option<Vec<f32>>) {
+/// The weight decay is resolved once into a monomorphic per-element rule, so each loop below
+/// is a straight pass that the compiler vectorises.
+fn update(config: &SgdConfig, run: Run<'_, '_>) {
     match config.weight_decay {
-        None => update_with(config, value, grad, buffer, |p, g| (p, g)),
+        None => update_with(config, run, |p, g| (p, g)),
         Some(WeightDecay::L2(wd)) => {
             let wd = wd as f32;
-            update_with(config, value, grad, buffer, move |p, g| (p, g + wd * p))
+            update_with(config, run, move |p, g| (p, g + wd * p))
         }
         Some(WeightDecay::Decoupled(wd)) => {
             let shrink = (1.0 - config.lr * wd) as f32;
-            update_with(config, value, grad, buffer, move |p, g| (p * shrink, g))
+            update_with(config, run, move |p, g| (p * shrink, g))
         }
     }
 }
 
-/// Elements per parallel chunk of the update: below two chunks a slot is updated on the
-/// calling thread. The update is element-wise, so the split never changes a result; it
-/// matters for speed because a large parameter, its gradient and its buffer do not fit in one
-/// core's cache, and two cores stream them twice as fast.
-const CHUNK: usize = 1 << 16;
-
 /// The update with the weight decay rule `decay(p, g) -> (p, d)`.
 fn update_with(
     config: &SgdConfig,
-    value: &mut [f32],
-    grad: &[f32],
-    buffer: &mut Option<Vec<f32>>,
+    run: Run<'_, '_>,
     decay: impl Fn(f32, f32) -> (f32, f32) + Copy + Sync,
 ) {
     let lr = config.lr as f32;
-    // PyTorch only keeps a buffer when momentum != 0.
-    let momentum = config.momentum.filter(|m| m.coefficient() != 0.0);
-    let Some(momentum) = momentum else {
-        for (p, &g) in value.iter_mut().zip(grad) {
-            let (p0, d) = decay(*p, g);
-            *p = p0 - lr * d;
-        }
-        return;
+    let Some(momentum) = active_momentum(config) else {
+        return run.spread(&|piece: Piece<'_>| {
+            for (p, &g) in piece.value.iter_mut().zip(piece.grad) {
+                let (p0, d) = decay(*p, g);
+                *p = p0 - lr * d;
+            }
+        });
     };
     let rule = MomentumRule {
         lr,
@@ -280,27 +274,11 @@ fn update_with(
         keep: (1.0 - config.dampening) as f32,
     };
     let nesterov = matches!(momentum, Momentum::Nesterov(_));
-    match buffer {
-        // The first buffer is a plain copy of d: dampening is not applied to it (PyTorch).
-        None => {
-            let mut buf = vec![0.0; value.len()];
-            for ((p, &g), b) in value.iter_mut().zip(grad).zip(&mut buf) {
-                let (p0, d) = decay(*p, g);
-                *b = d;
-                *p = p0 - lr * if nesterov { d + rule.mu * d } else { d };
-            }
-            *buffer = Some(buf);
-        }
-        Some(buf) => {
-            let chunk = move |value: &mut [f32], grad: &[f32], buf: &mut [f32]| match nesterov {
-                true => rule.apply::<true>(value, grad, buf, decay),
-                false => rule.apply::<false>(value, grad, buf, decay),
-            };
-            for_each_chunk_pair_mut(value, buf, CHUNK, |i, v, b| {
-                chunk(v, &grad[i * CHUNK..][..v.len()], b)
-            });
-        }
-    }
+    run.spread(&|piece: Piece<'_>| match (piece.first, nesterov) {
+        (true, _) => rule.first(piece, nesterov, decay),
+        (false, true) => rule.apply::<true>(piece, decay),
+        (false, false) => rule.apply::<false>(piece, decay),
+    });
 }
 
 /// The coefficients of a momentum step, as `f32` values the loop can keep in registers.
@@ -312,18 +290,35 @@ struct MomentumRule {
 }
 
 impl MomentumRule {
+    /// A buffer's first step: `buf = d`, a plain copy (dampening is not applied to it, as in
+    /// PyTorch), then `p -= lr * (d + mu * d)` (Nesterov) or `p -= lr * d`.
+    #[inline(always)]
+    fn first(self, piece: Piece<'_>, nesterov: bool, decay: impl Fn(f32, f32) -> (f32, f32)) {
+        let Piece {
+            value,
+            grad,
+            buffer,
+            ..
+        } = piece;
+        for ((p, &g), b) in value.iter_mut().zip(grad).zip(buffer.iter_mut()) {
+            let (p0, d) = decay(*p, g);
+            *b = d;
+            *p = p0 - self.lr * if nesterov { d + self.mu * d } else { d };
+        }
+    }
+
     /// `buf = mu * buf + keep * d`, then `p -= lr * (d + mu * buf)` (Nesterov) or
     /// `p -= lr * buf`, element by element.
     #[inline(always)]
-    fn apply<const NESTEROV: bool>(
-        self,
-        value: &mut [f32],
-        grad: &[f32],
-        buf: &mut [f32],
-        decay: impl Fn(f32, f32) -> (f32, f32),
-    ) {
+    fn apply<const NESTEROV: bool>(self, piece: Piece<'_>, decay: impl Fn(f32, f32) -> (f32, f32)) {
         let MomentumRule { lr, mu, keep } = self;
-        for ((p, &g), b) in value.iter_mut().zip(grad).zip(buf.iter_mut()) {
+        let Piece {
+            value,
+            grad,
+            buffer,
+            ..
+        } = piece;
+        for ((p, &g), b) in value.iter_mut().zip(grad).zip(buffer.iter_mut()) {
             let (p0, d) = decay(*p, g);
             let next = mu * *b + keep * d;
             *b = next;
@@ -337,8 +332,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_large_slot_updated_in_parallel_chunks_matches_small_slots() {
-        let len = 5 * CHUNK + 17;
+    fn the_update_has_the_same_bits_on_any_thread_count_and_slot_split() {
+        // Five runs' worth of values for the spread, a first step (which creates the
+        // buffers) and two more, Nesterov with weight decay: every rule in one test.
+        let len = 5 * 16_384 + 17;
         let values: Vec<f32> = (0..len).map(|i| ((i % 97) as f32 - 48.0) * 0.01).collect();
         let grad = |step: usize| -> Vec<f32> {
             (0..len)
@@ -351,19 +348,33 @@ mod tests {
             weight_decay: Some(WeightDecay::L2(1e-3)),
             ..SgdConfig::default()
         };
-        let (mut whole, mut pieces) = (values.clone(), values);
-        let (mut one, mut many) = (Sgd::new(config).unwrap(), Sgd::new(config).unwrap());
-        for step in 0..3 {
-            let g = grad(step);
-            one.step(&mut [ParamSlot::new(&mut whole, Some(&g))])
+        // `threads` threads, the values in slots of `slot_len`.
+        let train = |threads: usize, slot_len: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
                 .unwrap();
-            let mut slots: Vec<ParamSlot<'_>> = pieces
-                .chunks_mut(1000)
-                .zip(g.chunks(1000))
-                .map(|(p, g)| ParamSlot::new(p, Some(g)))
-                .collect();
-            many.step(&mut slots).unwrap();
+            pool.install(|| {
+                let (mut values, mut sgd) = (values.clone(), Sgd::new(config).unwrap());
+                for step in 0..3 {
+                    let g = grad(step);
+                    let mut slots: Vec<ParamSlot<'_>> = (values.chunks_mut(slot_len))
+                        .zip(g.chunks(slot_len))
+                        .map(|(p, g)| ParamSlot::new(p, Some(g)))
+                        .collect();
+                    sgd.step(&mut slots).unwrap();
+                }
+                values
+            })
+        };
+        // One thread, one slot: no cut anywhere.
+        let serial = train(1, len);
+        for (threads, slot_len) in [(2, len), (3, len), (2, 1000), (3, 7), (1, 1000)] {
+            let spread = train(threads, slot_len);
+            assert!(
+                spread == serial,
+                "{threads} threads, slots of {slot_len}: not the bits of one thread"
+            );
         }
-        assert!(whole == pieces, "parallel chunks changed the update");
     }
 }
