@@ -1,13 +1,13 @@
-//! One SGD step (momentum 0.9) over the parameters of the benchmarks' models: the MNIST MLP
-//! 784-512-256-10 (535,818 values) and the Ioffe-Szegedy net 784-100-100-100-10 (99,710),
-//! weights and biases as separate slots, as training passes them. The gradients are fixed;
-//! only the update is timed.
+//! One optimizer step, SGD (momentum 0.9) and AdamW, over the parameters of the benchmarks'
+//! models: the MNIST MLP 784-512-256-10 (535,818 values) and the Ioffe-Szegedy net
+//! 784-100-100-100-10 (99,710), weights and biases as separate slots, as training passes
+//! them. The gradients are fixed; only the update is timed.
 //!
 //! `cargo bench --bench optimizer`
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::hint::black_box;
-use tapegrad::optim::{Momentum, Optimizer, ParamSlot, Sgd, SgdConfig};
+use tapegrad::optim::{Adam, AdamConfig, Momentum, Optimizer, ParamSlot, Sgd, SgdConfig};
 
 /// The `(weight, bias)` sizes of a stack of fully connected layers of `widths`.
 fn slot_sizes(widths: &[usize]) -> Vec<usize> {
@@ -17,33 +17,46 @@ fn slot_sizes(widths: &[usize]) -> Vec<usize> {
         .collect()
 }
 
-fn bench(c: &mut Criterion) {
-    let mut group = c.benchmark_group("sgd_momentum_step");
-    for (name, widths) in [
-        ("mlp_784_512_256_10", &[784, 512, 256, 10][..]),
-        ("sigmoid_784_100x3_10", &[784, 100, 100, 100, 10][..]),
-    ] {
+/// The models' layer widths, by name.
+const MODELS: [(&str, &[usize]); 2] = [
+    ("mlp_784_512_256_10", &[784, 512, 256, 10]),
+    ("sigmoid_784_100x3_10", &[784, 100, 100, 100, 10]),
+];
+
+/// Times `optimizer`'s step over every model's parameters, in the group `name`.
+fn bench_optimizer<O: Optimizer>(c: &mut Criterion, name: &str, optimizer: impl Fn() -> O) {
+    let mut group = c.benchmark_group(name);
+    for (model, widths) in MODELS {
         let sizes = slot_sizes(widths);
         let mut values: Vec<Vec<f32>> = sizes.iter().map(|&n| vec![0.5; n]).collect();
         let grads: Vec<Vec<f32>> = (sizes.iter())
             .map(|&n| (0..n).map(|i| (i % 13) as f32 * 1e-3).collect())
             .collect();
+        let mut optimizer = optimizer();
+        group.bench_function(model, |bench| {
+            bench.iter(|| {
+                let mut slots: Vec<ParamSlot<'_>> = (values.iter_mut().zip(&grads))
+                    .map(|(value, grad)| ParamSlot::new(value, Some(grad)))
+                    .collect();
+                optimizer.step(black_box(&mut slots)).expect("a step");
+            })
+        });
+    }
+    group.finish();
+}
+
+fn bench(c: &mut Criterion) {
+    bench_optimizer(c, "sgd_momentum_step", || {
         let config = SgdConfig {
             lr: 0.01,
             momentum: Some(Momentum::Classic(0.9)),
             ..SgdConfig::default()
         };
-        let mut sgd = Sgd::new(config).expect("a valid configuration");
-        group.bench_function(name, |bench| {
-            bench.iter(|| {
-                let mut slots: Vec<ParamSlot<'_>> = (values.iter_mut().zip(&grads))
-                    .map(|(value, grad)| ParamSlot::new(value, Some(grad)))
-                    .collect();
-                sgd.step(black_box(&mut slots)).expect("a step");
-            })
-        });
-    }
-    group.finish();
+        Sgd::new(config).expect("a valid configuration")
+    });
+    bench_optimizer(c, "adamw_step", || {
+        Adam::new(AdamConfig::adamw()).expect("a valid configuration")
+    });
 }
 
 criterion_group!(benches, bench);

@@ -3,6 +3,7 @@
 use crate::error::{require, require_lr};
 use crate::slot::prepare;
 use crate::slot_state::{check_saved, SlotState};
+use crate::spread::{Cut, Piece, Run, StepState};
 use crate::weight_decay::{self, WeightDecay};
 use crate::{OptimError, Optimizer, OptimizerState, ParamSlot};
 use serde::{Deserialize, Serialize};
@@ -214,11 +215,8 @@ impl Optimizer for Adam {
         prepare(&mut self.slots, slots, |len| {
             AdamSlotState::zeros(len, amsgrad)
         })?;
-        for (slot, state) in slots.iter_mut().zip(&mut self.slots) {
-            if let Some(grad) = slot.grad {
-                update(&self.config, slot.value, grad, state);
-            }
-        }
+        let config = self.config;
+        Run::new(slots, &mut self.slots, &config).spread(&|piece| update(&config, piece));
         Ok(())
     }
 
@@ -249,28 +247,83 @@ impl Optimizer for Adam {
     }
 }
 
-/// One slot's update; sizes were checked by [`prepare`] and the amsgrad buffer exists when
-/// amsgrad is on (created with the state, or checked by `load_state`).
-fn update(config: &AdamConfig, value: &mut [f32], grad: &[f32], state: &mut AdamSlotState) {
+/// A run of a slot's moments for one step, with the step's bias corrections.
+#[derive(Default)]
+pub(crate) struct MomentsPart<'r> {
+    exp_avg: &'r mut [f32],
+    exp_avg_sq: &'r mut [f32],
+    /// Empty without amsgrad.
+    max_exp_avg_sq: &'r mut [f32],
+    /// `lr / (1 - beta1^t)`.
+    step_size: f64,
+    /// `sqrt(1 - beta2^t)`.
+    bias_correction2_sqrt: f64,
+}
+
+impl Cut for MomentsPart<'_> {
+    fn cut(self, at: usize) -> (Self, Self) {
+        let (exp_avg, exp_avg_tail) = self.exp_avg.cut(at);
+        let (exp_avg_sq, exp_avg_sq_tail) = self.exp_avg_sq.cut(at);
+        let (max_exp_avg_sq, max_tail) = self.max_exp_avg_sq.cut(at);
+        let (step_size, bias_correction2_sqrt) = (self.step_size, self.bias_correction2_sqrt);
+        let head = MomentsPart {
+            exp_avg,
+            exp_avg_sq,
+            max_exp_avg_sq,
+            step_size,
+            bias_correction2_sqrt,
+        };
+        let tail = MomentsPart {
+            exp_avg: exp_avg_tail,
+            exp_avg_sq: exp_avg_sq_tail,
+            max_exp_avg_sq: max_tail,
+            step_size,
+            bias_correction2_sqrt,
+        };
+        (head, tail)
+    }
+}
+
+impl StepState for AdamSlotState {
+    type Shared = AdamConfig;
+    type Part<'r> = MomentsPart<'r>;
+
+    /// Counts the step (a slot without a gradient does not advance, as in PyTorch) and
+    /// computes its bias corrections; the amsgrad buffer exists when amsgrad is on (created
+    /// with the state, or checked by `load_state`).
+    fn begin<'r>(&'r mut self, _len: usize, config: &AdamConfig) -> MomentsPart<'r> {
+        let (beta1, beta2) = config.betas;
+        self.step += 1;
+        // PyTorch computes the corrections in f64 from a float step count: `beta ** step`.
+        let t = self.step as f64;
+        let max_exp_avg_sq = match &mut self.max_exp_avg_sq {
+            Some(max) if config.amsgrad => max.as_mut_slice(),
+            _ => &mut [],
+        };
+        MomentsPart {
+            exp_avg: &mut self.exp_avg,
+            exp_avg_sq: &mut self.exp_avg_sq,
+            max_exp_avg_sq,
+            step_size: config.lr / (1.0 - beta1.powf(t)),
+            bias_correction2_sqrt: (1.0 - beta2.powf(t)).sqrt(),
+        }
+    }
+}
+
+/// The update of a run of one slot's values (sizes were checked by [`prepare`]).
+fn update(config: &AdamConfig, piece: Piece<'_, MomentsPart<'_>>) {
     let AdamConfig {
         lr,
         betas: (beta1, beta2),
         eps,
         weight_decay: decay,
-        amsgrad,
+        ..
     } = *config;
-    state.step += 1;
-    // PyTorch computes the corrections in f64 from a float step count: `beta ** step`.
-    let t = state.step as f64;
-    let step_size = lr / (1.0 - beta1.powf(t));
-    let bias_correction2_sqrt = (1.0 - beta2.powf(t)).sqrt();
+    let Piece { value, grad, part } = piece;
+    let (step_size, bias_correction2_sqrt) = (part.step_size, part.bias_correction2_sqrt);
     // Without amsgrad this iterator is empty and `v_hat = v`.
-    let max_sq = match &mut state.max_exp_avg_sq {
-        Some(max) if amsgrad => max.as_mut_slice(),
-        _ => &mut [],
-    };
-    let mut max_sq = max_sq.iter_mut();
-    let moments = state.exp_avg.iter_mut().zip(state.exp_avg_sq.iter_mut());
+    let mut max_sq = part.max_exp_avg_sq.iter_mut();
+    let moments = part.exp_avg.iter_mut().zip(part.exp_avg_sq.iter_mut());
     for ((p, &g), (m, v)) in value.iter_mut().zip(grad).zip(moments) {
         let (p64, g) = weight_decay::apply(decay, lr, f64::from(*p), f64::from(g));
         let m64 = f64::from(*m) + (1.0 - beta1) * (g - f64::from(*m));

@@ -32,10 +32,10 @@ mod error;
 mod optimizer;
 mod schedule;
 mod sgd;
-mod sgd_spread;
 mod slot;
 mod slot_state;
 mod spec;
+mod spread;
 mod weight_decay;
 
 pub use adam::{Adam, AdamConfig, AdamSlotState, AdamState};

@@ -1,9 +1,9 @@
 //! Stochastic gradient descent with PyTorch's momentum, dampening, Nesterov and weight decay.
 
 use crate::error::{require, require_lr};
-use crate::sgd_spread::{Piece, Run};
 use crate::slot::prepare;
 use crate::slot_state::{check_saved, SlotState};
+use crate::spread::{Cut, Piece, Run, StepState};
 use crate::weight_decay::WeightDecay;
 use crate::{OptimError, Optimizer, OptimizerState, ParamSlot};
 use serde::{Deserialize, Serialize};
@@ -198,7 +198,7 @@ impl Optimizer for Sgd {
             momentum_buffer: None,
         })?;
         let momentum = active_momentum(&self.config).is_some();
-        update(&self.config, Run::new(slots, &mut self.slots, momentum));
+        update(&self.config, Run::new(slots, &mut self.slots, &momentum));
         Ok(())
     }
 
@@ -229,6 +229,51 @@ impl Optimizer for Sgd {
     }
 }
 
+/// A run of a slot's momentum buffer for one step (empty when the step keeps none), and
+/// whether this is the buffer's first step.
+#[derive(Default)]
+pub(crate) struct MomentumPart<'r> {
+    pub(crate) buffer: &'r mut [f32],
+    pub(crate) first: bool,
+}
+
+impl Cut for MomentumPart<'_> {
+    fn cut(self, at: usize) -> (Self, Self) {
+        let (buffer, tail) = self.buffer.cut(at);
+        let first = self.first;
+        (
+            MomentumPart { buffer, first },
+            MomentumPart {
+                buffer: tail,
+                first,
+            },
+        )
+    }
+}
+
+/// A run of values with what SGD's update of them needs.
+type SgdPiece<'r> = Piece<'r, MomentumPart<'r>>;
+
+impl StepState for SgdSlotState {
+    /// Whether the step keeps momentum buffers.
+    type Shared = bool;
+    type Part<'r> = MomentumPart<'r>;
+
+    /// The buffer, made here for its first step (zeros until that step sets it): the only
+    /// allocation of a step, once per slot.
+    fn begin<'r>(&'r mut self, len: usize, &momentum: &bool) -> MomentumPart<'r> {
+        let first = momentum && self.momentum_buffer.is_none();
+        if first {
+            self.momentum_buffer = Some(vec![0.0; len]);
+        }
+        let buffer = self.momentum_buffer.as_deref_mut().filter(|_| momentum);
+        MomentumPart {
+            buffer: buffer.unwrap_or_default(),
+            first,
+        }
+    }
+}
+
 /// The momentum a step keeps a buffer for: none at coefficient 0, as in PyTorch.
 fn active_momentum(config: &SgdConfig) -> Option<Momentum> {
     config.momentum.filter(|m| m.coefficient() != 0.0)
@@ -239,7 +284,7 @@ fn active_momentum(config: &SgdConfig) -> Option<Momentum> {
 ///
 /// The weight decay is resolved once into a monomorphic per-element rule, so each loop below
 /// is a straight pass that the compiler vectorises.
-fn update(config: &SgdConfig, run: Run<'_, '_>) {
+fn update(config: &SgdConfig, run: Run<'_, '_, SgdSlotState>) {
     match config.weight_decay {
         None => update_with(config, run, |p, g| (p, g)),
         Some(WeightDecay::L2(wd)) => {
@@ -256,12 +301,12 @@ fn update(config: &SgdConfig, run: Run<'_, '_>) {
 /// The update with the weight decay rule `decay(p, g) -> (p, d)`.
 fn update_with(
     config: &SgdConfig,
-    run: Run<'_, '_>,
+    run: Run<'_, '_, SgdSlotState>,
     decay: impl Fn(f32, f32) -> (f32, f32) + Copy + Sync,
 ) {
     let lr = config.lr as f32;
     let Some(momentum) = active_momentum(config) else {
-        return run.spread(&|piece: Piece<'_>| {
+        return run.spread(&|piece| {
             for (p, &g) in piece.value.iter_mut().zip(piece.grad) {
                 let (p0, d) = decay(*p, g);
                 *p = p0 - lr * d;
@@ -274,7 +319,7 @@ fn update_with(
         keep: (1.0 - config.dampening) as f32,
     };
     let nesterov = matches!(momentum, Momentum::Nesterov(_));
-    run.spread(&|piece: Piece<'_>| match (piece.first, nesterov) {
+    run.spread(&|piece| match (piece.part.first, nesterov) {
         (true, _) => rule.first(piece, nesterov, decay),
         (false, true) => rule.apply::<true>(piece, decay),
         (false, false) => rule.apply::<false>(piece, decay),
@@ -293,13 +338,9 @@ impl MomentumRule {
     /// A buffer's first step: `buf = d`, a plain copy (dampening is not applied to it, as in
     /// PyTorch), then `p -= lr * (d + mu * d)` (Nesterov) or `p -= lr * d`.
     #[inline(always)]
-    fn first(self, piece: Piece<'_>, nesterov: bool, decay: impl Fn(f32, f32) -> (f32, f32)) {
-        let Piece {
-            value,
-            grad,
-            buffer,
-            ..
-        } = piece;
+    fn first(self, piece: SgdPiece<'_>, nesterov: bool, decay: impl Fn(f32, f32) -> (f32, f32)) {
+        let Piece { value, grad, part } = piece;
+        let buffer = part.buffer;
         for ((p, &g), b) in value.iter_mut().zip(grad).zip(buffer.iter_mut()) {
             let (p0, d) = decay(*p, g);
             *b = d;
@@ -310,71 +351,19 @@ impl MomentumRule {
     /// `buf = mu * buf + keep * d`, then `p -= lr * (d + mu * buf)` (Nesterov) or
     /// `p -= lr * buf`, element by element.
     #[inline(always)]
-    fn apply<const NESTEROV: bool>(self, piece: Piece<'_>, decay: impl Fn(f32, f32) -> (f32, f32)) {
+    fn apply<const NESTEROV: bool>(
+        self,
+        piece: SgdPiece<'_>,
+        decay: impl Fn(f32, f32) -> (f32, f32),
+    ) {
         let MomentumRule { lr, mu, keep } = self;
-        let Piece {
-            value,
-            grad,
-            buffer,
-            ..
-        } = piece;
+        let Piece { value, grad, part } = piece;
+        let buffer = part.buffer;
         for ((p, &g), b) in value.iter_mut().zip(grad).zip(buffer.iter_mut()) {
             let (p0, d) = decay(*p, g);
             let next = mu * *b + keep * d;
             *b = next;
             *p = p0 - lr * if NESTEROV { d + mu * next } else { next };
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_update_has_the_same_bits_on_any_thread_count_and_slot_split() {
-        // Five runs' worth of values for the spread, a first step (which creates the
-        // buffers) and two more, Nesterov with weight decay: every rule in one test.
-        let len = 5 * 16_384 + 17;
-        let values: Vec<f32> = (0..len).map(|i| ((i % 97) as f32 - 48.0) * 0.01).collect();
-        let grad = |step: usize| -> Vec<f32> {
-            (0..len)
-                .map(|i| (((i * 31 + step * 7) % 89) as f32 - 44.0) * 0.003)
-                .collect()
-        };
-        let config = SgdConfig {
-            lr: 0.1,
-            momentum: Some(Momentum::Nesterov(0.9)),
-            weight_decay: Some(WeightDecay::L2(1e-3)),
-            ..SgdConfig::default()
-        };
-        // `threads` threads, the values in slots of `slot_len`.
-        let train = |threads: usize, slot_len: usize| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
-            pool.install(|| {
-                let (mut values, mut sgd) = (values.clone(), Sgd::new(config).unwrap());
-                for step in 0..3 {
-                    let g = grad(step);
-                    let mut slots: Vec<ParamSlot<'_>> = (values.chunks_mut(slot_len))
-                        .zip(g.chunks(slot_len))
-                        .map(|(p, g)| ParamSlot::new(p, Some(g)))
-                        .collect();
-                    sgd.step(&mut slots).unwrap();
-                }
-                values
-            })
-        };
-        // One thread, one slot: no cut anywhere.
-        let serial = train(1, len);
-        for (threads, slot_len) in [(2, len), (3, len), (2, 1000), (3, 7), (1, 1000)] {
-            let spread = train(threads, slot_len);
-            assert!(
-                spread == serial,
-                "{threads} threads, slots of {slot_len}: not the bits of one thread"
-            );
         }
     }
 }

@@ -1,93 +1,118 @@
-//! An SGD step over every slot at once, spread evenly over the threads.
+//! An optimizer step over every slot at once, spread evenly over the threads.
 //!
 //! A step updates parameters of very different sizes (a 784x512 weight, a 10-value bias).
-//! Split one parameter at a time, the small ones ran on the calling thread while the other
-//! threads waited, and a large one fell into an uneven number of chunks. Instead the step's
+//! SGD split one parameter at a time: the small ones ran on the calling thread while the
+//! other threads waited, and a large one fell into an uneven number of chunks (Adam ran every
+//! slot on the calling thread). Instead the step's
 //! values, slot after slot, are cut into one even [`Run`] per thread, a slot cut where a run
-//! ends. The update is element-wise, so where the cuts fall never changes a result.
+//! ends. The updates are element-wise, so where the cuts fall never changes a result.
 //!
 //! The runs wait for their thread in an array on the stack: a step in steady state allocates
 //! nothing (`reliability_allocations` counts).
 
-use crate::sgd::SgdSlotState;
 use crate::ParamSlot;
 use std::sync::{Mutex, PoisonError};
 use tapegrad_core::kernels::{parallel_for, threads};
 
 /// The fewest values worth a thread of their own: handing a task over costs about a
-/// microsecond, the time the update takes over a few thousand values.
+/// microsecond, the time an update takes over a few thousand values.
 const MIN_TASK: usize = 1 << 14;
 
 /// The most runs a step is cut into: each waits in a slot of an array on the stack, and an
 /// update bound by memory bandwidth gains little from more threads than that.
 const MOST_TASKS: usize = 16;
 
-/// Consecutive values of one slot: the values, their gradient, their momentum buffer (empty
-/// without momentum), and whether this is the buffer's first step (see [`Piece::of`]).
-#[derive(Default)]
-pub(crate) struct Piece<'r> {
-    pub value: &'r mut [f32],
-    pub grad: &'r [f32],
-    pub buffer: &'r mut [f32],
-    pub first: bool,
+/// What an optimizer keeps per slot, seen by a spread step.
+pub(crate) trait StepState: Send {
+    /// What every slot's step shares (the configuration).
+    type Shared: Sync + ?Sized;
+    /// A run of the state's per-value buffers, with the slot's per-step constants.
+    type Part<'r>: Cut + Default + Send
+    where
+        Self: 'r;
+
+    /// The slot's part for this step, over its `len` values. Called once per step for each
+    /// slot with a gradient, before any of its values is updated: the place for per-slot
+    /// bookkeeping (a step count, a first buffer).
+    fn begin<'r>(&'r mut self, len: usize, shared: &Self::Shared) -> Self::Part<'r>;
 }
 
-impl<'r> Piece<'r> {
-    /// A slot's values with everything its update needs; none when it has no gradient. With
-    /// `momentum`, a slot without a buffer gets one here (zeros, to be set by its first step),
-    /// which is the only allocation of a step and happens once per slot.
-    fn of(slot: &'r mut ParamSlot<'_>, state: &'r mut SgdSlotState, momentum: bool) -> Self {
+/// Something per value that can be cut in two at a value.
+pub(crate) trait Cut: Sized {
+    /// The values before `at` and those from it.
+    fn cut(self, at: usize) -> (Self, Self);
+}
+
+/// Consecutive values of one slot, their gradient and the state's part for them.
+pub(crate) struct Piece<'r, P> {
+    pub value: &'r mut [f32],
+    pub grad: &'r [f32],
+    pub part: P,
+}
+
+impl<P: Default> Default for Piece<'_, P> {
+    fn default() -> Self {
+        Piece {
+            value: &mut [],
+            grad: &[],
+            part: P::default(),
+        }
+    }
+}
+
+impl<'r, P: Cut + Default> Piece<'r, P> {
+    /// A slot's values with everything their update needs; none when it has no gradient.
+    fn of<S>(slot: &'r mut ParamSlot<'_>, state: &'r mut S, shared: &S::Shared) -> Self
+    where
+        S: StepState<Part<'r> = P>,
+    {
         let Some(grad) = slot.grad else {
             return Piece::default();
         };
-        let first = momentum && state.momentum_buffer.is_none();
-        if first {
-            state.momentum_buffer = Some(vec![0.0; slot.value.len()]);
-        }
-        let buffer = state.momentum_buffer.as_deref_mut().filter(|_| momentum);
+        let part = state.begin(slot.value.len(), shared);
         Piece {
             value: &mut *slot.value,
             grad,
-            buffer: buffer.unwrap_or_default(),
-            first,
+            part,
         }
     }
 
     fn len(&self) -> usize {
         self.value.len()
     }
+}
 
-    /// The values before `at` and those from it.
+impl<P: Cut> Cut for Piece<'_, P> {
     fn cut(self, at: usize) -> (Self, Self) {
         let (value, value_tail) = self.value.split_at_mut(at);
         let (grad, grad_tail) = self.grad.split_at(at);
-        let (buffer, buffer_tail) = self.buffer.split_at_mut(at.min(self.buffer.len()));
-        let first = self.first;
-        (
-            Piece {
-                value,
-                grad,
-                buffer,
-                first,
-            },
-            Piece {
-                value: value_tail,
-                grad: grad_tail,
-                buffer: buffer_tail,
-                first,
-            },
-        )
+        let (part, part_tail) = self.part.cut(at);
+        let head = Piece { value, grad, part };
+        let tail = Piece {
+            value: value_tail,
+            grad: grad_tail,
+            part: part_tail,
+        };
+        (head, tail)
+    }
+}
+
+/// A per-value buffer's piece: cut with the values; empty when the step keeps none.
+impl Cut for &mut [f32] {
+    fn cut(self, at: usize) -> (Self, Self) {
+        let at = at.min(self.len());
+        self.split_at_mut(at)
     }
 }
 
 /// Values of a step in order: the end of a slot (`head`), whole slots, the start of a slot
 /// (`tail`).
-pub(crate) struct Run<'r, 'a> {
-    head: Piece<'r>,
+pub(crate) struct Run<'r, 'a, S: StepState> {
+    head: Piece<'r, S::Part<'r>>,
     slots: &'r mut [ParamSlot<'a>],
-    states: &'r mut [SgdSlotState],
-    tail: Piece<'r>,
-    momentum: bool,
+    states: &'r mut [S],
+    tail: Piece<'r, S::Part<'r>>,
+    shared: &'r S::Shared,
 }
 
 /// The values a slot's update touches: all of them if it has a gradient, none otherwise.
@@ -95,13 +120,12 @@ fn updated_len(slot: &ParamSlot<'_>) -> usize {
     slot.grad.map_or(0, |_| slot.value.len())
 }
 
-impl<'r, 'a> Run<'r, 'a> {
-    /// Every slot of a step, with its state (same length); `momentum` when the step keeps
-    /// buffers.
+impl<'r, 'a, S: StepState> Run<'r, 'a, S> {
+    /// Every slot of a step, with its state (same length).
     pub(crate) fn new(
         slots: &'r mut [ParamSlot<'a>],
-        states: &'r mut [SgdSlotState],
-        momentum: bool,
+        states: &'r mut [S],
+        shared: &'r S::Shared,
     ) -> Self {
         assert_eq!(slots.len(), states.len(), "one state per slot");
         Run {
@@ -109,18 +133,18 @@ impl<'r, 'a> Run<'r, 'a> {
             slots,
             states,
             tail: Piece::default(),
-            momentum,
+            shared,
         }
     }
 
     /// A run of one piece.
-    fn of_piece(piece: Piece<'r>, momentum: bool) -> Self {
+    fn of_piece(piece: Piece<'r, S::Part<'r>>, shared: &'r S::Shared) -> Self {
         Run {
             head: piece,
             slots: &mut [],
             states: &mut [],
             tail: Piece::default(),
-            momentum,
+            shared,
         }
     }
 
@@ -136,7 +160,7 @@ impl<'r, 'a> Run<'r, 'a> {
             slots,
             states,
             tail,
-            momentum,
+            shared,
         } = self;
         if at <= head.len() {
             let (before, after) = head.cut(at);
@@ -145,9 +169,9 @@ impl<'r, 'a> Run<'r, 'a> {
                 slots,
                 states,
                 tail,
-                momentum,
+                shared,
             };
-            return (Run::of_piece(before, momentum), rest);
+            return (Run::of_piece(before, shared), rest);
         }
         let mut at = at - head.len();
         let inside = slots.iter().position(|slot| {
@@ -166,51 +190,57 @@ impl<'r, 'a> Run<'r, 'a> {
                 slots,
                 states,
                 tail: before,
-                momentum,
+                shared,
             };
-            return (first, Run::of_piece(after, momentum));
+            return (first, Run::of_piece(after, shared));
         };
         let (slots_before, rest) = slots.split_at_mut(i);
         let (slot, slots_after) = rest.split_first_mut().expect("slot i");
         let (states_before, rest) = states.split_at_mut(i);
         let (state, states_after) = rest.split_first_mut().expect("state i");
-        let (before, after) = Piece::of(slot, state, momentum).cut(at);
+        let (before, after) = Piece::of(slot, state, shared).cut(at);
         let first = Run {
             head,
             slots: slots_before,
             states: states_before,
             tail: before,
-            momentum,
+            shared,
         };
         let rest = Run {
             head: after,
             slots: slots_after,
             states: states_after,
             tail,
-            momentum,
+            shared,
         };
         (first, rest)
     }
 
     /// `update` for every piece, in order.
-    fn for_each(self, update: &impl Fn(Piece<'_>)) {
-        let momentum = self.momentum;
-        update(self.head);
-        for (slot, state) in self.slots.iter_mut().zip(self.states.iter_mut()) {
-            update(Piece::of(slot, state, momentum));
+    fn for_each(self, update: &impl Fn(Piece<'r, S::Part<'r>>)) {
+        let Run {
+            head,
+            slots,
+            states,
+            tail,
+            shared,
+        } = self;
+        update(head);
+        for (slot, state) in slots.iter_mut().zip(states.iter_mut()) {
+            update(Piece::of(slot, state, shared));
         }
-        update(self.tail);
+        update(tail);
     }
 
     /// `update` for every piece, the values cut into one even run per thread when there are
     /// enough of them (at most [`MOST_TASKS`]), otherwise all on the calling thread.
-    pub(crate) fn spread(self, update: &(impl Fn(Piece<'_>) + Sync)) {
+    pub(crate) fn spread(self, update: &(impl Fn(Piece<'r, S::Part<'r>>) + Sync)) {
         let total = self.len();
         let tasks = threads().min(total / MIN_TASK).clamp(1, MOST_TASKS);
         if tasks == 1 {
             return self.for_each(update);
         }
-        let runs: [Mutex<Option<Run<'_, '_>>>; MOST_TASKS] = Default::default();
+        let runs: [Mutex<Option<Run<'r, 'a, S>>>; MOST_TASKS] = Default::default();
         let mut rest = self;
         for (t, run) in runs.iter().enumerate().take(tasks - 1) {
             // Run `t` ends at `total * (t + 1) / tasks`; `rest` starts at `total * t / tasks`.
@@ -235,6 +265,82 @@ impl<'r, 'a> Run<'r, 'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{Adam, AdamConfig, Momentum, Optimizer, Sgd, SgdConfig, SgdSlotState, WeightDecay};
+
+    /// Three steps of the optimizer `make` gives (the first creates its state) over values
+    /// enough for five runs, with `threads` threads, the values in slots of `slot_len`.
+    fn train<O: Optimizer>(
+        make: &(impl Fn() -> O + Sync),
+        threads: usize,
+        slot_len: usize,
+    ) -> Vec<f32> {
+        let len = 5 * MIN_TASK + 17;
+        let values: Vec<f32> = (0..len).map(|i| ((i % 97) as f32 - 48.0) * 0.01).collect();
+        let grad = |step: usize| -> Vec<f32> {
+            (0..len)
+                .map(|i| (((i * 31 + step * 7) % 89) as f32 - 44.0) * 0.003)
+                .collect()
+        };
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let (mut values, mut optimizer) = (values, make());
+            for step in 0..3 {
+                let g = grad(step);
+                let mut slots: Vec<ParamSlot<'_>> = (values.chunks_mut(slot_len))
+                    .zip(g.chunks(slot_len))
+                    .map(|(p, g)| ParamSlot::new(p, Some(g)))
+                    .collect();
+                optimizer.step(&mut slots).unwrap();
+            }
+            values
+        })
+    }
+
+    /// The bits of one thread and one slot (no cut anywhere) on 2 and 3 threads, in one slot
+    /// or many.
+    fn assert_same_bits_on_any_thread_count<O: Optimizer>(make: impl Fn() -> O + Sync) {
+        let serial = train(&make, 1, usize::MAX);
+        for (threads, slot_len) in [
+            (2, usize::MAX),
+            (3, usize::MAX),
+            (2, 1000),
+            (3, 7),
+            (1, 1000),
+        ] {
+            assert!(
+                train(&make, threads, slot_len) == serial,
+                "{threads} threads, slots of {slot_len}: not the bits of one thread"
+            );
+        }
+    }
+
+    #[test]
+    fn sgd_has_the_same_bits_on_any_thread_count_and_slot_split() {
+        assert_same_bits_on_any_thread_count(|| {
+            Sgd::new(SgdConfig {
+                lr: 0.1,
+                momentum: Some(Momentum::Nesterov(0.9)),
+                weight_decay: Some(WeightDecay::L2(1e-3)),
+                ..SgdConfig::default()
+            })
+            .unwrap()
+        });
+    }
+
+    #[test]
+    fn adam_has_the_same_bits_on_any_thread_count_and_slot_split() {
+        assert_same_bits_on_any_thread_count(|| {
+            Adam::new(AdamConfig {
+                lr: 0.01,
+                amsgrad: true,
+                ..AdamConfig::adamw()
+            })
+            .unwrap()
+        });
+    }
 
     /// The slots' values in the order the runs give them, with the run each came in.
     fn cut_into(sizes: &[usize], without_grad: &[usize], tasks: usize) -> Vec<Vec<f32>> {
@@ -254,15 +360,19 @@ mod tests {
             })
             .collect();
         let total: usize = (slots.iter()).map(updated_len).sum();
-        let mut rest = Run::new(&mut slots, &mut states, true);
+        let mut rest = Run::new(&mut slots, &mut states, &true);
         let mut runs = Vec::new();
         for t in 0..tasks {
             let len = total * (t + 1) / tasks - total * t / tasks;
             let (first, after) = rest.cut(len);
             assert_eq!(first.len(), len, "run {t} of {tasks}");
             let seen = std::cell::RefCell::new(Vec::new());
-            first.for_each(&|piece: Piece<'_>| {
-                assert_eq!(piece.buffer.len(), piece.value.len(), "a buffer per value");
+            first.for_each(&|piece| {
+                assert_eq!(
+                    piece.part.buffer.len(),
+                    piece.value.len(),
+                    "a buffer per value"
+                );
                 seen.borrow_mut().extend_from_slice(piece.value);
             });
             runs.push(seen.into_inner());
