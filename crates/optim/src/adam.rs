@@ -7,6 +7,7 @@ use crate::spread::{Cut, Piece, Run, StepState};
 use crate::weight_decay::{self, WeightDecay};
 use crate::{OptimError, Optimizer, OptimizerState, ParamSlot};
 use serde::{Deserialize, Serialize};
+use tapegrad_core::multiversion;
 
 /// The settings of [`Adam`]. [`Default`] (same as [`AdamConfig::adam`]) gives
 /// `torch.optim.Adam`'s defaults; [`AdamConfig::adamw`] gives `torch.optim.AdamW`'s.
@@ -310,35 +311,52 @@ impl StepState for AdamSlotState {
     }
 }
 
-/// The update of a run of one slot's values (sizes were checked by [`prepare`]).
-fn update(config: &AdamConfig, piece: Piece<'_, MomentsPart<'_>>) {
-    let AdamConfig {
-        lr,
-        betas: (beta1, beta2),
-        eps,
-        weight_decay: decay,
-        ..
-    } = *config;
-    let Piece { value, grad, part } = piece;
-    let (step_size, bias_correction2_sqrt) = (part.step_size, part.bias_correction2_sqrt);
-    // Without amsgrad this iterator is empty and `v_hat = v`.
-    let mut max_sq = part.max_exp_avg_sq.iter_mut();
-    let moments = part.exp_avg.iter_mut().zip(part.exp_avg_sq.iter_mut());
-    for ((p, &g), (m, v)) in value.iter_mut().zip(grad).zip(moments) {
-        let (p64, g) = weight_decay::apply(decay, lr, f64::from(*p), f64::from(g));
-        let m64 = f64::from(*m) + (1.0 - beta1) * (g - f64::from(*m));
-        let v64 = beta2 * f64::from(*v) + (1.0 - beta2) * g * g;
-        *m = m64 as f32;
-        *v = v64 as f32;
-        let v_hat = match max_sq.next() {
-            Some(max) => {
-                let max64 = f64::from(*max).max(v64);
-                *max = max64 as f32;
-                max64
+multiversion! {
+    /// The update of a run of one slot's values (sizes were checked by [`prepare`]), each in
+    /// `f64` as PyTorch's: straight loops, one with amsgrad and one without, which the
+    /// compiler vectorises (four values per instruction with AVX2; IEEE operations lane by
+    /// lane, so the same bits as one at a time). One loop with the amsgrad branch inside ran
+    /// a value at a time: 8.4 ns per value over the MLP's parameters.
+    fn update(config: &AdamConfig, piece: Piece<'_, MomentsPart<'_>>) {
+        let Piece { value, grad, part } = piece;
+        let n = value.len();
+        let (grad, m, v) = (&grad[..n], &mut part.exp_avg[..n], &mut part.exp_avg_sq[..n]);
+        let constants = (part.step_size, part.bias_correction2_sqrt);
+        if part.max_exp_avg_sq.is_empty() {
+            for i in 0..n {
+                let (p64, m64, v64) = moments(config, value[i], grad[i], &mut m[i], &mut v[i]);
+                value[i] = stepped(config, constants, p64, m64, v64);
             }
-            None => v64,
-        };
-        let denom = v_hat.sqrt() / bias_correction2_sqrt + eps;
-        *p = (p64 - step_size * m64 / denom) as f32;
+        } else {
+            let max = &mut part.max_exp_avg_sq[..n];
+            for i in 0..n {
+                let (p64, m64, v64) = moments(config, value[i], grad[i], &mut m[i], &mut v[i]);
+                let v_hat = f64::from(max[i]).max(v64);
+                max[i] = v_hat as f32;
+                value[i] = stepped(config, constants, p64, m64, v_hat);
+            }
+        }
     }
+}
+
+/// One value's weight decay and moments: returns `p` after the decay, and the new `m` and
+/// `v` in `f64`, having stored them (rounded to `f32`) in `m` and `v`.
+#[inline(always)]
+fn moments(config: &AdamConfig, p: f32, g: f32, m: &mut f32, v: &mut f32) -> (f64, f64, f64) {
+    let (beta1, beta2) = config.betas;
+    let (p64, g) = weight_decay::apply(config.weight_decay, config.lr, f64::from(p), f64::from(g));
+    let m64 = f64::from(*m) + (1.0 - beta1) * (g - f64::from(*m));
+    let v64 = beta2 * f64::from(*v) + (1.0 - beta2) * g * g;
+    *m = m64 as f32;
+    *v = v64 as f32;
+    (p64, m64, v64)
+}
+
+/// The value after its step, from `p` after the decay, `m` and `v_hat`, with the slot's
+/// `(step_size, bias_correction2_sqrt)`.
+#[inline(always)]
+fn stepped(config: &AdamConfig, constants: (f64, f64), p64: f64, m64: f64, v_hat: f64) -> f32 {
+    let (step_size, bias_correction2_sqrt) = constants;
+    let denom = v_hat.sqrt() / bias_correction2_sqrt + config.eps;
+    (p64 - step_size * m64 / denom) as f32
 }
