@@ -7,6 +7,7 @@ use crate::spread::{Cut, Piece, Run, StepState};
 use crate::weight_decay::WeightDecay;
 use crate::{OptimError, Optimizer, OptimizerState, ParamSlot};
 use serde::{Deserialize, Serialize};
+use tapegrad_core::multiversion;
 
 /// The momentum variant, with its coefficient `mu`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -281,89 +282,100 @@ fn active_momentum(config: &SgdConfig) -> Option<Momentum> {
 
 /// Every slot's update in `f32`, as PyTorch's (sizes were checked by [`prepare`]), spread
 /// over the threads (see [`Run::spread`]).
-///
-/// The weight decay is resolved once into a monomorphic per-element rule, so each loop below
-/// is a straight pass that the compiler vectorises.
 fn update(config: &SgdConfig, run: Run<'_, '_, SgdSlotState>) {
-    match config.weight_decay {
-        None => update_with(config, run, |p, g| (p, g)),
-        Some(WeightDecay::L2(wd)) => {
-            let wd = wd as f32;
-            update_with(config, run, move |p, g| (p, g + wd * p))
-        }
-        Some(WeightDecay::Decoupled(wd)) => {
-            let shrink = (1.0 - config.lr * wd) as f32;
-            update_with(config, run, move |p, g| (p * shrink, g))
-        }
-    }
+    let rule = StepRule {
+        lr: config.lr as f32,
+        decay: match config.weight_decay {
+            None => Decay::None,
+            Some(WeightDecay::L2(wd)) => Decay::L2(wd as f32),
+            Some(WeightDecay::Decoupled(wd)) => Decay::Shrink((1.0 - config.lr * wd) as f32),
+        },
+        momentum: active_momentum(config).map(|momentum| MomentumRule {
+            mu: momentum.coefficient() as f32,
+            keep: (1.0 - config.dampening) as f32,
+            nesterov: matches!(momentum, Momentum::Nesterov(_)),
+        }),
+    };
+    run.spread(&|piece| update_piece(rule, piece));
 }
 
-/// The update with the weight decay rule `decay(p, g) -> (p, d)`.
-fn update_with(
-    config: &SgdConfig,
-    run: Run<'_, '_, SgdSlotState>,
-    decay: impl Fn(f32, f32) -> (f32, f32) + Copy + Sync,
-) {
-    let lr = config.lr as f32;
-    let Some(momentum) = active_momentum(config) else {
-        return run.spread(&|piece| {
-            for (p, &g) in piece.value.iter_mut().zip(piece.grad) {
-                let (p0, d) = decay(*p, g);
-                *p = p0 - lr * d;
-            }
-        });
-    };
-    let rule = MomentumRule {
-        lr,
-        mu: momentum.coefficient() as f32,
-        keep: (1.0 - config.dampening) as f32,
-    };
-    let nesterov = matches!(momentum, Momentum::Nesterov(_));
-    run.spread(&|piece| match (piece.part.first, nesterov) {
-        (true, _) => rule.first(piece, nesterov, decay),
-        (false, true) => rule.apply::<true>(piece, decay),
-        (false, false) => rule.apply::<false>(piece, decay),
-    });
+/// A step's coefficients, as `f32` values the loops keep in registers.
+#[derive(Clone, Copy)]
+struct StepRule {
+    lr: f32,
+    decay: Decay,
+    momentum: Option<MomentumRule>,
 }
 
-/// The coefficients of a momentum step, as `f32` values the loop can keep in registers.
+/// The weight decay of a step: `g + wd * p` (L2), or `p` shrunk by `1 - lr * wd`
+/// (decoupled).
+#[derive(Clone, Copy)]
+enum Decay {
+    None,
+    L2(f32),
+    Shrink(f32),
+}
+
+/// The momentum of a step: `buf = mu * buf + keep * d`, with `keep = 1 - dampening`.
 #[derive(Clone, Copy)]
 struct MomentumRule {
-    lr: f32,
     mu: f32,
     keep: f32,
+    nesterov: bool,
 }
 
-impl MomentumRule {
-    /// A buffer's first step: `buf = d`, a plain copy (dampening is not applied to it, as in
-    /// PyTorch), then `p -= lr * (d + mu * d)` (Nesterov) or `p -= lr * d`.
-    #[inline(always)]
-    fn first(self, piece: SgdPiece<'_>, nesterov: bool, decay: impl Fn(f32, f32) -> (f32, f32)) {
-        let Piece { value, grad, part } = piece;
-        let buffer = part.buffer;
-        for ((p, &g), b) in value.iter_mut().zip(grad).zip(buffer.iter_mut()) {
-            let (p0, d) = decay(*p, g);
-            *b = d;
-            *p = p0 - self.lr * if nesterov { d + self.mu * d } else { d };
+multiversion! {
+    /// The update of a run of one slot's values: the weight decay resolved once into a
+    /// per-value rule (see [`with_decay`]), so each loop is a straight pass that the compiler
+    /// vectorises, eight values per instruction with AVX2 (the same bits as one at a time).
+    fn update_piece(rule: StepRule, piece: SgdPiece<'_>) {
+        match rule.decay {
+            Decay::None => with_decay(rule, piece, |p, g| (p, g)),
+            Decay::L2(wd) => with_decay(rule, piece, move |p, g| (p, g + wd * p)),
+            Decay::Shrink(shrink) => with_decay(rule, piece, move |p, g| (p * shrink, g)),
         }
     }
+}
 
-    /// `buf = mu * buf + keep * d`, then `p -= lr * (d + mu * buf)` (Nesterov) or
-    /// `p -= lr * buf`, element by element.
-    #[inline(always)]
-    fn apply<const NESTEROV: bool>(
-        self,
-        piece: SgdPiece<'_>,
-        decay: impl Fn(f32, f32) -> (f32, f32),
-    ) {
-        let MomentumRule { lr, mu, keep } = self;
-        let Piece { value, grad, part } = piece;
-        let buffer = part.buffer;
-        for ((p, &g), b) in value.iter_mut().zip(grad).zip(buffer.iter_mut()) {
+/// [`update_piece`] with the weight decay rule `decay(p, g) -> (p, d)`:
+/// without momentum `p -= lr * d`. With it, on a buffer's first step `buf = d`, a plain copy
+/// (dampening is not applied to it, as in PyTorch), and later `buf = mu * buf + keep * d`;
+/// then `p -= lr * (d + mu * buf)` (Nesterov) or `p -= lr * buf`.
+#[inline(always)]
+fn with_decay(rule: StepRule, piece: SgdPiece<'_>, decay: impl Fn(f32, f32) -> (f32, f32)) {
+    let Piece { value, grad, part } = piece;
+    let lr = rule.lr;
+    let Some(MomentumRule { mu, keep, nesterov }) = rule.momentum else {
+        for (p, &g) in value.iter_mut().zip(grad) {
             let (p0, d) = decay(*p, g);
-            let next = mu * *b + keep * d;
-            *b = next;
-            *p = p0 - lr * if NESTEROV { d + mu * next } else { next };
+            *p = p0 - lr * d;
+        }
+        return;
+    };
+    let values = value.iter_mut().zip(grad).zip(part.buffer.iter_mut());
+    match (part.first, nesterov) {
+        (true, _) => {
+            for ((p, &g), b) in values {
+                let (p0, d) = decay(*p, g);
+                *b = d;
+                *p = p0 - lr * if nesterov { d + mu * d } else { d };
+            }
+        }
+        (false, true) => {
+            for ((p, &g), b) in values {
+                let (p0, d) = decay(*p, g);
+                let next = mu * *b + keep * d;
+                *b = next;
+                *p = p0 - lr * (d + mu * next);
+            }
+        }
+        (false, false) => {
+            for ((p, &g), b) in values {
+                let (p0, d) = decay(*p, g);
+                let next = mu * *b + keep * d;
+                *b = next;
+                *p = p0 - lr * next;
+            }
         }
     }
 }
