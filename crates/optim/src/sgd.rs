@@ -198,8 +198,10 @@ impl Optimizer for Sgd {
             len,
             momentum_buffer: None,
         })?;
-        let momentum = active_momentum(&self.config).is_some();
-        update(&self.config, Run::new(slots, &mut self.slots, &momentum));
+        // Every slot's update in `f32`, as PyTorch's (sizes were checked by `prepare`).
+        let rule = StepRule::of(&self.config);
+        let keeps_buffers = rule.momentum.is_some();
+        Run::new(slots, &mut self.slots, &keeps_buffers).spread(&|piece| update_piece(rule, piece));
         Ok(())
     }
 
@@ -275,36 +277,33 @@ impl StepState for SgdSlotState {
     }
 }
 
-/// The momentum a step keeps a buffer for: none at coefficient 0, as in PyTorch.
-fn active_momentum(config: &SgdConfig) -> Option<Momentum> {
-    config.momentum.filter(|m| m.coefficient() != 0.0)
-}
-
-/// Every slot's update in `f32`, as PyTorch's (sizes were checked by [`prepare`]), spread
-/// over the threads (see [`Run::spread`]).
-fn update(config: &SgdConfig, run: Run<'_, '_, SgdSlotState>) {
-    let rule = StepRule {
-        lr: config.lr as f32,
-        decay: match config.weight_decay {
-            None => Decay::None,
-            Some(WeightDecay::L2(wd)) => Decay::L2(wd as f32),
-            Some(WeightDecay::Decoupled(wd)) => Decay::Shrink((1.0 - config.lr * wd) as f32),
-        },
-        momentum: active_momentum(config).map(|momentum| MomentumRule {
-            mu: momentum.coefficient() as f32,
-            keep: (1.0 - config.dampening) as f32,
-            nesterov: matches!(momentum, Momentum::Nesterov(_)),
-        }),
-    };
-    run.spread(&|piece| update_piece(rule, piece));
-}
-
 /// A step's coefficients, as `f32` values the loops keep in registers.
 #[derive(Clone, Copy)]
 struct StepRule {
     lr: f32,
     decay: Decay,
     momentum: Option<MomentumRule>,
+}
+
+impl StepRule {
+    /// The coefficients of `config`'s step; no momentum (and no buffer) at coefficient 0, as
+    /// in PyTorch.
+    fn of(config: &SgdConfig) -> Self {
+        let momentum = config.momentum.filter(|m| m.coefficient() != 0.0);
+        StepRule {
+            lr: config.lr as f32,
+            decay: match config.weight_decay {
+                None => Decay::None,
+                Some(WeightDecay::L2(wd)) => Decay::L2(wd as f32),
+                Some(WeightDecay::Decoupled(wd)) => Decay::Shrink((1.0 - config.lr * wd) as f32),
+            },
+            momentum: momentum.map(|momentum| MomentumRule {
+                mu: momentum.coefficient() as f32,
+                keep: (1.0 - config.dampening) as f32,
+                nesterov: matches!(momentum, Momentum::Nesterov(_)),
+            }),
+        }
+    }
 }
 
 /// The weight decay of a step: `g + wd * p` (L2), or `p` shrunk by `1 - lr * wd`

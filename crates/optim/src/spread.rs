@@ -105,6 +105,12 @@ impl Cut for &mut [f32] {
     }
 }
 
+/// The length of run `t` of `tasks` over `total` values: run `t` covers `total * t / tasks`
+/// to `total * (t + 1) / tasks`, so lengths differ by at most one.
+fn run_len(total: usize, tasks: usize, t: usize) -> usize {
+    total * (t + 1) / tasks - total * t / tasks
+}
+
 /// Values of a step in order: the end of a slot (`head`), whole slots, the start of a slot
 /// (`tail`).
 pub(crate) struct Run<'r, 'a, S: StepState> {
@@ -218,18 +224,11 @@ impl<'r, 'a, S: StepState> Run<'r, 'a, S> {
 
     /// `update` for every piece, in order.
     fn for_each(self, update: &impl Fn(Piece<'r, S::Part<'r>>)) {
-        let Run {
-            head,
-            slots,
-            states,
-            tail,
-            shared,
-        } = self;
-        update(head);
-        for (slot, state) in slots.iter_mut().zip(states.iter_mut()) {
-            update(Piece::of(slot, state, shared));
+        update(self.head);
+        for (slot, state) in self.slots.iter_mut().zip(self.states.iter_mut()) {
+            update(Piece::of(slot, state, self.shared));
         }
-        update(tail);
+        update(self.tail);
     }
 
     /// `update` for every piece, the values cut into one even run per thread when there are
@@ -243,9 +242,7 @@ impl<'r, 'a, S: StepState> Run<'r, 'a, S> {
         let runs: [Mutex<Option<Run<'r, 'a, S>>>; MOST_TASKS] = Default::default();
         let mut rest = self;
         for (t, run) in runs.iter().enumerate().take(tasks - 1) {
-            // Run `t` ends at `total * (t + 1) / tasks`; `rest` starts at `total * t / tasks`.
-            let len = total * (t + 1) / tasks - total * t / tasks;
-            let (first, after) = rest.cut(len);
+            let (first, after) = rest.cut(run_len(total, tasks, t));
             *run.lock().unwrap_or_else(PoisonError::into_inner) = Some(first);
             rest = after;
         }
@@ -363,7 +360,7 @@ mod tests {
         let mut rest = Run::new(&mut slots, &mut states, &true);
         let mut runs = Vec::new();
         for t in 0..tasks {
-            let len = total * (t + 1) / tasks - total * t / tasks;
+            let len = run_len(total, tasks, t);
             let (first, after) = rest.cut(len);
             assert_eq!(first.len(), len, "run {t} of {tasks}");
             let seen = std::cell::RefCell::new(Vec::new());
