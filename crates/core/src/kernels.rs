@@ -12,7 +12,7 @@ mod simd;
 mod team;
 
 pub use gemm::{gemm, gemm_is_large, gemm_serial, MatRef};
-pub use math::{exp, sigmoid, sigmoid_into};
+pub use math::{exp, relu, relu_backward, sigmoid, sigmoid_into};
 pub use simd::{has_avx2, has_avx512};
 pub use team::{
     for_each_chunk_mut, for_each_chunk_pair_mut, join, map_tasks, parallel_for, threads, MAX_TASKS,

@@ -18,7 +18,7 @@ use tapegrad_core::{Tape, Var};
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Activation {
-    /// `max(x, 0)`, derivative 0 at 0 as in PyTorch (`nn.ReLU`).
+    /// `max(x, 0)`, derivative 0 at 0, a NaN kept, as in PyTorch (`nn.ReLU`).
     Relu,
     /// `1 / (1 + exp(-x))` (`nn.Sigmoid`).
     Sigmoid,

@@ -3,6 +3,31 @@
 
 use super::{for_each_chunk_mut, CHUNK};
 
+/// `max(x, 0)` as PyTorch's `relu`: `0` for `x <= 0`, `x` otherwise, and a NaN stays NaN
+/// (`f32::max` would turn it into 0 and hide a training that diverged from the checks after
+/// the activation). One function for every op that applies a ReLU, so that a fused op and
+/// the plain `relu` give the same bits.
+#[inline(always)]
+pub fn relu(x: f32) -> f32 {
+    if x <= 0.0 {
+        0.0
+    } else {
+        x
+    }
+}
+
+/// The gradient through a ReLU whose input or output was `y`: `0` where `y <= 0` (its
+/// derivative at 0 taken as 0), `g` elsewhere, a NaN included, as PyTorch's
+/// `threshold_backward`.
+#[inline(always)]
+pub fn relu_backward(y: f32, g: f32) -> f32 {
+    if y <= 0.0 {
+        0.0
+    } else {
+        g
+    }
+}
+
 /// `e^x` in `f32`, within 2 ulp of the exact value: Cephes' `expf` (range reduction by
 /// `ln 2` in two parts, a degree-6 polynomial), with `+inf` above `ln(f32::MAX)` and `0`
 /// below `ln(f32::MIN_POSITIVE)` (no subnormal results). Branch-free, so it vectorises.

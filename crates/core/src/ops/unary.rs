@@ -2,7 +2,7 @@
 //! is taken from the output where it can be (`relu`, `sigmoid`, `tanh`, `exp`, `sqrt`), so
 //! the backward reads one tensor instead of recomputing the function.
 
-use crate::kernels::{map_into, sigmoid_into, zip_into};
+use crate::kernels::{map_into, relu, relu_backward, sigmoid_into, zip_into};
 use crate::{BackwardCtx, ForwardCtx, Op, Tape, Tensor, Var};
 
 #[derive(Clone, Copy)]
@@ -36,7 +36,7 @@ impl Op for Unary {
         let mut y = ctx.pool.take(x.shape());
         let out = y.data_mut();
         match self.kind {
-            Kind::Relu => map_into(out, x.data(), |x| x.max(0.0)),
+            Kind::Relu => map_into(out, x.data(), relu),
             Kind::Sigmoid => sigmoid_into(out, x.data()),
             Kind::Tanh => map_into(out, x.data(), f32::tanh),
             Kind::Exp => map_into(out, x.data(), f32::exp),
@@ -51,13 +51,7 @@ impl Op for Unary {
         let mut dx = ctx.pool.take(x.shape());
         let out = dx.data_mut();
         match self.kind {
-            // relu'(0) = 0, as PyTorch.
-            Kind::Relu => zip_into(
-                out,
-                g.data(),
-                y.data(),
-                |g, y| if y > 0.0 { g } else { 0.0 },
-            ),
+            Kind::Relu => zip_into(out, y.data(), g.data(), relu_backward),
             Kind::Sigmoid => zip_into(out, g.data(), y.data(), |g, y| g * y * (1.0 - y)),
             Kind::Tanh => zip_into(out, g.data(), y.data(), |g, y| g * (1.0 - y * y)),
             Kind::Exp => zip_into(out, g.data(), y.data(), |g, y| g * y),
@@ -69,7 +63,8 @@ impl Op for Unary {
 }
 
 impl Tape {
-    /// `max(x, 0)`; its derivative at 0 is 0, as in PyTorch.
+    /// `max(x, 0)`; its derivative at 0 is 0, and a NaN stays NaN with the gradient passed
+    /// through, as in PyTorch (see [`kernels::relu`](crate::kernels::relu)).
     pub fn relu(&mut self, x: Var) -> Var {
         self.apply(Unary { kind: Kind::Relu }, &[x])
     }
@@ -158,6 +153,23 @@ mod tests {
         let loss = tape.sum(y);
         let grads = tape.backward(loss);
         assert_eq!(grads.get(x).unwrap().data(), &[0.0, 0.0, 1.0]);
+    }
+
+    #[test]
+    fn relu_keeps_nan_and_passes_its_gradient_as_pytorch() {
+        // torch.relu(nan) is nan, and threshold_backward passes the gradient where the
+        // output is not <= 0.
+        let mut tape = Tape::new();
+        let x = tape.variable(Tensor::from_vec(vec![3], vec![f32::NAN, -0.0, -2.0]));
+        let y = tape.relu(x);
+        let out = tape.value(y).data().to_vec();
+        assert!(out[0].is_nan(), "{out:?}");
+        assert_eq!(
+            out[1..].iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            [0, 0]
+        );
+        let grads = tape.backward_with(y, Tensor::from_vec(vec![3], vec![2.0, 3.0, 4.0]));
+        assert_eq!(grads.get(x).unwrap().data(), &[2.0, 0.0, 0.0]);
     }
 
     #[test]
