@@ -1,11 +1,16 @@
 //! `Sequential`: layers applied one after the other, named `0`, `1`, ... as PyTorch's
 //! `nn.Sequential`, so the state-dict keys match (`0.weight`, `1.running_mean`).
 
-use crate::{Mode, Module, Path, Visitor, VisitorMut};
+use crate::{Activation, BatchNorm1d, Mode, Module, Path, Visitor, VisitorMut};
 use std::any::Any;
 use tapegrad_core::{Tape, Var};
 
 /// A chain of layers. Layer `i`'s parameters and buffers are named `i.<name>`.
+///
+/// A [`BatchNorm1d`] directly followed by [`Activation::Relu`] runs as one fused op
+/// ([`BatchNorm1d::forward_then_relu`]): the same numbers to the bit, fewer passes over
+/// memory. The layers stay two (names, state dict, [`Sequential::get`]); only the tape sees
+/// one op, `batch_norm_relu`, where it would have seen `batch_norm` and `relu`.
 ///
 /// ```
 /// use tapegrad_core::{Tape, Tensor};
@@ -97,10 +102,23 @@ impl Sequential {
 }
 
 impl Module for Sequential {
-    fn forward(&mut self, tape: &mut Tape, x: Var, mode: Mode) -> Var {
-        self.layers
-            .iter_mut()
-            .fold(x, |x, layer| layer.forward(tape, x, mode))
+    fn forward(&mut self, tape: &mut Tape, mut x: Var, mode: Mode) -> Var {
+        let mut i = 0;
+        while i < self.layers.len() {
+            // The layer's output goes nowhere but into the next layer, so the pair may fuse.
+            let relu_next = self.get_as::<Activation>(i + 1) == Some(&Activation::Relu);
+            match self.get_as_mut::<BatchNorm1d>(i).filter(|_| relu_next) {
+                Some(bn) => {
+                    x = bn.forward_then_relu(tape, x, mode);
+                    i += 2;
+                }
+                None => {
+                    x = self.layers[i].forward(tape, x, mode);
+                    i += 1;
+                }
+            }
+        }
+        x
     }
 
     fn visit<'a>(&'a self, path: Path<'_>, visitor: &mut dyn Visitor<'a>) {

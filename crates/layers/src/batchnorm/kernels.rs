@@ -9,6 +9,7 @@
 //! the sums take a column strip's piece of a panel (see `panels::strip`): rows `stride`
 //! apart, of which the first values are the strip's features.
 
+use tapegrad_core::kernels::{relu, relu_backward};
 use tapegrad_core::multiversion;
 
 /// The per-feature constants of a normalisation: `x_hat = ((x - mean) - mean_lo) * invstd`.
@@ -38,6 +39,81 @@ pub(super) struct ScaleShift<'a> {
     pub mean: &'a [f32],
     pub scale: &'a [f32],
     pub shift: &'a [f32],
+}
+
+impl<'a> ScaleShift<'a> {
+    /// The constants of the features `cols`.
+    pub fn columns(self, cols: std::ops::Range<usize>) -> ScaleShift<'a> {
+        ScaleShift {
+            mean: &self.mean[cols.clone()],
+            scale: &self.scale[cols.clone()],
+            shift: &self.shift[cols],
+        }
+    }
+}
+
+/// What the backward's loops do to `dy` at feature `j` of a row whose input there is `x`,
+/// given as `x - mean` (which the loops compute anyway): nothing ([`Open`]), or a fused
+/// ReLU's gradient ([`ReluGate`]). A trait rather than a
+/// closure or a flag, so that each loop is compiled once for each, inside its vectorised
+/// (`multiversion!`) caller, the plain BatchNorm's loop unchanged.
+pub(super) trait Gate: Copy {
+    /// The gate for the features `cols`.
+    fn columns(self, cols: std::ops::Range<usize>) -> Self;
+    /// `dy` through the gate, at `centered = x - mean`.
+    fn pass(&self, j: usize, centered: f32, dy: f32) -> f32;
+}
+
+/// The plain BatchNorm: `dy` as it is.
+#[derive(Clone, Copy)]
+pub(super) struct Open;
+
+impl Gate for Open {
+    #[inline(always)]
+    fn columns(self, _: std::ops::Range<usize>) -> Self {
+        Open
+    }
+
+    #[inline(always)]
+    fn pass(&self, _: usize, _: f32, dy: f32) -> f32 {
+        dy
+    }
+}
+
+/// A ReLU after the normalisation, fused into the op: `dy` is zero where the output before
+/// the ReLU, `(x - mean) * scale + shift`, was `<= 0`. That output is recomputed from `x`
+/// with the forward's constants and arithmetic (the same bits, so the same mask) instead of
+/// read back from memory: the backward's loops read `x` anyway. Holds the output's
+/// `scale` and `shift` (see [`ScaleShift`]).
+#[derive(Clone, Copy)]
+pub(super) struct ReluGate<'a> {
+    scale: &'a [f32],
+    shift: &'a [f32],
+}
+
+impl<'a> ReluGate<'a> {
+    /// The gate of an output with the constants `affine`.
+    pub fn new(affine: ScaleShift<'a>) -> Self {
+        ReluGate {
+            scale: affine.scale,
+            shift: affine.shift,
+        }
+    }
+}
+
+impl Gate for ReluGate<'_> {
+    #[inline(always)]
+    fn columns(self, cols: std::ops::Range<usize>) -> Self {
+        ReluGate {
+            scale: &self.scale[cols.clone()],
+            shift: &self.shift[cols],
+        }
+    }
+
+    #[inline(always)]
+    fn pass(&self, j: usize, centered: f32, dy: f32) -> f32 {
+        relu_backward(shifted(centered, self.scale[j], self.shift[j]), dy)
+    }
 }
 
 /// The per-feature coefficients of the input gradient, folded so that an element costs two
@@ -174,15 +250,48 @@ multiversion! {
     }
 }
 
-/// One output of [`normalize`].
+/// One output of [`normalize`] before what follows it (see [`Then`]).
 #[inline(always)]
 fn normalized(x: f32, mean: f32, scale: f32, shift: f32) -> f32 {
-    (x - mean) * scale + shift
+    shifted(x - mean, scale, shift)
+}
+
+/// [`normalized`] from `centered = x - mean`: what [`ReluGate`] recomputes.
+#[inline(always)]
+fn shifted(centered: f32, scale: f32, shift: f32) -> f32 {
+    centered * scale + shift
+}
+
+/// What follows the normalisation in the forward: nothing or a fused ReLU (the forward of
+/// [`Gate`]), a type so that [`normalize`] compiles a loop for each.
+trait Then {
+    /// The op's output from the normalised value.
+    fn then(y: f32) -> f32;
+}
+
+/// The plain BatchNorm.
+struct Plain;
+
+impl Then for Plain {
+    #[inline(always)]
+    fn then(y: f32) -> f32 {
+        y
+    }
+}
+
+/// A fused ReLU.
+struct ThenRelu;
+
+impl Then for ThenRelu {
+    #[inline(always)]
+    fn then(y: f32) -> f32 {
+        relu(y)
+    }
 }
 
 /// [`normalized`] over one 8-feature block of a row (see [`blocks_of_8`]).
 #[inline(always)]
-fn normalized_8(
+fn normalized_8<T: Then>(
     o: &mut [f32; 8],
     x: &[f32; 8],
     mean: &[f32; 8],
@@ -190,34 +299,58 @@ fn normalized_8(
     shift: &[f32; 8],
 ) {
     for l in 0..8 {
-        o[l] = normalized(x[l], mean[l], scale[l], shift[l]);
+        o[l] = T::then(normalized(x[l], mean[l], scale[l], shift[l]));
+    }
+}
+
+/// `y = (x - mean) * scale + shift` (see [`ScaleShift`]), or `relu` of it with `relu`
+/// set: rows that are not whole vectors in 8-feature blocks (see [`blocks_of_8`]), two rows
+/// per pass over the per-feature constants (see [`in_pairs`]); other rows one at a time, in
+/// the plain loop. Each case is a vectorised function of its own: with both loops in one,
+/// the plain BatchNorm's calls took 5-10% longer at 60x100.
+pub(super) fn normalize(x: &[f32], affine: ScaleShift<'_>, relu: bool, y: &mut [f32]) {
+    if relu {
+        normalize_relu(x, affine, y)
+    } else {
+        normalize_plain(x, affine, y)
     }
 }
 
 multiversion! {
-    /// `y = (x - mean) * scale + shift` (see [`ScaleShift`]): rows that are not whole vectors
-    /// in 8-feature blocks (see [`blocks_of_8`]), two rows per pass over the per-feature
-    /// constants (see [`in_pairs`]); other rows one at a time, in the plain loop.
-    pub(super) fn normalize(x: &[f32], affine: ScaleShift<'_>, y: &mut [f32]) {
-        let c = affine.mean.len();
-        let (m, a, b) = (affine.mean, &affine.scale[..c], &affine.shift[..c]);
-        let rows = y.chunks_exact_mut(c).zip(x.chunks_exact(c));
-        if !ragged(c) {
-            for (o, v) in rows {
-                for j in 0..c {
-                    o[j] = normalized(v[j], m[j], a[j], b[j]);
-                }
+    /// [`normalize`] without a ReLU.
+    fn normalize_plain(x: &[f32], affine: ScaleShift<'_>, y: &mut [f32]) {
+        normalize_then::<Plain>(x, affine, y)
+    }
+}
+
+multiversion! {
+    /// [`normalize`] with a ReLU.
+    fn normalize_relu(x: &[f32], affine: ScaleShift<'_>, y: &mut [f32]) {
+        normalize_then::<ThenRelu>(x, affine, y)
+    }
+}
+
+/// [`normalize`], followed by `T`.
+#[inline(always)]
+fn normalize_then<T: Then>(x: &[f32], affine: ScaleShift<'_>, y: &mut [f32]) {
+    let c = affine.mean.len();
+    let (m, a, b) = (affine.mean, &affine.scale[..c], &affine.shift[..c]);
+    let rows = y.chunks_exact_mut(c).zip(x.chunks_exact(c));
+    if !ragged(c) {
+        for (o, v) in rows {
+            for j in 0..c {
+                o[j] = T::then(normalized(v[j], m[j], a[j], b[j]));
             }
-            return;
         }
-        for rows in in_pairs(rows, c) {
-            let (first, mut second) = rows.split();
-            for j in blocks_of_8(c) {
-                let (m, a, b) = (lanes(m, j), lanes(a, j), lanes(b, j));
-                normalized_8(lanes_mut(first.0, j), lanes(first.1, j), m, a, b);
-                if let Some((o, v)) = &mut second {
-                    normalized_8(lanes_mut(o, j), lanes(v, j), m, a, b);
-                }
+        return;
+    }
+    for rows in in_pairs(rows, c) {
+        let (first, mut second) = rows.split();
+        for j in blocks_of_8(c) {
+            let (m, a, b) = (lanes(m, j), lanes(a, j), lanes(b, j));
+            normalized_8::<T>(lanes_mut(first.0, j), lanes(first.1, j), m, a, b);
+            if let Some((o, v)) = &mut second {
+                normalized_8::<T>(lanes_mut(o, j), lanes(v, j), m, a, b);
             }
         }
     }
@@ -236,49 +369,97 @@ const FEATURES_PER_SWEEP: usize = 1024;
 /// 8 KiB.
 const FEW_FEATURES: usize = 128;
 
+/// `sum_dy[j] = sum(dy)` and `sum_dy_xhat[j] = sum(dy * x_hat)` over the rows: the terms of
+/// each run of [`ROWS_PER_F32_SUM`] rows added in `f32` (eight lanes per vector, twice the
+/// `f64` rate), those runs' sums in `f64`, in row order. With `relu` (the output's
+/// constants), `dy` is a fused ReLU's output gradient, gated first (see [`ReluGate`]). A
+/// vectorised function for each case, as [`normalize`].
+pub(super) fn gradient_sums(
+    x: &[f32],
+    dy: &[f32],
+    stride: usize,
+    norm: Norm<'_>,
+    relu: Option<ScaleShift<'_>>,
+    sums: (&mut [f64], &mut [f64]),
+) {
+    match relu {
+        None => gradient_sums_plain(x, dy, stride, norm, sums),
+        Some(affine) => gradient_sums_relu(x, dy, stride, norm, affine, sums),
+    }
+}
+
 multiversion! {
-    /// `sum_dy[j] = sum(dy)` and `sum_dy_xhat[j] = sum(dy * x_hat)` over the rows: the terms of
-    /// each run of [`ROWS_PER_F32_SUM`] rows added in `f32` (eight lanes per vector, twice the
-    /// `f64` rate), those runs' sums in `f64`, in row order.
-    pub(super) fn gradient_sums(
+    /// [`gradient_sums`] without a ReLU.
+    fn gradient_sums_plain(
         x: &[f32],
         dy: &[f32],
         stride: usize,
         norm: Norm<'_>,
-        sum_dy: &mut [f64],
-        sum_dy_xhat: &mut [f64],
+        sums: (&mut [f64], &mut [f64]),
     ) {
-        let c = norm.mean.len();
-        sum_dy[..c].fill(0.0);
-        sum_dy_xhat[..c].fill(0.0);
-        if c <= FEW_FEATURES {
-            gradient_sums_sweep::<FEW_FEATURES>(x, dy, stride, 0..c, norm, sum_dy, sum_dy_xhat);
-            return;
-        }
-        for first in (0..c).step_by(FEATURES_PER_SWEEP) {
-            let cols = first..(first + FEATURES_PER_SWEEP).min(c);
-            gradient_sums_sweep::<FEATURES_PER_SWEEP>(
-                x, dy, stride, cols, norm, sum_dy, sum_dy_xhat,
-            );
-        }
+        gradient_sums_through(x, dy, stride, norm, Open, sums)
+    }
+}
+
+multiversion! {
+    /// [`gradient_sums`] through a ReLU.
+    fn gradient_sums_relu(
+        x: &[f32],
+        dy: &[f32],
+        stride: usize,
+        norm: Norm<'_>,
+        affine: ScaleShift<'_>,
+        sums: (&mut [f64], &mut [f64]),
+    ) {
+        gradient_sums_through(x, dy, stride, norm, ReluGate::new(affine), sums)
+    }
+}
+
+/// [`gradient_sums`] through `gate`.
+#[inline(always)]
+fn gradient_sums_through<G: Gate>(
+    x: &[f32],
+    dy: &[f32],
+    stride: usize,
+    norm: Norm<'_>,
+    gate: G,
+    (sum_dy, sum_dy_xhat): (&mut [f64], &mut [f64]),
+) {
+    let c = norm.mean.len();
+    sum_dy[..c].fill(0.0);
+    sum_dy_xhat[..c].fill(0.0);
+    if c <= FEW_FEATURES {
+        let sums = (sum_dy, sum_dy_xhat);
+        gradient_sums_sweep::<FEW_FEATURES, G>(x, dy, stride, 0..c, norm, gate, sums);
+        return;
+    }
+    for first in (0..c).step_by(FEATURES_PER_SWEEP) {
+        let cols = first..(first + FEATURES_PER_SWEEP).min(c);
+        let sums = (&mut *sum_dy, &mut *sum_dy_xhat);
+        gradient_sums_sweep::<FEATURES_PER_SWEEP, G>(x, dy, stride, cols, norm, gate, sums);
     }
 }
 
 /// [`gradient_sums`] for the features `cols` (at most `W`).
 #[inline(always)]
-fn gradient_sums_sweep<const W: usize>(
+fn gradient_sums_sweep<const W: usize, G: Gate>(
     x: &[f32],
     dy: &[f32],
     stride: usize,
     cols: std::ops::Range<usize>,
     norm: Norm<'_>,
-    sum_dy: &mut [f64],
-    sum_dy_xhat: &mut [f64],
+    gate: G,
+    (sum_dy, sum_dy_xhat): (&mut [f64], &mut [f64]),
 ) {
     let w = cols.len();
     let norm = norm.columns(cols.clone());
+    let gate = gate.columns(cols.clone());
     let (m, lo, s) = (&norm.mean[..w], &norm.mean_lo[..w], &norm.invstd[..w]);
-    let x_hat = |v: &[f32], j: usize| ((v[j] - m[j]) - lo[j]) * s[j];
+    // dy through the gate, and x_hat, at feature j of a row: both from x - mean.
+    let terms = |v: &[f32], d: &[f32], j: usize| {
+        let centered = v[j] - m[j];
+        (gate.pass(j, centered, d[j]), (centered - lo[j]) * s[j])
+    };
     let (sum_dy, sum_dy_xhat) = (&mut sum_dy[cols.clone()], &mut sum_dy_xhat[cols.clone()]);
     let (mut run_dy, mut run_dy_xhat) = ([0f32; W], [0f32; W]);
     let (a, b) = (&mut run_dy[..w], &mut run_dy_xhat[..w]);
@@ -292,14 +473,16 @@ fn gradient_sums_sweep<const W: usize>(
             match rows {
                 Rows::Two((v0, d0), (v1, d1)) => {
                     for j in 0..w {
-                        a[j] = (a[j] + d0[j]) + d1[j];
-                        b[j] = (b[j] + d0[j] * x_hat(v0, j)) + d1[j] * x_hat(v1, j);
+                        let ((g0, h0), (g1, h1)) = (terms(v0, d0, j), terms(v1, d1, j));
+                        a[j] = (a[j] + g0) + g1;
+                        b[j] = (b[j] + g0 * h0) + g1 * h1;
                     }
                 }
                 Rows::One((v, d)) => {
                     for j in 0..w {
-                        a[j] += d[j];
-                        b[j] += d[j] * x_hat(v, j);
+                        let (g, h) = terms(v, d, j);
+                        a[j] += g;
+                        b[j] += g * h;
                     }
                 }
             }
@@ -311,48 +494,102 @@ fn gradient_sums_sweep<const W: usize>(
     }
 }
 
-/// One output of [`input_gradient`].
+/// One output of [`input_gradient`], from `centered = x - mean`.
 #[inline(always)]
-fn input_gradient_at(x: f32, dy: f32, mean: f32, k: f32, slope: f32, offset: f32) -> f32 {
-    (k * dy + offset) - (x - mean) * slope
+fn input_gradient_at(centered: f32, dy: f32, k: f32, slope: f32, offset: f32) -> f32 {
+    (k * dy + offset) - centered * slope
 }
 
-/// [`input_gradient_at`] over one 8-feature block of a row (see [`blocks_of_8`]); `coef`
-/// holds the block's `mean`, `k`, `slope` and `offset`.
+/// [`input_gradient_at`] over the 8-feature block from `j` of a row (see [`blocks_of_8`]),
+/// `dy` through `gate`; `coef` holds the block's `mean`, `k`, `slope` and `offset`.
 #[inline(always)]
-fn input_gradient_8(o: &mut [f32; 8], x: &[f32; 8], dy: &[f32; 8], coef: [&[f32; 8]; 4]) {
+fn input_gradient_8<G: Gate>(
+    o: &mut [f32; 8],
+    (x, dy): (&[f32; 8], &[f32; 8]),
+    (gate, j): (&G, usize),
+    coef: [&[f32; 8]; 4],
+) {
     let [mean, k, slope, offset] = coef;
     for l in 0..8 {
-        o[l] = input_gradient_at(x[l], dy[l], mean[l], k[l], slope[l], offset[l]);
+        let centered = x[l] - mean[l];
+        let dy = gate.pass(j + l, centered, dy[l]);
+        o[l] = input_gradient_at(centered, dy, k[l], slope[l], offset[l]);
+    }
+}
+
+/// `dx = k * dy - (x - mean) * slope + offset` (see [`DxCoefficients`]), `dy` first through
+/// a fused ReLU's gate when `relu` gives the output's constants (see [`ReluGate`]): rows that
+/// are not whole vectors in 8-feature blocks (see [`blocks_of_8`]), two rows per pass over
+/// the per-feature constants (see [`in_pairs`]); other rows one at a time, in the plain
+/// loop. A vectorised function for each case, as [`normalize`].
+pub(super) fn input_gradient(
+    x: &[f32],
+    dy: &[f32],
+    coef: DxCoefficients<'_>,
+    relu: Option<ScaleShift<'_>>,
+    dx: &mut [f32],
+) {
+    match relu {
+        None => input_gradient_plain(x, dy, coef, dx),
+        Some(affine) => input_gradient_relu(x, dy, coef, affine, dx),
     }
 }
 
 multiversion! {
-    /// `dx = k * dy - (x - mean) * slope + offset` (see [`DxCoefficients`]): rows that are
-    /// not whole vectors in 8-feature blocks (see [`blocks_of_8`]), two rows per pass over the
-    /// per-feature constants (see [`in_pairs`]); other rows one at a time, in the plain loop.
-    pub(super) fn input_gradient(x: &[f32], dy: &[f32], coef: DxCoefficients<'_>, dx: &mut [f32]) {
-        let c = coef.mean.len();
-        let (m, k) = (coef.mean, &coef.k[..c]);
-        let (slope, offset) = (&coef.slope[..c], &coef.offset[..c]);
-        let rows = dx.chunks_exact_mut(c).zip(x.chunks_exact(c).zip(dy.chunks_exact(c)));
-        if !ragged(c) {
-            for (o, (v, d)) in rows {
-                for j in 0..c {
-                    o[j] = input_gradient_at(v[j], d[j], m[j], k[j], slope[j], offset[j]);
-                }
+    /// [`input_gradient`] without a ReLU.
+    fn input_gradient_plain(x: &[f32], dy: &[f32], coef: DxCoefficients<'_>, dx: &mut [f32]) {
+        input_gradient_through(x, dy, coef, Open, dx)
+    }
+}
+
+multiversion! {
+    /// [`input_gradient`] through a ReLU.
+    fn input_gradient_relu(
+        x: &[f32],
+        dy: &[f32],
+        coef: DxCoefficients<'_>,
+        affine: ScaleShift<'_>,
+        dx: &mut [f32],
+    ) {
+        input_gradient_through(x, dy, coef, ReluGate::new(affine), dx)
+    }
+}
+
+/// [`input_gradient`] through `gate`.
+#[inline(always)]
+fn input_gradient_through<G: Gate>(
+    x: &[f32],
+    dy: &[f32],
+    coef: DxCoefficients<'_>,
+    gate: G,
+    dx: &mut [f32],
+) {
+    let c = coef.mean.len();
+    let (m, k) = (coef.mean, &coef.k[..c]);
+    let (slope, offset) = (&coef.slope[..c], &coef.offset[..c]);
+    let gate = gate.columns(0..c);
+    let rows = dx
+        .chunks_exact_mut(c)
+        .zip(x.chunks_exact(c).zip(dy.chunks_exact(c)));
+    if !ragged(c) {
+        for (o, (v, d)) in rows {
+            for j in 0..c {
+                let centered = v[j] - m[j];
+                let d = gate.pass(j, centered, d[j]);
+                o[j] = input_gradient_at(centered, d, k[j], slope[j], offset[j]);
             }
-            return;
         }
-        for rows in in_pairs(rows, c) {
-            let (first, mut second) = rows.split();
-            for j in blocks_of_8(c) {
-                let block = [lanes(m, j), lanes(k, j), lanes(slope, j), lanes(offset, j)];
-                let (v, d) = first.1;
-                input_gradient_8(lanes_mut(first.0, j), lanes(v, j), lanes(d, j), block);
-                if let Some((o, (v, d))) = &mut second {
-                    input_gradient_8(lanes_mut(o, j), lanes(v, j), lanes(d, j), block);
-                }
+        return;
+    }
+    for rows in in_pairs(rows, c) {
+        let (first, mut second) = rows.split();
+        for j in blocks_of_8(c) {
+            let block = [lanes(m, j), lanes(k, j), lanes(slope, j), lanes(offset, j)];
+            let (v, d) = first.1;
+            let at = (&gate, j);
+            input_gradient_8(lanes_mut(first.0, j), (lanes(v, j), lanes(d, j)), at, block);
+            if let Some((o, (v, d))) = &mut second {
+                input_gradient_8(lanes_mut(o, j), (lanes(v, j), lanes(d, j)), at, block);
             }
         }
     }

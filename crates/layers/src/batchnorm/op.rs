@@ -61,6 +61,8 @@ pub struct BatchNormOp {
     batch_stats: bool,
     /// Set when the forward computes the statistics of its input itself.
     from_input: Option<FromInput>,
+    /// Whether a ReLU follows the normalisation inside the op (see [`BatchNormOp::then_relu`]).
+    relu: bool,
 }
 
 /// What a forward that computes its own batch statistics needs.
@@ -175,7 +177,38 @@ impl BatchNormOp {
             constants: Vec::new(),
             batch_stats,
             from_input: None,
+            relu: false,
         }
+    }
+
+    /// The same op followed by a ReLU, in the same sweeps: the output is `relu(y)` (as
+    /// [`Tape::relu`] gives it, to the bit), and the backward gates `dy` by `y > 0` with `y`
+    /// recomputed from `x`, as it recomputes `x_hat`. Against the op and a separate `relu`,
+    /// that is one pass over the output and two over its gradient fewer, and one tensor less
+    /// kept for the backward: what frameworks fuse after a BatchNorm (oneDNN's
+    /// `fuse_norm_relu`, cuDNN's BatchNorm-activation modes). [`Sequential`](crate::Sequential)
+    /// uses it for a `BatchNorm1d` directly followed by a ReLU. The op is named
+    /// `batch_norm_relu` in the tape's op timings.
+    ///
+    /// ```
+    /// use tapegrad_core::{Tape, Tensor};
+    /// use tapegrad_layers::{BatchNormOp, BatchStats};
+    ///
+    /// let x = Tensor::from_vec(vec![2, 1], vec![1.0, 3.0]);
+    /// let stats = BatchStats::of(&x);
+    /// let mut tape = Tape::new();
+    /// let xv = tape.variable(x);
+    /// let y = tape.apply(BatchNormOp::with_batch_stats(&stats, 0.0).then_relu(), &[xv]);
+    /// assert_eq!(tape.value(y).data(), &[0.0, 1.0]);
+    /// ```
+    pub fn then_relu(self) -> Self {
+        BatchNormOp { relu: true, ..self }
+    }
+
+    /// The output's constants (see [`ScaleShift`]), once the forward has set them.
+    fn scale_shift(&self) -> ScaleShift<'_> {
+        let [mean, _, _, scale, shift] = parts(&self.constants, self.features);
+        ScaleShift { mean, scale, shift }
     }
 
     /// The output's per-feature `scale = gamma * invstd` (`invstd` without gamma), which the
@@ -236,10 +269,9 @@ impl BatchNormOp {
             scale[j] = gamma[j] * invstd[j];
             shift[j] = (beta[j] as f64 - mean_lo[j] as f64 * scale[j] as f64) as f32;
         }
-        let [mean, _, _, scale, shift] = parts(&self.constants, c);
-        let affine = ScaleShift { mean, scale, shift };
+        let (affine, relu) = (self.scale_shift(), self.relu);
         for_each_row_chunk_mut(y.data_mut(), c, |at, ys| {
-            normalize(&x.data()[at..at + ys.len()], affine, ys)
+            normalize(&x.data()[at..at + ys.len()], affine, relu, ys)
         });
     }
 }
@@ -271,7 +303,11 @@ fn affine<'a>(
 
 impl Op for BatchNormOp {
     fn name(&self) -> &'static str {
-        "batch_norm"
+        if self.relu {
+            "batch_norm_relu"
+        } else {
+            "batch_norm"
+        }
     }
 
     fn forward(&mut self, ctx: &mut ForwardCtx<'_>) -> Tensor {
@@ -312,12 +348,15 @@ impl Op for BatchNormOp {
         // forward's scale), folded as `DxCoefficients`; with fixed statistics only the first
         // term remains.
         let norm = self.norm();
+        // A fused ReLU's gate, from the output's constants (see `kernels::ReluGate`).
+        let relu = self.relu.then(|| self.scale_shift());
         let mut sums = vec![0f64; 2 * c]; // [sum(dy) | sum(dy * x_hat)]: one allocation
         let [sum_dy, sum_dy_xhat] = parts_mut(&mut sums, c);
         if wants_sums && c > 0 {
             let partial = |rows: Range<usize>, cols: Range<usize>, (a, b): Totals<'_>| {
                 let (x, dy) = (strip(xs, c, &rows, &cols), strip(dys, c, &rows, &cols));
-                gradient_sums(x, dy, c, norm.columns(cols), a, b);
+                let relu = relu.map(|r| r.columns(cols.clone()));
+                gradient_sums(x, dy, c, norm.columns(cols), relu, (a, b));
             };
             let add = |_: usize, _: usize, (a, b): Totals<'_>, (pa, pb): (&[f64], &[f64])| {
                 a.iter_mut().zip(pa).for_each(|(s, p)| *s += p);
@@ -340,7 +379,7 @@ impl Op for BatchNormOp {
             if c > 0 {
                 for_each_row_chunk_mut(dx.data_mut(), c, |at, d| {
                     let (x, dy) = (&xs[at..at + d.len()], &dys[at..at + d.len()]);
-                    input_gradient(x, dy, coef, d)
+                    input_gradient(x, dy, coef, relu, d)
                 });
             }
         }
@@ -533,6 +572,88 @@ mod tests {
             assert_eq!(one, run(2), "{n} x {c}");
             assert_eq!(one, run(3), "{n} x {c}");
         }
+    }
+
+    /// The op, fused with a ReLU or followed by `Tape::relu`, on `x` with `gamma`, `beta`,
+    /// batch statistics or fixed ones, on `threads` threads: the output and the gradients
+    /// of `x`, `gamma` and `beta` for the output gradient `dr`.
+    fn op_and_relu(fused: bool, batch: bool, [x, gamma, beta, dr]: [&Tensor; 4]) -> [Tensor; 4] {
+        let c = gamma.numel();
+        let op = if batch {
+            BatchNormOp::with_batch_stats(&BatchStats::of(x), 1e-5)
+        } else {
+            let mean: Vec<f32> = (0..c).map(|j| (j % 3) as f32 * 0.2 - 0.2).collect();
+            let var: Vec<f32> = (0..c).map(|j| 0.5 + (j % 4) as f32 * 0.3).collect();
+            BatchNormOp::with_fixed_stats(&mean, &var, 1e-5)
+        };
+        let mut tape = Tape::new();
+        let v = [x, gamma, beta].map(|t| tape.variable(t.clone()));
+        let r = match fused {
+            true => tape.apply(op.then_relu(), &v),
+            false => {
+                let y = tape.apply(op, &v);
+                tape.relu(y)
+            }
+        };
+        let out = tape.value(r).clone();
+        let grads = tape.backward_with(r, dr.clone());
+        let [dx, dg, db] = v.map(|v| grads.get(v).unwrap().clone());
+        [out, dx, dg, db]
+    }
+
+    #[test]
+    fn a_fused_relu_gives_the_bits_of_the_op_then_relu() {
+        // Shapes through every loop: ragged rows in pairs (100), whole vectors (512), a
+        // column strip per thread, several panels (300 x 400), merged panels and a second
+        // sweep of the gradient sums (600 x 1100); betas that leave some features mostly
+        // below zero, so that the gate closes for a good share of the elements.
+        for (n, c) in [(5, 3), (60, 100), (128, 512), (300, 400), (600, 1100)] {
+            let x = t(&[n, c], |i| ((i * 7919) % 1013) as f32 / 101.0 - 5.0);
+            let dr = t(&[n, c], |i| ((i * 104_729) % 1009) as f32 / 500.0 - 1.0);
+            let gamma = t(&[c], |i| 1.0 + (i % 7) as f32 * 0.1);
+            let beta = t(&[c], |i| (i % 5) as f32 * 0.4 - 1.0);
+            let inputs = [&x, &gamma, &beta, &dr];
+            for batch in [true, false] {
+                let plain = op_and_relu(false, batch, inputs);
+                let closed = plain[0].data().iter().filter(|&&r| r == 0.0).count();
+                assert!(
+                    closed > n * c / 5 && closed < n * c * 4 / 5,
+                    "{closed} of {n}x{c}"
+                );
+                for threads in [1, 2, 3] {
+                    let pool = rayon::ThreadPoolBuilder::new()
+                        .num_threads(threads)
+                        .build()
+                        .unwrap();
+                    let fused = pool.install(|| op_and_relu(true, batch, inputs));
+                    let what = ["output", "dx", "dgamma", "dbeta"];
+                    for ((a, b), what) in fused.iter().zip(&plain).zip(what) {
+                        assert_eq!(a, b, "{what}, {n} x {c}, batch {batch}, {threads} threads");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn gradcheck_a_fused_relu_wrt_x_gamma_beta() {
+        // Inputs whose outputs before the ReLU stay clear of 0 by more than gradcheck's
+        // step moves them.
+        let [x, gamma, _] = inputs();
+        let beta = Tensor::from_vec(vec![3], vec![0.3, -0.25, 0.05]);
+        gradcheck(&[x.clone(), gamma.clone(), beta.clone()], |tape, v| {
+            let op = BatchNormOp::from_input(3, 1e-5, None).then_relu();
+            apply(tape, op, v[0], Some((v[1], v[2])))
+        })
+        .unwrap();
+        let stats = BatchStats::of(&x);
+        let [mean, var] =
+            [&stats.mean, &stats.var].map(|s| s.iter().map(|&v| v as f32).collect::<Vec<_>>());
+        gradcheck(&[x, gamma, beta], |tape, v| {
+            let op = BatchNormOp::with_fixed_stats(&mean, &var, 1e-5).then_relu();
+            apply(tape, op, v[0], Some((v[1], v[2])))
+        })
+        .unwrap();
     }
 
     #[test]

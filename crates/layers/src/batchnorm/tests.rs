@@ -2,7 +2,7 @@
 //! cases in `tests/golden_batchnorm.rs`).
 
 use super::*;
-use crate::{batch_norm_composed, seeded_rng, Linear, ModuleExt};
+use crate::{batch_norm_composed, seeded_rng, Linear, ModuleExt, Sequential};
 use tapegrad_core::gradcheck;
 
 fn x(n: usize, c: usize) -> Tensor {
@@ -286,4 +286,64 @@ fn gradients_reach_a_linear_before_the_batch_norm() {
             );
         }
     }
+}
+
+/// The output, the gradient of every parameter for the output gradient `dy`, and the
+/// number of ops on the tape, from `run` of `model` on `input` on a fresh tape.
+fn outputs_and_grads(
+    model: &mut Sequential,
+    (input, dy): (&Tensor, &Tensor),
+    run: impl FnOnce(&mut Sequential, &mut Tape, Var) -> Var,
+) -> (Tensor, Vec<Tensor>, usize) {
+    let mut tape = Tape::new();
+    let v = tape.constant(input.clone());
+    let y = run(model, &mut tape, v);
+    let (out, ops) = (tape.value(y).clone(), tape.num_recorded_ops());
+    let grads = tape.backward_with(y, dy.clone());
+    let params = model.named_params().into_iter();
+    (
+        out,
+        params
+            .map(|(_, p)| grads.param(p).unwrap().clone())
+            .collect(),
+        ops,
+    )
+}
+
+#[test]
+fn sequential_fuses_batch_norm_then_relu_with_the_same_numbers() {
+    use crate::{Activation, Mlp};
+    // Two BatchNorm1d + ReLU pairs; the chained model runs each layer's own forward.
+    let build = || Mlp::new(&[6, 16, 8, 3]).batch_norm(true).seed(3).build();
+    let (mut fused, mut chained) = (build(), build());
+    let (input, dy) = (x(10, 6), x(10, 3));
+    for mode in [Mode::Train, Mode::Train, Mode::Eval] {
+        let f = outputs_and_grads(&mut fused, (&input, &dy), |m, tape, v| {
+            m.forward(tape, v, mode)
+        });
+        let c = outputs_and_grads(&mut chained, (&input, &dy), |m, tape, v| {
+            m.iter_mut()
+                .fold(v, |v, layer| layer.forward(tape, v, mode))
+        });
+        assert_eq!((f.0, f.1), (c.0, c.1), "{mode:?}");
+        assert_eq!(f.2 + 2, c.2, "one op instead of two per pair");
+        for i in [1, 4] {
+            let stats = |m: &Sequential| m.get_as::<BatchNorm1d>(i).unwrap().running.clone();
+            assert_eq!(stats(&fused), stats(&chained));
+        }
+    }
+    // Only a ReLU fuses.
+    let tanh = || {
+        let mlp = Mlp::new(&[6, 16, 3]).batch_norm(true);
+        mlp.activation(Activation::Tanh).build()
+    };
+    let ops = |run: fn(&mut Sequential, &mut Tape, Var) -> Var| {
+        outputs_and_grads(&mut tanh(), (&input, &dy), run).2
+    };
+    let whole = ops(|m, tape, v| m.forward(tape, v, Mode::Train));
+    let layers = ops(|m, tape, v| {
+        m.iter_mut()
+            .fold(v, |v, layer| layer.forward(tape, v, Mode::Train))
+    });
+    assert_eq!((whole, layers), (4, 4));
 }
