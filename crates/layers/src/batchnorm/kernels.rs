@@ -145,16 +145,27 @@ impl<R> Rows<R> {
     }
 }
 
-/// The most features for which the loops take two rows per pass over their per-feature
-/// sums or constants (see [`in_pairs`]). Wider, the paired loops were slower: the sums'
-/// made 4096x256 calls 1.3-1.4x as long on one thread (two rows of `x` and of `dy` beside
-/// the per-feature arrays crowd L1), the maps' 1.2x on two threads. Narrow, the maps' pairs
-/// took `input_gradient` from 0.81 to 0.72 of `gradient_sums`' samples at 60x100; the maps
-/// pair only the rows they walk in [`blocks_of_8`] (see [`ragged`]).
+/// The most features for which the maps take two rows per pass over their per-feature
+/// constants (see [`in_pairs`]). Wider, the paired maps were 1.2x slower on two threads.
+/// Narrow, the maps' pairs took `input_gradient` from 0.81 to 0.72 of `gradient_sums`'
+/// samples at 60x100; the maps pair only the rows they walk in [`blocks_of_8`] (see
+/// [`ragged`]). The gradient's sums pair the rows at every width (see [`gradient_sums`]).
 const PAIRED_FEATURES: usize = 128;
 
-/// `rows` of `features` features two at a time when there are at most [`PAIRED_FEATURES`],
-/// a row left over (or every row otherwise) alone. A map written for two rows loads each
+/// The fewest features from which [`gradient_sums`] takes two rows per pass again: its
+/// per-feature arrays (two sums and three constants, 20 KiB at 1024 features) and a row of
+/// `x` and of `dy` then fill the 32 KiB L1, and a row at a time each sum is fetched twice
+/// as often. Paired, the fused call against the composed one (`workloads bn_fusion_*`, two
+/// threads, three runs each, two sessions of runs): 256x1024 6.71, 7.63, 7.20x -> 8.29,
+/// 8.66, 10.43x, then 7.22, 6.51, 9.40x -> 7.09, 7.59, 8.10x; 1024x1024 9.91, 11.16,
+/// 11.13x -> 11.33, 10.76, 11.19x, then 11.77, 11.46, 11.99x -> 13.39, 14.29, 13.45x (the
+/// host's noise is about 10%: the unchanged 4096x256 moved from 11.8-12.8x to 12.6-13.6x
+/// between the last two). At 256 features (4096x256) pairs were no faster on two threads and
+/// 1.1-1.3x slower on one (5.85, 5.73, 4.95x against 6.83, 6.67, 6.26x), as an earlier
+/// loop had found, so 256 and 512 features stay unpaired.
+const PAIRED_SUMS_FROM: usize = 1024;
+
+/// `rows` two at a time if `paired`, a row left over (or every row otherwise) alone. A map written for two rows loads each
 /// per-feature constant once for both (a 100-feature row is mostly loads). A sum over the
 /// rows written for two (`s = (s + t0) + t1`) loads and stores each per-feature sum once
 /// per two rows instead of once per row, and adds the terms in the same order: the same
@@ -162,8 +173,7 @@ const PAIRED_FEATURES: usize = 128;
 /// compiled inside the vectorised (`multiversion!`) caller, and a closure the size of
 /// `gradient_sums`' ran as a separate function without AVX2 (63% of a 60x100 call instead
 /// of 22%).
-fn in_pairs<I: Iterator>(rows: I, features: usize) -> InPairs<I> {
-    let paired = features <= PAIRED_FEATURES;
+fn in_pairs<I: Iterator>(rows: I, paired: bool) -> InPairs<I> {
     InPairs { rows, paired }
 }
 
@@ -359,7 +369,7 @@ fn normalize_then<T: Then>(x: &[f32], affine: ScaleShift<'_>, y: &mut [f32]) {
         }
         return;
     }
-    for rows in in_pairs(rows, c) {
+    for rows in in_pairs(rows, c <= PAIRED_FEATURES) {
         let (first, mut second) = rows.split();
         for j in blocks_of_8(c) {
             let (m, a, b) = (lanes(m, j), lanes(a, j), lanes(b, j));
@@ -389,6 +399,9 @@ const FEW_FEATURES: usize = 128;
 /// `f64` rate), those runs' sums in `f64`, in row order. With `relu` (the output's
 /// constants), `dy` is a fused ReLU's output gradient, gated first (see [`ReluGate`]). A
 /// vectorised function for each case, as [`normalize`].
+///
+/// Two rows per pass over the run's sums up to [`PAIRED_FEATURES`] features and from
+/// [`PAIRED_SUMS_FROM`] (see [`in_pairs`]).
 pub(super) fn gradient_sums(
     x: &[f32],
     dy: &[f32],
@@ -484,7 +497,7 @@ fn gradient_sums_sweep<const W: usize, G: Gate>(
             .map(|(v, d)| (&v[cols.clone()], &d[cols.clone()]));
         a.fill(0.0);
         b.fill(0.0);
-        for rows in in_pairs(rows, w) {
+        for rows in in_pairs(rows, !(PAIRED_FEATURES + 1..PAIRED_SUMS_FROM).contains(&w)) {
             match rows {
                 Rows::Two((v0, d0), (v1, d1)) => {
                     for j in 0..w {
@@ -596,7 +609,7 @@ fn input_gradient_through<G: Gate>(
         }
         return;
     }
-    for rows in in_pairs(rows, c) {
+    for rows in in_pairs(rows, c <= PAIRED_FEATURES) {
         let (first, mut second) = rows.split();
         for j in blocks_of_8(c) {
             let block = [lanes(m, j), lanes(k, j), lanes(slope, j), lanes(offset, j)];
