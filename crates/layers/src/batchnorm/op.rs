@@ -575,8 +575,8 @@ mod tests {
     }
 
     /// The op, fused with a ReLU or followed by `Tape::relu`, on `x` with `gamma`, `beta`,
-    /// batch statistics or fixed ones, on `threads` threads: the output and the gradients
-    /// of `x`, `gamma` and `beta` for the output gradient `dr`.
+    /// batch statistics or fixed ones: the output and the gradients of `x`, `gamma` and
+    /// `beta` for the output gradient `dr`.
     fn op_and_relu(fused: bool, batch: bool, [x, gamma, beta, dr]: [&Tensor; 4]) -> [Tensor; 4] {
         let c = gamma.numel();
         let op = if batch {

@@ -310,6 +310,13 @@ fn outputs_and_grads(
     )
 }
 
+/// `model`'s layers run one by one, each through its own `forward`: no pair fused.
+fn one_by_one(model: &mut Sequential, tape: &mut Tape, x: Var, mode: Mode) -> Var {
+    model
+        .iter_mut()
+        .fold(x, |x, layer| layer.forward(tape, x, mode))
+}
+
 #[test]
 fn sequential_fuses_batch_norm_then_relu_with_the_same_numbers() {
     use crate::{Activation, Mlp};
@@ -322,8 +329,7 @@ fn sequential_fuses_batch_norm_then_relu_with_the_same_numbers() {
             m.forward(tape, v, mode)
         });
         let c = outputs_and_grads(&mut chained, (&input, &dy), |m, tape, v| {
-            m.iter_mut()
-                .fold(v, |v, layer| layer.forward(tape, v, mode))
+            one_by_one(m, tape, v, mode)
         });
         assert_eq!((f.0, f.1), (c.0, c.1), "{mode:?}");
         assert_eq!(f.2 + 2, c.2, "one op instead of two per pair");
@@ -341,9 +347,6 @@ fn sequential_fuses_batch_norm_then_relu_with_the_same_numbers() {
         outputs_and_grads(&mut tanh(), (&input, &dy), run).2
     };
     let whole = ops(|m, tape, v| m.forward(tape, v, Mode::Train));
-    let layers = ops(|m, tape, v| {
-        m.iter_mut()
-            .fold(v, |v, layer| layer.forward(tape, v, Mode::Train))
-    });
+    let layers = ops(|m, tape, v| one_by_one(m, tape, v, Mode::Train));
     assert_eq!((whole, layers), (4, 4));
 }
