@@ -120,12 +120,25 @@ impl Linear {
     pub fn bias_mut(&mut self) -> Option<&mut Param> {
         self.bias.as_mut()
     }
+
+    /// [`Module::forward`] followed by a ReLU, as one op ([`Tape::linear_relu`]): the same
+    /// numbers to the bit as `forward` then [`Tape::relu`]. [`Sequential`](crate::Sequential)
+    /// calls it for a `Linear` directly followed by a ReLU.
+    pub fn forward_then_relu(&mut self, tape: &mut Tape, x: Var, _mode: Mode) -> Var {
+        let (weight, bias) = self.on_tape(tape);
+        tape.linear_relu(x, weight, bias)
+    }
+
+    /// The weight and the bias on `tape`.
+    fn on_tape(&self, tape: &mut Tape) -> (Var, Option<Var>) {
+        let bias = self.bias.as_ref().map(|b| tape.param(b));
+        (tape.param(&self.weight), bias)
+    }
 }
 
 impl Module for Linear {
     fn forward(&mut self, tape: &mut Tape, x: Var, _mode: Mode) -> Var {
-        let weight = tape.param(&self.weight);
-        let bias = self.bias.as_ref().map(|b| tape.param(b));
+        let (weight, bias) = self.on_tape(tape);
         tape.linear(x, weight, bias)
     }
 

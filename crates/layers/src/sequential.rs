@@ -1,16 +1,17 @@
 //! `Sequential`: layers applied one after the other, named `0`, `1`, ... as PyTorch's
 //! `nn.Sequential`, so the state-dict keys match (`0.weight`, `1.running_mean`).
 
-use crate::{Activation, BatchNorm1d, Mode, Module, Path, Visitor, VisitorMut};
+use crate::{Activation, BatchNorm1d, Linear, Mode, Module, Path, Visitor, VisitorMut};
 use std::any::Any;
 use tapegrad_core::{Tape, Var};
 
 /// A chain of layers. Layer `i`'s parameters and buffers are named `i.<name>`.
 ///
-/// A [`BatchNorm1d`] directly followed by [`Activation::Relu`] runs as one fused op
-/// ([`BatchNorm1d::forward_then_relu`]): the same numbers to the bit, fewer passes over
-/// memory. The layers stay two (names, state dict, [`Sequential::get`]); only the tape sees
-/// one op, `batch_norm_relu`, where it would have seen `batch_norm` and `relu`.
+/// A [`Linear`] or a [`BatchNorm1d`] directly followed by [`Activation::Relu`] runs as one
+/// fused op ([`Linear::forward_then_relu`], [`BatchNorm1d::forward_then_relu`]): the same
+/// numbers to the bit, fewer passes over memory. The layers stay two (names, state dict,
+/// [`Sequential::get`]); only the tape sees one op, `linear_relu` or `batch_norm_relu`,
+/// where it would have seen two.
 ///
 /// ```
 /// use tapegrad_core::{Tape, Tensor};
@@ -107,13 +108,14 @@ impl Module for Sequential {
         while i < self.layers.len() {
             // The layer's output goes nowhere but into the next layer, so the pair may fuse.
             let relu_next = self.get_as::<Activation>(i + 1) == Some(&Activation::Relu);
-            match self.get_as_mut::<BatchNorm1d>(i).filter(|_| relu_next) {
-                Some(bn) => {
-                    x = bn.forward_then_relu(tape, x, mode);
+            let layer = &mut *self.layers[i];
+            match then_relu(layer).filter(|_| relu_next) {
+                Some(fused) => {
+                    x = fused.forward_then_relu(tape, x, mode);
                     i += 2;
                 }
                 None => {
-                    x = self.layers[i].forward(tape, x, mode);
+                    x = layer.forward(tape, x, mode);
                     i += 1;
                 }
             }
@@ -140,6 +142,34 @@ impl Module for Sequential {
     fn as_any_mut(&mut self) -> Option<&mut dyn Any> {
         Some(self)
     }
+}
+
+/// A layer that can run the ReLU after it inside its own op.
+trait ThenRelu {
+    /// The layer's forward followed by a ReLU, as one op.
+    fn forward_then_relu(&mut self, tape: &mut Tape, x: Var, mode: Mode) -> Var;
+}
+
+impl ThenRelu for Linear {
+    fn forward_then_relu(&mut self, tape: &mut Tape, x: Var, mode: Mode) -> Var {
+        Linear::forward_then_relu(self, tape, x, mode)
+    }
+}
+
+impl ThenRelu for BatchNorm1d {
+    fn forward_then_relu(&mut self, tape: &mut Tape, x: Var, mode: Mode) -> Var {
+        BatchNorm1d::forward_then_relu(self, tape, x, mode)
+    }
+}
+
+/// `layer` as a [`ThenRelu`], if it is a built-in layer that is one.
+fn then_relu(layer: &mut dyn Module) -> Option<&mut dyn ThenRelu> {
+    let any = layer.as_any_mut()?;
+    if any.is::<Linear>() {
+        return any.downcast_mut::<Linear>().map(|l| l as &mut dyn ThenRelu);
+    }
+    any.downcast_mut::<BatchNorm1d>()
+        .map(|b| b as &mut dyn ThenRelu)
 }
 
 impl std::fmt::Debug for Sequential {

@@ -318,35 +318,46 @@ fn one_by_one(model: &mut Sequential, tape: &mut Tape, x: Var, mode: Mode) -> Va
 }
 
 #[test]
-fn sequential_fuses_batch_norm_then_relu_with_the_same_numbers() {
+fn sequential_fuses_linear_or_batch_norm_then_relu_with_the_same_numbers() {
     use crate::{Activation, Mlp};
-    // Two BatchNorm1d + ReLU pairs; the chained model runs each layer's own forward.
-    let build = || Mlp::new(&[6, 16, 8, 3]).batch_norm(true).seed(3).build();
-    let (mut fused, mut chained) = (build(), build());
-    let (input, dy) = (x(10, 6), x(10, 3));
-    for mode in [Mode::Train, Mode::Train, Mode::Eval] {
-        let f = outputs_and_grads(&mut fused, (&input, &dy), |m, tape, v| {
-            m.forward(tape, v, mode)
-        });
-        let c = outputs_and_grads(&mut chained, (&input, &dy), |m, tape, v| {
-            one_by_one(m, tape, v, mode)
-        });
-        assert_eq!((f.0, f.1), (c.0, c.1), "{mode:?}");
-        assert_eq!(f.2 + 2, c.2, "one op instead of two per pair");
-        for i in [1, 4] {
-            let stats = |m: &Sequential| m.get_as::<BatchNorm1d>(i).unwrap().running.clone();
-            assert_eq!(stats(&fused), stats(&chained));
+    // Two pairs each: BatchNorm1d + ReLU with BatchNorm, Linear + ReLU without. The
+    // chained model runs each layer's own forward.
+    for batch_norm in [true, false] {
+        let build = || {
+            let mlp = Mlp::new(&[6, 16, 8, 3]).batch_norm(batch_norm);
+            mlp.seed(3).build()
+        };
+        let (mut fused, mut chained) = (build(), build());
+        let (input, dy) = (x(10, 6), x(10, 3));
+        for mode in [Mode::Train, Mode::Train, Mode::Eval] {
+            let f = outputs_and_grads(&mut fused, (&input, &dy), |m, tape, v| {
+                m.forward(tape, v, mode)
+            });
+            let c = outputs_and_grads(&mut chained, (&input, &dy), |m, tape, v| {
+                one_by_one(m, tape, v, mode)
+            });
+            assert_eq!((f.0, f.1), (c.0, c.1), "{mode:?}, batch norm {batch_norm}");
+            assert_eq!(f.2 + 2, c.2, "one op instead of two per pair");
+            for i in [1, 4].into_iter().filter(|_| batch_norm) {
+                let stats = |m: &Sequential| m.get_as::<BatchNorm1d>(i).unwrap().running.clone();
+                assert_eq!(stats(&fused), stats(&chained));
+            }
         }
     }
     // Only a ReLU fuses.
-    let tanh = || {
-        let mlp = Mlp::new(&[6, 16, 3]).batch_norm(true);
-        mlp.activation(Activation::Tanh).build()
-    };
-    let ops = |run: fn(&mut Sequential, &mut Tape, Var) -> Var| {
-        outputs_and_grads(&mut tanh(), (&input, &dy), run).2
-    };
-    let whole = ops(|m, tape, v| m.forward(tape, v, Mode::Train));
-    let layers = ops(|m, tape, v| one_by_one(m, tape, v, Mode::Train));
-    assert_eq!((whole, layers), (4, 4));
+    for batch_norm in [true, false] {
+        let tanh = || {
+            let mlp = Mlp::new(&[6, 16, 3]).batch_norm(batch_norm);
+            mlp.activation(Activation::Tanh).build()
+        };
+        let ops = |run: &dyn Fn(&mut Sequential, &mut Tape, Var) -> Var| {
+            outputs_and_grads(&mut tanh(), (&x(10, 6), &x(10, 3)), run).2
+        };
+        let whole = ops(&|m, tape, v| m.forward(tape, v, Mode::Train));
+        let layers = ops(&|m, tape, v| one_by_one(m, tape, v, Mode::Train));
+        assert_eq!(
+            (whole, layers),
+            (3 + batch_norm as usize, 3 + batch_norm as usize)
+        );
+    }
 }
