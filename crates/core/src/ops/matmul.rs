@@ -181,7 +181,7 @@ impl Op for Linear {
         let (x, w) = (ctx.input(0), ctx.input(1));
         let (n, fan_in) = (x.shape()[0], x.shape()[1]);
         let fan_out = w.shape()[0];
-        // With a ReLU, the products take the gradient through it: zero where the output is.
+        // With a ReLU, the products take the gradient through it: zero where the output is 0.
         let gated = self.relu.then(|| {
             let (y, g) = (ctx.output(), ctx.grad_output());
             let mut gated = ctx.buffer(g.shape());
@@ -264,6 +264,7 @@ impl Tape {
         self.linear_op(Linear { relu: true }, x, weight, bias)
     }
 
+    /// `op` on `x`, `weight` and, if given, `bias`.
     fn linear_op(&mut self, op: Linear, x: Var, weight: Var, bias: Option<Var>) -> Var {
         match bias {
             Some(b) => self.apply(op, &[x, weight, b]),

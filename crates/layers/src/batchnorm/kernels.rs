@@ -41,22 +41,11 @@ pub(super) struct ScaleShift<'a> {
     pub shift: &'a [f32],
 }
 
-impl<'a> ScaleShift<'a> {
-    /// The constants of the features `cols`.
-    pub fn columns(self, cols: std::ops::Range<usize>) -> ScaleShift<'a> {
-        ScaleShift {
-            mean: &self.mean[cols.clone()],
-            scale: &self.scale[cols.clone()],
-            shift: &self.shift[cols],
-        }
-    }
-}
-
 /// What the backward's loops do to `dy` at feature `j` of a row whose input there is `x`,
 /// given as `x - mean` (which the loops compute anyway): nothing ([`Open`]), or a fused
-/// ReLU's gradient ([`ReluGate`]). A trait rather than a
-/// closure or a flag, so that each loop is compiled once for each, inside its vectorised
-/// (`multiversion!`) caller, the plain BatchNorm's loop unchanged.
+/// ReLU's gradient ([`ReluGate`]). A trait rather than a closure or a flag, so that each
+/// loop is compiled once for each, inside its vectorised (`multiversion!`) caller, the plain
+/// BatchNorm's loop unchanged.
 pub(super) trait Gate: Copy {
     /// The gate for the features `cols`.
     fn columns(self, cols: std::ops::Range<usize>) -> Self;
@@ -165,8 +154,9 @@ const PAIRED_FEATURES: usize = 128;
 /// loop had found, so 256 and 512 features stay unpaired.
 const PAIRED_SUMS_FROM: usize = 1024;
 
-/// `rows` two at a time if `paired`, a row left over (or every row otherwise) alone. A map written for two rows loads each
-/// per-feature constant once for both (a 100-feature row is mostly loads). A sum over the
+/// `rows` two at a time if `paired`, a row left over (or every row otherwise) alone. A map
+/// written for two rows loads each per-feature constant once for both (a 100-feature row is
+/// mostly loads). A sum over the
 /// rows written for two (`s = (s + t0) + t1`) loads and stores each per-feature sum once
 /// per two rows instead of once per row, and adds the terms in the same order: the same
 /// bits. An iterator, not a function taking the loop bodies as closures: the bodies must be
@@ -396,9 +386,8 @@ const FEW_FEATURES: usize = 128;
 
 /// `sum_dy[j] = sum(dy)` and `sum_dy_xhat[j] = sum(dy * x_hat)` over the rows: the terms of
 /// each run of [`ROWS_PER_F32_SUM`] rows added in `f32` (eight lanes per vector, twice the
-/// `f64` rate), those runs' sums in `f64`, in row order. With `relu` (the output's
-/// constants), `dy` is a fused ReLU's output gradient, gated first (see [`ReluGate`]). A
-/// vectorised function for each case, as [`normalize`].
+/// `f64` rate), those runs' sums in `f64`, in row order. With `relu`, `dy` is a fused ReLU's
+/// output gradient, gated first. A vectorised function for each case, as [`normalize`].
 ///
 /// Two rows per pass over the run's sums up to [`PAIRED_FEATURES`] features and from
 /// [`PAIRED_SUMS_FROM`] (see [`in_pairs`]).
@@ -407,12 +396,12 @@ pub(super) fn gradient_sums(
     dy: &[f32],
     stride: usize,
     norm: Norm<'_>,
-    relu: Option<ScaleShift<'_>>,
+    relu: Option<ReluGate<'_>>,
     sums: (&mut [f64], &mut [f64]),
 ) {
     match relu {
         None => gradient_sums_plain(x, dy, stride, norm, sums),
-        Some(affine) => gradient_sums_relu(x, dy, stride, norm, affine, sums),
+        Some(gate) => gradient_sums_relu(x, dy, stride, norm, gate, sums),
     }
 }
 
@@ -436,10 +425,10 @@ multiversion! {
         dy: &[f32],
         stride: usize,
         norm: Norm<'_>,
-        affine: ScaleShift<'_>,
+        gate: ReluGate<'_>,
         sums: (&mut [f64], &mut [f64]),
     ) {
-        gradient_sums_through(x, dy, stride, norm, ReluGate::new(affine), sums)
+        gradient_sums_through(x, dy, stride, norm, gate, sums)
     }
 }
 
@@ -491,13 +480,14 @@ fn gradient_sums_sweep<const W: usize, G: Gate>(
     let (sum_dy, sum_dy_xhat) = (&mut sum_dy[cols.clone()], &mut sum_dy_xhat[cols.clone()]);
     let (mut run_dy, mut run_dy_xhat) = ([0f32; W], [0f32; W]);
     let (a, b) = (&mut run_dy[..w], &mut run_dy_xhat[..w]);
+    let paired = !(PAIRED_FEATURES + 1..PAIRED_SUMS_FROM).contains(&w);
     let run = ROWS_PER_F32_SUM * stride;
     for (xs, dys) in x.chunks(run).zip(dy.chunks(run)) {
         let rows = (xs.chunks(stride).zip(dys.chunks(stride)))
             .map(|(v, d)| (&v[cols.clone()], &d[cols.clone()]));
         a.fill(0.0);
         b.fill(0.0);
-        for rows in in_pairs(rows, !(PAIRED_FEATURES + 1..PAIRED_SUMS_FROM).contains(&w)) {
+        for rows in in_pairs(rows, paired) {
             match rows {
                 Rows::Two((v0, d0), (v1, d1)) => {
                     for j in 0..w {
@@ -522,10 +512,15 @@ fn gradient_sums_sweep<const W: usize, G: Gate>(
     }
 }
 
-/// One output of [`input_gradient`], from `centered = x - mean`.
+/// One output of [`input_gradient`], at feature `j`, `dy` through `gate`.
 #[inline(always)]
-fn input_gradient_at(centered: f32, dy: f32, k: f32, slope: f32, offset: f32) -> f32 {
-    (k * dy + offset) - centered * slope
+fn input_gradient_at<G: Gate>(
+    (gate, j): (&G, usize),
+    (x, dy): (f32, f32),
+    [mean, k, slope, offset]: [f32; 4],
+) -> f32 {
+    let centered = x - mean;
+    (k * gate.pass(j, centered, dy) + offset) - centered * slope
 }
 
 /// [`input_gradient_at`] over the 8-feature block from `j` of a row (see [`blocks_of_8`]),
@@ -539,14 +534,13 @@ fn input_gradient_8<G: Gate>(
 ) {
     let [mean, k, slope, offset] = coef;
     for l in 0..8 {
-        let centered = x[l] - mean[l];
-        let dy = gate.pass(j + l, centered, dy[l]);
-        o[l] = input_gradient_at(centered, dy, k[l], slope[l], offset[l]);
+        let coef = [mean[l], k[l], slope[l], offset[l]];
+        o[l] = input_gradient_at((gate, j + l), (x[l], dy[l]), coef);
     }
 }
 
 /// `dx = k * dy - (x - mean) * slope + offset` (see [`DxCoefficients`]), `dy` first through
-/// a fused ReLU's gate when `relu` gives the output's constants (see [`ReluGate`]): rows that
+/// a fused ReLU's gate with `relu` (see [`ReluGate`]): rows that
 /// are not whole vectors in 8-feature blocks (see [`blocks_of_8`]), two rows per pass over
 /// the per-feature constants (see [`in_pairs`]); other rows one at a time, in the plain
 /// loop. A vectorised function for each case, as [`normalize`].
@@ -554,12 +548,12 @@ pub(super) fn input_gradient(
     x: &[f32],
     dy: &[f32],
     coef: DxCoefficients<'_>,
-    relu: Option<ScaleShift<'_>>,
+    relu: Option<ReluGate<'_>>,
     dx: &mut [f32],
 ) {
     match relu {
         None => input_gradient_plain(x, dy, coef, dx),
-        Some(affine) => input_gradient_relu(x, dy, coef, affine, dx),
+        Some(gate) => input_gradient_relu(x, dy, coef, gate, dx),
     }
 }
 
@@ -576,10 +570,10 @@ multiversion! {
         x: &[f32],
         dy: &[f32],
         coef: DxCoefficients<'_>,
-        affine: ScaleShift<'_>,
+        gate: ReluGate<'_>,
         dx: &mut [f32],
     ) {
-        input_gradient_through(x, dy, coef, ReluGate::new(affine), dx)
+        input_gradient_through(x, dy, coef, gate, dx)
     }
 }
 
@@ -595,6 +589,7 @@ fn input_gradient_through<G: Gate>(
     let c = coef.mean.len();
     let (m, k) = (coef.mean, &coef.k[..c]);
     let (slope, offset) = (&coef.slope[..c], &coef.offset[..c]);
+    // Cut to `c` features, as the constants are, so that the loop's indexing needs no checks.
     let gate = gate.columns(0..c);
     let rows = dx
         .chunks_exact_mut(c)
@@ -602,9 +597,8 @@ fn input_gradient_through<G: Gate>(
     if !ragged(c) {
         for (o, (v, d)) in rows {
             for j in 0..c {
-                let centered = v[j] - m[j];
-                let d = gate.pass(j, centered, d[j]);
-                o[j] = input_gradient_at(centered, d, k[j], slope[j], offset[j]);
+                let coef = [m[j], k[j], slope[j], offset[j]];
+                o[j] = input_gradient_at((&gate, j), (v[j], d[j]), coef);
             }
         }
         return;

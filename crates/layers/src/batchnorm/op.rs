@@ -2,7 +2,9 @@
 //! hand-written closed-form backward in one more, instead of the eight primitive ops (each
 //! keeping its output for the backward) that the composed version in `reference.rs` records.
 
-use super::kernels::{gradient_sums, input_gradient, normalize, DxCoefficients, Norm, ScaleShift};
+use super::kernels::{
+    gradient_sums, input_gradient, normalize, DxCoefficients, Gate, Norm, ReluGate, ScaleShift,
+};
 use super::panels::{for_each_row_chunk_mut, reduce_rows, strip, Totals};
 use super::stats::{batch_moments, require_two_rows, BatchStats};
 use std::ops::Range;
@@ -348,14 +350,14 @@ impl Op for BatchNormOp {
         // forward's scale), folded as `DxCoefficients`; with fixed statistics only the first
         // term remains.
         let norm = self.norm();
-        // A fused ReLU's gate, from the output's constants (see `kernels::ReluGate`).
-        let relu = self.relu.then(|| self.scale_shift());
+        // A fused ReLU's gate, from the output's constants.
+        let relu = self.relu.then(|| ReluGate::new(self.scale_shift()));
         let mut sums = vec![0f64; 2 * c]; // [sum(dy) | sum(dy * x_hat)]: one allocation
         let [sum_dy, sum_dy_xhat] = parts_mut(&mut sums, c);
         if wants_sums && c > 0 {
             let partial = |rows: Range<usize>, cols: Range<usize>, (a, b): Totals<'_>| {
                 let (x, dy) = (strip(xs, c, &rows, &cols), strip(dys, c, &rows, &cols));
-                let relu = relu.map(|r| r.columns(cols.clone()));
+                let relu = relu.map(|gate| gate.columns(cols.clone()));
                 gradient_sums(x, dy, c, norm.columns(cols), relu, (a, b));
             };
             let add = |_: usize, _: usize, (a, b): Totals<'_>, (pa, pb): (&[f64], &[f64])| {
