@@ -1,12 +1,12 @@
 //! BatchNorm1d in training mode, forward and backward (gradients of x, gamma and beta), at
-//! the performance issue's shapes: the fused op against the same computation composed from
-//! core ops (`batch_norm_composed`), which is what fusion buys.
+//! the shapes of `bn_fwd_bwd_*` in `benches/compare`: the fused op against the same
+//! computation composed from core ops (`batch_norm_composed`), which is what fusion buys.
 //!
 //! `cargo bench --bench batchnorm`
 //!
 //! Criterion times the two one after the other, seconds apart; on a shared host their ratio
 //! moves with the host's speed. `python3 benches/compare/run.py 'bn_fusion_*'` measures the
-//! ratio in alternating 10 ms blocks instead (the target: at least 4).
+//! ratio in alternating 10 ms blocks instead (`run.py`'s bound: at least 4).
 
 #[path = "common/mod.rs"]
 mod common;

@@ -1,5 +1,5 @@
-//! One training step (forward, cross-entropy, backward, SGD update) of the performance
-//! issue's models, with and without BatchNorm: the MNIST MLP `784-512-256-10` at batches 32,
+//! One training step (forward, cross-entropy, backward, SGD update) of the benchmarked
+//! models, with and without BatchNorm: the MNIST MLP `784-512-256-10` at batches 32,
 //! 128 and 512, and the sigmoid `3x100` net at batch 60. Inputs are seeded random batches
 //! (the MNIST epochs themselves are timed by `benches/compare`).
 //!

@@ -1,4 +1,4 @@
-//! What the criterion benches share: seeded inputs and the models of the performance issue.
+//! What the criterion benches share: seeded inputs and the models `benches/compare` times.
 
 #![allow(dead_code)] // each bench uses its own part
 
@@ -47,7 +47,7 @@ pub fn labels(n: usize, seed: u64) -> Vec<usize> {
     (0..n).map(|_| rng.random_range(0..10)).collect()
 }
 
-/// One of the issue's training setups: a model, its optimizer, and a batch.
+/// One of the benchmarked training setups: a model, its optimizer, and a batch.
 pub struct TrainCase {
     pub name: String,
     pub model: Sequential,

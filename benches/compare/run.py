@@ -35,7 +35,7 @@ DEFAULT_RUST_CMD = "cargo bench -q --bench workloads --"
 DEFAULT_RUST_BUILD = "cargo bench --no-run --bench workloads"
 PRESSURE_WARN = 10.0  # % PSI; above this another job was stealing the 2 cores
 
-# Targets from the issue: upper bounds on tapegrad/PyTorch (lower is better).
+# Upper bounds the table checks tapegrad/PyTorch against (lower is better).
 TARGETS = [
     (r"mlp(_bn)?_epoch_b32", 0.6),
     (r"mlp(_bn)?_epoch_b128", 0.8),
@@ -45,18 +45,18 @@ TARGETS = [
 ]
 
 
-# BatchNorm's cost inside training: epoch with BN / without, at this batch (the issue's target).
+# BatchNorm's cost inside training: epoch with BN / without, at this batch, and its upper bound.
 BN_COST_TARGET = (128, 1.05)
 # The fused BatchNorm against tapegrad's own composed one (bn_fusion_{N}x{C}, at the shapes of
 # bn_fwd_bwd_*; only tapegrad runs it): at least this many times faster.
 FUSION = r"bn_fusion_\d+x\d+"
 FUSION_TARGET = 4.0
-# Workloads whose figure is already a ratio within one framework, so that the target bounds
+# Workloads whose figure is already a ratio within one framework, so that the bound applies to
 # tapegrad's own figure, not tapegrad/PyTorch: bn_cost_b128 (epoch time with BatchNorm over
 # without, the two models trained in turns; at most), bn_fusion_* (composed time over fused;
 # at least).
 OWN_TARGETS = [(rf"bn_cost_b{BN_COST_TARGET[0]}", BN_COST_TARGET[1]), (FUSION, FUSION_TARGET)]
-# Targets that are lower bounds (the others are upper bounds).
+# Workloads whose bound is a lower bound (the others are upper bounds).
 AT_LEAST = [FUSION]
 
 
@@ -65,7 +65,7 @@ def target(workload):
 
 
 def own_target(workload):
-    """Whether the workload's target bounds tapegrad's figure itself (see OWN_TARGETS)."""
+    """Whether the workload's bound applies to tapegrad's figure itself (see OWN_TARGETS)."""
     return any(re.fullmatch(pattern, workload) for pattern, _ in OWN_TARGETS)
 
 
@@ -76,7 +76,7 @@ def rust_only(workload):
 
 
 def at_least(workload):
-    """Whether the workload's target is a lower bound (see AT_LEAST)."""
+    """Whether the workload's bound is a lower bound (see AT_LEAST)."""
     return any(re.fullmatch(pattern, workload) for pattern in AT_LEAST)
 
 
@@ -228,7 +228,7 @@ def paired_ratios(numerators, denominators):
 
 def table(summary):
     rows = ["| workload | tapegrad (median) | PyTorch (median) | ratio ours/torch | rounds' ratios "
-            "| target | met? |",
+            "| bound | within? |",
             "|---|---:|---:|---:|---:|---:|:---:|"]
     for s in summary:
         ratio = "—" if s["ratio"] is None else f"{s['ratio']:.2f}"
@@ -267,7 +267,7 @@ def bn_cost(summary, runs):
             rounds = (f" (rounds: median {statistics.median(pairs):.2f}, {min(pairs):.2f}-{max(pairs):.2f})"
                       if pairs else "")
             ratios.append(f"{label} {b / a:.2f}{rounds}")
-        tgt = f" (target for tapegrad: ≤ {BN_COST_TARGET[1]})" if batch == BN_COST_TARGET[0] else ""
+        tgt = f" (bound for tapegrad: ≤ {BN_COST_TARGET[1]})" if batch == BN_COST_TARGET[0] else ""
         lines.append(f"BatchNorm's cost, epoch with BN / without at batch {batch}: "
                      f"{', '.join(ratios)}{tgt}")
     return lines

@@ -21,7 +21,7 @@
 //! - `peak_rss_mnist_train`: peak RSS of loading the train split and one `mlp_epoch_b128`;
 //! - `bn_fusion_{N}x{C}` (tapegrad only; `run.py` runs it on this side alone): the fused
 //!   BatchNorm against the same computation composed from core ops, timed in alternating
-//!   blocks; `fusion_speedup` is the composed time over the fused one (the target:
+//!   blocks; `fusion_speedup` is the composed time over the fused one (`run.py`'s bound:
 //!   at least 4).
 //!
 //! `--op-times` (training workloads and `bn_cost_b128`) also times every op of the timed epochs

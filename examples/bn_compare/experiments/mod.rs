@@ -21,7 +21,7 @@ use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
-/// An experiment, named on the command line as in the issue (`learning-rate`).
+/// An experiment, named on the command line in kebab case (`learning-rate`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Experiment {
     /// Test accuracy and training loss against steps.
@@ -89,7 +89,7 @@ impl Experiments {
     }
 
     /// Writes the plots of every experiment that ran into `out` and returns their report
-    /// sections, in the issue's order.
+    /// sections, in the report's order (the order of the claims' table).
     pub fn render(&self, out: &Path) -> Result<Vec<Section>, StudyError> {
         let sections = [
             self.convergence

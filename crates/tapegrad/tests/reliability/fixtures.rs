@@ -10,7 +10,7 @@ use tapegrad::layers::{Mlp, Sequential};
 use tapegrad::prelude::*;
 use tapegrad::train::{train_epoch, StepStats};
 
-/// The MLP of the issue: 784-512-256-10 with BatchNorm and dropout, as `mnist_mlp --bn
+/// The MNIST MLP of the benchmarks: 784-512-256-10 with BatchNorm and dropout, as `mnist_mlp --bn
 /// --dropout 0.2` builds it.
 pub fn mnist_mlp(seed: u64) -> Sequential {
     Mlp::new(&[784, 512, 256, 10])
