@@ -3,11 +3,16 @@
 //! Each file is fetched from the mirrors in turn into a temporary file next to its final place,
 //! its decompressed SHA-256 is checked, and only then is it renamed into place: an interrupted
 //! or corrupt download never leaves a file that a later run would take for the real one.
+//!
+//! The transfer itself is `curl`'s (shipped with Linux distributions, macOS and Windows 10 and
+//! later): an HTTP client in Rust brings a TLS stack of some twenty crates into every build of
+//! the library, for a download that happens once per machine and whose bytes are checked
+//! against `SHA256SUMS` anyway.
 
 use std::fs::{self, File};
-use std::io::{self, BufWriter, IsTerminal};
+use std::io::{self, BufWriter, IsTerminal, Read};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::process::{Command, Stdio};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -53,12 +58,11 @@ pub fn download_verified(
     let file = format!("{name}.gz");
     // A name no loader looks for, unique per process, so two concurrent runs cannot clash.
     let temp = dir.join(format!(".{file}.{}.tmp", std::process::id()));
-    let agent = agent();
     let mut attempts = Vec::new();
     for base in mirrors {
         let url = format!("{}/{file}", base.trim_end_matches('/'));
         eprintln!("downloading {url}");
-        let result = fetch(&agent, &url, &temp).and_then(|()| check(&temp, expected));
+        let result = fetch(&url, &temp).and_then(|()| check(&temp, expected));
         match result {
             Ok(()) => {
                 let published = publish(&temp, dir, name);
@@ -80,34 +84,63 @@ pub fn download_verified(
     })
 }
 
-/// An HTTP agent that gives up on a mirror that stops answering, but not on a slow one.
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .timeout_connect(Some(Duration::from_secs(15)))
-        .timeout_recv_response(Some(Duration::from_secs(60)))
-        .timeout_per_read(Some(Duration::from_secs(60)))
-        .build()
-        .new_agent()
+/// Streams `url` into the file `temp` through `curl`; errors are strings because they go into
+/// a report of every mirror, not up the call stack.
+///
+/// curl gives up on a mirror that does not connect within 15 s or sends nothing for 60 s, but
+/// not on a slow one; `--fail` turns an HTTP error status into an error.
+fn fetch(url: &str, temp: &Path) -> Result<(), String> {
+    let mut child = Command::new("curl")
+        .args(["--fail", "--silent", "--show-error", "--location"])
+        .args([
+            "--connect-timeout",
+            "15",
+            "--speed-limit",
+            "1",
+            "--speed-time",
+            "60",
+        ])
+        .args(["--max-filesize", &MAX_DOWNLOAD_BYTES.to_string()])
+        .arg(url)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run curl ({e}): install curl, or place the files by hand"))?;
+    let body = child.stdout.take().expect("curl's stdout is piped");
+    let bar = progress_bar(None, url);
+    let copied = write_body(bar.wrap_read(body.take(MAX_DOWNLOAD_BYTES + 1)), temp);
+    bar.finish_and_clear();
+    // Stop curl if the copy ended early (a write error, or more bytes than the limit).
+    if !matches!(copied, Ok(n) if n <= MAX_DOWNLOAD_BYTES) {
+        let _ = child.kill();
+    }
+    let output = child.wait_with_output().map_err(|e| format!("curl: {e}"))?;
+    if copied? > MAX_DOWNLOAD_BYTES {
+        return Err(format!("more than {MAX_DOWNLOAD_BYTES} bytes"));
+    }
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        return Err(match stderr.trim() {
+            "" => format!("curl failed ({})", output.status),
+            message => message.to_string(),
+        });
+    }
+    Ok(())
 }
 
-/// Streams `url` into the file `temp`; errors are strings because they go into a report of
-/// every mirror, not up the call stack.
-fn fetch(agent: &ureq::Agent, url: &str, temp: &Path) -> Result<(), String> {
-    let response = agent.get(url).call().map_err(|e| e.to_string())?;
-    let body = response.into_body();
-    let bar = progress_bar(body.content_length(), url);
-    let mut reader = bar.wrap_read(body.into_with_config().limit(MAX_DOWNLOAD_BYTES).reader());
+/// Copies `body` into a new file `temp` and makes the bytes durable before the rename that
+/// publishes them; returns the number of bytes.
+fn write_body(mut body: impl Read, temp: &Path) -> Result<u64, String> {
     let out = File::create(temp).map_err(|e| format!("cannot create {}: {e}", temp.display()))?;
     let mut out = BufWriter::new(out);
-    io::copy(&mut reader, &mut out).map_err(|e| format!("transfer failed: {e}"))?;
+    let n = io::copy(&mut body, &mut out).map_err(|e| format!("transfer failed: {e}"))?;
     let out = out
         .into_inner()
         .map_err(|e| format!("cannot write {}: {}", temp.display(), e.error()))?;
-    // Make the bytes durable before the rename publishes them.
     out.sync_all()
         .map_err(|e| format!("cannot write {}: {e}", temp.display()))?;
-    bar.finish_and_clear();
-    Ok(())
+    Ok(n)
 }
 
 /// Checks the decompressed SHA-256 of the downloaded file.
