@@ -162,6 +162,24 @@ mod tests {
     }
 
     #[test]
+    fn every_golden_file_is_made_by_the_script() {
+        let script = std::fs::read_to_string(golden_dir().join("generate.py"))
+            .expect("golden/generate.py is present");
+        let mut files = 0;
+        for entry in std::fs::read_dir(golden_dir()).unwrap() {
+            let name = entry.unwrap().file_name().into_string().unwrap();
+            if name.ends_with(".json") {
+                files += 1;
+                assert!(
+                    script.contains(&format!("\"{name}\": make_")),
+                    "golden/{name} is not in generate.py's FILES"
+                );
+            }
+        }
+        assert_eq!(files, 6);
+    }
+
+    #[test]
     #[should_panic(expected = "element 1 is")]
     fn assert_close_reports_the_first_bad_element() {
         assert_close("demo", &[1.0, 2.5], &[1.0, 2.0], 1e-4, 1e-5);
