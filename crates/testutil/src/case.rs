@@ -4,8 +4,9 @@
 //! Plain JSON only: the tests turn the [`GoldenTensor`]s into their own types, since this
 //! crate depends on no tapegrad crate.
 
-use crate::{assert_close, load, tensor, tol, GoldenTensor};
+use crate::{assert_close, golden_dir, load_from, tensor, tol, GoldenTensor};
 use serde_json::Value;
+use std::path::Path;
 
 /// The entry named `name` in the `cases` array of a golden file (`mlp_ce.json`,
 /// `batchnorm1d.json`...).
@@ -22,17 +23,38 @@ pub struct GoldenCase {
 }
 
 impl GoldenCase {
-    /// Loads `golden/<file>` and takes its case called `name`, panicking if there is none:
-    /// a test must fail loudly, never skip, when its reference is gone.
+    /// Loads `golden/<file>` of this crate and takes its case called `name`, as
+    /// [`load_from`](Self::load_from) does.
     pub fn load(file: &str, name: &str) -> Self {
-        let mut golden = load(file);
+        Self::load_from(golden_dir().join(file), name)
+    }
+
+    /// Loads the golden file at `path`, anywhere on disk, and takes its case called `name`,
+    /// panicking if the file is missing or malformed or has no such case: a test must fail
+    /// loudly, never skip, when its reference is gone. A crate outside the workspace checks
+    /// itself against golden files of its own this way.
+    ///
+    /// ```
+    /// use tapegrad_testutil::GoldenCase;
+    /// let path = std::env::temp_dir().join(format!("tapegrad-case-doc-{}.json", std::process::id()));
+    /// let json = r#"{"cases": [{"name": "double", "x": {"shape": [2], "data": [1, 2]},
+    ///                           "y": {"shape": [2], "data": [2, 4]}}]}"#;
+    /// std::fs::write(&path, json).unwrap();
+    /// let case = GoldenCase::load_from(&path, "double");
+    /// std::fs::remove_file(&path).unwrap();
+    /// let y: Vec<f32> = case.tensor("x").to_f32().iter().map(|v| 2.0 * v).collect();
+    /// case.check("y", &y, "y");
+    /// ```
+    pub fn load_from(path: impl AsRef<Path>, name: &str) -> Self {
+        let path = path.as_ref();
+        let mut golden = load_from(path);
         let cases = golden["cases"]
             .as_array_mut()
-            .unwrap_or_else(|| panic!("golden file {file} has no `cases` array"));
+            .unwrap_or_else(|| panic!("golden file {} has no `cases` array", path.display()));
         let index = cases
             .iter()
             .position(|c| c["name"] == name)
-            .unwrap_or_else(|| panic!("golden file {file} has no case {name}"));
+            .unwrap_or_else(|| panic!("golden file {} has no case {name}", path.display()));
         GoldenCase {
             name: name.to_owned(),
             value: cases.swap_remove(index),
@@ -80,6 +102,14 @@ impl GoldenCase {
     /// Asserts `actual` matches the number under `key`, as [`check`](Self::check) does.
     pub fn check_scalar(&self, what: &str, actual: f32, key: &str) {
         self.check_against(what, &[actual], &[self.scalar(key)]);
+    }
+
+    /// Asserts `actual` matches the tensor under `key` within `rtol` and `atol` (the rule of
+    /// [`assert_close`]), for a case whose tolerances differ from the defaults, such as
+    /// BatchNorm's `large_mean_1e3_8x4` ([`tol::LARGE_MEAN_RTOL`], [`tol::LARGE_MEAN_ATOL`]).
+    pub fn check_within(&self, what: &str, actual: &[f32], key: &str, rtol: f64, atol: f64) {
+        let what = format!("{}: {what}", self.name);
+        assert_close(&what, actual, &self.tensor(key).data, rtol, atol);
     }
 
     fn check_against(&self, what: &str, actual: &[f32], expected: &[f64]) {

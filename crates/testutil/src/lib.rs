@@ -1,5 +1,6 @@
 //! Test support shared by the tapegrad crates: the PyTorch float64 reference values
-//! (`golden/*.json`, copied from the project's shared folder so a fresh clone is self-contained),
+//! (`golden/*.json`, written by `golden/generate.py`; [`load`] reads them by name, and
+//! [`load_from`] reads a golden file at any path, for a crate with references of its own),
 //! one named case of a golden file with its checks ([`GoldenCase`]), a tolerance check that
 //! names the first element that is off, a counting allocator ([`alloc`]) for tests that
 //! bound allocations, and a deterministic stream for test inputs ([`SplitMix64`]).
@@ -16,18 +17,41 @@ pub use case::GoldenCase;
 pub use splitmix::SplitMix64;
 
 use serde_json::Value;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The folder holding the golden JSON files.
 pub fn golden_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("golden")
 }
 
-/// Parses `golden/<name>` (for example `"batchnorm1d.json"`), panicking with the path if it
-/// is missing or malformed: a test must fail loudly, never skip, when its reference is gone.
+/// Parses `golden/<name>` of this crate (for example `"batchnorm1d.json"`), as
+/// [`load_from`] does: the workspace's own tests name their reference by file name.
 pub fn load(name: &str) -> Value {
-    let path = golden_dir().join(name);
-    let text = std::fs::read_to_string(&path)
+    load_from(golden_dir().join(name))
+}
+
+/// Parses the golden file at `path`, anywhere on disk, panicking with the path if it is
+/// missing or malformed: a test must fail loudly, never skip, when its reference is gone.
+///
+/// This is how a crate outside the workspace checks itself against reference values of its
+/// own (written by a script like `golden/generate.py`), with the same readers
+/// ([`tensor`], [`tensor_of`], [`GoldenCase`]) and tolerance checks ([`assert_close`]):
+///
+/// ```
+/// use tapegrad_testutil::{assert_close, load_from, tensor, tol};
+/// // A reference file of the caller's own; here one written on the spot.
+/// let path = std::env::temp_dir().join(format!("tapegrad-doc-{}.json", std::process::id()));
+/// std::fs::write(&path, r#"{"y": {"shape": [2], "data": [0.5, -1.25]}}"#).unwrap();
+/// let golden = load_from(&path);
+/// std::fs::remove_file(&path).unwrap();
+/// let expected = tensor(&golden, "y");
+/// assert_eq!(expected.shape, [2]);
+/// let actual = [0.500_01_f32, -1.25]; // what the code under test computed
+/// assert_close("my_op: y", &actual, &expected.data, tol::RTOL, tol::ATOL);
+/// ```
+pub fn load_from(path: impl AsRef<Path>) -> Value {
+    let path = path.as_ref();
+    let text = std::fs::read_to_string(path)
         .unwrap_or_else(|e| panic!("cannot read golden file {}: {e}", path.display()));
     serde_json::from_str(&text)
         .unwrap_or_else(|e| panic!("cannot parse golden file {}: {e}", path.display()))
@@ -135,6 +159,24 @@ mod tests {
             let v = load(name);
             assert!(v.get("generated_by").is_some(), "{name} lacks generated_by");
         }
+    }
+
+    #[test]
+    fn every_golden_file_is_made_by_the_script() {
+        let script = std::fs::read_to_string(golden_dir().join("generate.py"))
+            .expect("golden/generate.py is present");
+        let mut files = 0;
+        for entry in std::fs::read_dir(golden_dir()).unwrap() {
+            let name = entry.unwrap().file_name().into_string().unwrap();
+            if name.ends_with(".json") {
+                files += 1;
+                assert!(
+                    script.contains(&format!("\"{name}\": make_")),
+                    "golden/{name} is not in generate.py's FILES"
+                );
+            }
+        }
+        assert_eq!(files, 6);
     }
 
     #[test]
