@@ -279,21 +279,19 @@ fn items(file: &[&str]) -> Items {
 fn identifiers(code: &str) -> BTreeSet<String> {
     let code = code_only(code);
     let mut found = BTreeSet::new();
-    let mut rest = code.as_str();
-    let mut before = String::new();
-    while let Some(start) = rest.find(|c: char| c.is_alphanumeric() || c == '_') {
-        before.push_str(&rest[..start]);
-        let word_len = rest[start..]
+    let mut at = 0;
+    while let Some(offset) = code[at..].find(|c: char| c.is_alphanumeric() || c == '_') {
+        let start = at + offset;
+        let end = code[start..]
             .find(|c: char| !(c.is_alphanumeric() || c == '_'))
-            .unwrap_or(rest.len() - start);
-        let word = &rest[start..start + word_len];
-        let prefix = before.trim_end();
-        let qualified = prefix.ends_with("::") || prefix.ends_with('.');
+            .map_or(code.len(), |len| start + len);
+        let word = &code[start..end];
+        let before = code[..start].trim_end();
+        let qualified = before.ends_with("::") || before.ends_with('.');
         if !qualified && word.starts_with(|c: char| c.is_alphabetic() || c == '_') {
             found.insert(word.to_string());
         }
-        before.push_str(word);
-        rest = &rest[start + word_len..];
+        at = end;
     }
     found
 }
