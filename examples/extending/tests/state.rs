@@ -20,6 +20,21 @@ fn model(d: usize, seed: u64) -> Sequential {
         .with(Linear::new(d, 3, &mut rng))
 }
 
+#[test]
+fn names_are_pytorch_state_dict_keys() {
+    let state = ModelState::capture(&model(5, 0));
+    let params: Vec<&str> = state.params.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(
+        params,
+        ["0.weight", "0.bias", "1.weight", "1.bias", "5.weight", "5.bias"]
+    );
+    let buffers: Vec<&str> = state.buffers.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(buffers, ["2.running_mean"]);
+    let rngs: Vec<&str> = state.rngs.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(rngs, ["3.rng"]);
+    assert_eq!(model(5, 0).param_count(), 4 * 5 + 5 + 2 * 5 + 5 * 3 + 3);
+}
+
 fn batch() -> (Vec<f32>, Vec<usize>) {
     let images = (0..6 * 4).map(|i| (i as f32 * 0.37).sin()).collect();
     (images, vec![0, 1, 2, 2, 1, 0])
@@ -59,21 +74,6 @@ fn temp_file(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("tapegrad-extending-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir.join(name)
-}
-
-#[test]
-fn names_are_pytorch_state_dict_keys() {
-    let state = ModelState::capture(&model(5, 0));
-    let params: Vec<&str> = state.params.iter().map(|p| p.name.as_str()).collect();
-    assert_eq!(
-        params,
-        ["0.weight", "0.bias", "1.weight", "1.bias", "5.weight", "5.bias"]
-    );
-    let buffers: Vec<&str> = state.buffers.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(buffers, ["2.running_mean"]);
-    let rngs: Vec<&str> = state.rngs.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(rngs, ["3.rng"]);
-    assert_eq!(model(5, 0).param_count(), 4 * 5 + 5 + 2 * 5 + 5 * 3 + 3);
 }
 
 #[test]
