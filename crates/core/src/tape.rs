@@ -105,6 +105,13 @@ impl Backward {
     }
 }
 
+/// A seed alone: the vector-Jacobian product's vector.
+impl From<Tensor> for Backward {
+    fn from(seed: Tensor) -> Self {
+        Backward::seeded(seed)
+    }
+}
+
 /// The record of one op application: the op (holding what its backward needs) and where its
 /// input indices sit in the tape's flat input list.
 struct Node {
@@ -361,9 +368,15 @@ impl Tape {
     ///
     /// Panics if the seed's shape is not the output's, or if no seed is given and the output
     /// has more than one element.
-    pub fn backward_with(&mut self, output: Var, options: Backward) -> Gradients {
+    /// A bare tensor as `options` is the seed (`Backward::seeded`).
+    pub fn backward_with(&mut self, output: Var, options: impl Into<Backward>) -> Gradients {
+        let options = options.into();
         let out = self.check(output, "backward");
         let shape = self.values[out].shape();
+        // A seed given by the caller is dropped once used, not added to the pool: the pool
+        // only takes back what the tape allocated, so a loop that seeds every step with a new
+        // tensor does not grow it without bound.
+        let pooled_seed = options.seed.is_none();
         let seed = match options.seed {
             Some(seed) => {
                 assert_eq!(
@@ -388,7 +401,7 @@ impl Tape {
         grads.resize_with(out + 1, || None);
         if self.requires_grad[out] {
             grads[out] = Some(seed);
-        } else {
+        } else if pooled_seed {
             self.pool.give(seed);
         }
         for i in (0..=out).rev() {
@@ -455,7 +468,9 @@ impl Tape {
             // needed by nothing else.
             if !options.retain_grads {
                 if let Some(used) = grads[i].take() {
-                    self.pool.give(used);
+                    if pooled_seed || i != out {
+                        self.pool.give(used);
+                    }
                 }
             }
         }

@@ -32,7 +32,7 @@ fn one_epoch_saved_and_resumed_in_fresh_objects_equals_two_epochs_straight() {
     let mut optimizer = stateful_optimizer();
     train_epochs(&mut first_half, optimizer.as_mut(), &split, 7, 0..1);
     Checkpoint::of_model(&first_half)
-        .with_optimizer(optimizer.state())
+        .with_optimizer(&first_half, &optimizer)
         .with_progress(progress(1))
         .save(&path)
         .unwrap();
@@ -60,7 +60,7 @@ fn resuming_with_other_settings_is_refused_before_anything_changes() {
     let model = stateful_mlp(1);
     let optimizer = stateful_optimizer();
     Checkpoint::of_model(&model)
-        .with_optimizer(optimizer.state())
+        .with_optimizer(&model, &optimizer)
         .with_progress(progress(1))
         .save(&path)
         .unwrap();
