@@ -135,7 +135,7 @@ fn a_wrong_magic_or_version_is_named_as_such() {
             err,
             CheckpointError::UnsupportedVersion {
                 found: 99,
-                supported: 1,
+                supported: 2,
                 ..
             }
         ),
