@@ -412,6 +412,91 @@ fn proc_status_kib(key: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tapegrad_layers::Mlp;
+    use tapegrad_optim::{Momentum, Sgd, SgdConfig};
+
+    fn sgd() -> Sgd {
+        Sgd::new(SgdConfig {
+            lr: 0.1,
+            momentum: Some(Momentum::Nesterov(0.9)),
+            ..SgdConfig::default()
+        })
+        .unwrap()
+    }
+
+    fn bits<M: Module>(model: &M) -> Vec<Vec<u32>> {
+        (model.named_params().into_iter())
+            .map(|(_, p)| p.value().data().iter().map(|v| v.to_bits()).collect())
+            .collect()
+    }
+
+    const IMAGES: [f32; 12] = [
+        0.5, -1.0, 0.25, 2.0, 1.5, 0.0, -0.5, 1.0, -2.0, 0.75, 0.1, -0.3,
+    ];
+    const LABELS: [usize; 3] = [0, 2, 1];
+
+    #[test]
+    fn a_step_gives_the_bits_of_the_hand_written_loop_and_the_closures_value() {
+        let mut by_hand = Mlp::new(&[4, 5, 3]).batch_norm(true).seed(3).build();
+        let mut stepped = Mlp::new(&[4, 5, 3]).batch_norm(true).seed(3).build();
+        let (mut tape, mut optimizer) = (Tape::new(), sgd());
+        let mut trainer = Trainer::new(sgd());
+        for _ in 0..3 {
+            tape.reset();
+            let x = tape.constant_from_slice(&[3, 4], &IMAGES);
+            let logits = by_hand.forward(&mut tape, x, Mode::Train);
+            let loss = tape.cross_entropy(logits, &LABELS);
+            let expected_loss = tape.value(loss).item();
+            let grads = tape.backward(loss);
+            tape.reset();
+            optimizer.step(by_hand.params_mut(), &grads).unwrap();
+
+            let step = trainer
+                .step(&mut stepped, |tape, model| {
+                    let x = tape.constant_from_slice(&[3, 4], &IMAGES);
+                    let logits = model.forward(tape, x, Mode::Train);
+                    let loss = tape.cross_entropy(logits, &LABELS);
+                    (loss, tape.shape(logits).to_vec())
+                })
+                .unwrap();
+            assert_eq!(step.loss.to_bits(), expected_loss.to_bits());
+            assert_eq!(step.output, [3, 3]);
+            assert_eq!(bits(&stepped), bits(&by_hand));
+        }
+        // The same momentum buffers, compared by parameter name (the ids differ).
+        let named = |model: &tapegrad_layers::Sequential, optimizer: &Sgd| {
+            let checkpoint = crate::checkpoint::Checkpoint::of_model(model);
+            checkpoint.with_optimizer(model, optimizer).optimizer
+        };
+        assert_eq!(
+            named(&stepped, trainer.optimizer()),
+            named(&by_hand, &optimizer)
+        );
+    }
+
+    #[test]
+    fn a_non_finite_loss_is_an_error_and_updates_nothing() {
+        let mut model = Mlp::new(&[4, 5, 3]).seed(1).build();
+        let mut trainer = Trainer::new(sgd());
+        let step = |trainer: &mut Trainer<Sgd>, model: &mut _, scale: f32| {
+            trainer.step(model, |tape: &mut Tape, model: &mut tapegrad_layers::Sequential| {
+                let x = tape.constant_from_slice(&[3, 4], &IMAGES);
+                let logits = model.forward(tape, x, Mode::Train);
+                let loss = tape.cross_entropy(logits, &LABELS);
+                tape.mul_scalar(loss, scale)
+            })
+        };
+        step(&mut trainer, &mut model, 1.0).unwrap();
+        let (before, state) = (bits(&model), trainer.optimizer().state());
+        for bad in [f32::NAN, f32::INFINITY] {
+            let err = step(&mut trainer, &mut model, bad).unwrap_err();
+            assert!(matches!(err, StepError::NonFiniteLoss(l) if !l.is_finite()), "{err}");
+        }
+        assert_eq!(bits(&model), before, "no parameter moved");
+        assert_eq!(trainer.optimizer().state(), state, "no optimizer state moved");
+        step(&mut trainer, &mut model, 1.0).unwrap();
+        assert_ne!(bits(&model), before, "training goes on after the refused steps");
+    }
 
     #[test]
     fn argmax_counts_first_maximum() {
