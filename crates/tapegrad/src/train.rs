@@ -479,23 +479,37 @@ mod tests {
         let mut model = Mlp::new(&[4, 5, 3]).seed(1).build();
         let mut trainer = Trainer::new(sgd());
         let step = |trainer: &mut Trainer<Sgd>, model: &mut _, scale: f32| {
-            trainer.step(model, |tape: &mut Tape, model: &mut tapegrad_layers::Sequential| {
-                let x = tape.constant_from_slice(&[3, 4], &IMAGES);
-                let logits = model.forward(tape, x, Mode::Train);
-                let loss = tape.cross_entropy(logits, &LABELS);
-                tape.mul_scalar(loss, scale)
-            })
+            trainer.step(
+                model,
+                |tape: &mut Tape, model: &mut tapegrad_layers::Sequential| {
+                    let x = tape.constant_from_slice(&[3, 4], &IMAGES);
+                    let logits = model.forward(tape, x, Mode::Train);
+                    let loss = tape.cross_entropy(logits, &LABELS);
+                    tape.mul_scalar(loss, scale)
+                },
+            )
         };
         step(&mut trainer, &mut model, 1.0).unwrap();
         let (before, state) = (bits(&model), trainer.optimizer().state());
         for bad in [f32::NAN, f32::INFINITY] {
             let err = step(&mut trainer, &mut model, bad).unwrap_err();
-            assert!(matches!(err, StepError::NonFiniteLoss(l) if !l.is_finite()), "{err}");
+            assert!(
+                matches!(err, StepError::NonFiniteLoss(l) if !l.is_finite()),
+                "{err}"
+            );
         }
         assert_eq!(bits(&model), before, "no parameter moved");
-        assert_eq!(trainer.optimizer().state(), state, "no optimizer state moved");
+        assert_eq!(
+            trainer.optimizer().state(),
+            state,
+            "no optimizer state moved"
+        );
         step(&mut trainer, &mut model, 1.0).unwrap();
-        assert_ne!(bits(&model), before, "training goes on after the refused steps");
+        assert_ne!(
+            bits(&model),
+            before,
+            "training goes on after the refused steps"
+        );
     }
 
     #[test]

@@ -250,11 +250,19 @@ fn optimizer_state_is_saved_by_name_and_checked_against_the_model() {
         .unwrap_err();
     match &err {
         CheckpointError::Mismatch { what, name, .. } => {
-            assert_eq!((*what, name.as_str()), ("optimizer state", "0.weight"), "{err}");
+            assert_eq!(
+                (*what, name.as_str()),
+                ("optimizer state", "0.weight"),
+                "{err}"
+            );
         }
         other => panic!("expected a mismatch, got {other}"),
     }
     assert_eq!(state_bits(&other), before);
-    assert_eq!(fresh.state(), stateful_optimizer().state(), "nothing loaded");
+    assert_eq!(
+        fresh.state(),
+        stateful_optimizer().state(),
+        "nothing loaded"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
