@@ -4,8 +4,8 @@ use tapegrad_core::ParamId;
 use thiserror::Error;
 
 /// Everything that can go wrong in this crate. Every check happens before a parameter is
-/// modified, so an `Err` from [`Optimizer::step`](crate::Optimizer::step) leaves the
-/// parameters and the optimizer state as they were.
+/// modified, so an `Err` from a step ([`OptimizerExt::step`](crate::OptimizerExt::step))
+/// leaves the parameters and the optimizer state as they were.
 #[derive(Debug, Clone, PartialEq, Error)]
 pub enum OptimError {
     /// A hyperparameter is out of its range (negative learning rate, beta outside `[0, 1)`...).

@@ -231,7 +231,8 @@ fn optimizer_state_is_saved_by_name_and_checked_against_the_model() {
     let names: Vec<&String> = saved.param_lens().into_iter().map(|(n, _)| n).collect();
     let mut expected: Vec<String> = model.named_params().into_iter().map(|(n, _)| n).collect();
     let mut found: Vec<String> = names.into_iter().cloned().collect();
-    (expected.sort(), found.sort());
+    expected.sort();
+    found.sort();
     assert_eq!(found, expected, "one state per parameter, by its name");
     checkpoint.save(&path).unwrap();
 
