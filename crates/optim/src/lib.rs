@@ -31,8 +31,11 @@
 //! # Ok::<(), tapegrad_optim::OptimError>(())
 //! ```
 //!
-//! Checkpoints: [`Optimizer::state`] returns an [`OptimizerState`] (serde), and
-//! [`OptimizerState::restore`] rebuilds the optimizer so the run continues bit for bit.
+//! Checkpoints: [`Optimizer::state`] returns an [`OptimizerState`] keyed by parameter id;
+//! [`OptimizerState::map_keys`] turns the ids into names for a file (serde) and the names back
+//! into the ids of the resumed process's parameters, and [`Optimizer::load_state`] or
+//! [`OptimizerState::restore`] continues the run bit for bit. (`tapegrad::checkpoint` does
+//! the mapping with the model's parameter names.)
 #![warn(missing_docs)]
 
 mod adam;
