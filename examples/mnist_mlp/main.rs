@@ -27,6 +27,22 @@ fn input(e: impl ToString) -> Failure {
     Failure::Input(e.to_string())
 }
 
+/// A step's error as the run's failure: a non-finite loss is a divergence (exit 3), at
+/// `step` of `epoch` (counting from 0) as the message tells it.
+fn failure(error: StepError, epoch: usize, step: usize) -> Failure {
+    match error {
+        StepError::NonFiniteLoss(loss) => {
+            let diverged = Diverged {
+                epoch: epoch + 1,
+                step,
+                loss,
+            };
+            Failure::Diverged(diverged.to_string())
+        }
+        other => input(other),
+    }
+}
+
 fn main() -> ExitCode {
     match run(&Args::parse()) {
         Ok(()) => ExitCode::SUCCESS,
@@ -72,20 +88,7 @@ fn run(args: &Args) -> Result<(), Failure> {
                 let loss = tape.cross_entropy(logits, batch.labels);
                 (loss, count_correct(tape.value(logits), batch.labels))
             });
-            let step = step.map_err(|e| match e {
-                StepError::NonFiniteLoss(loss) => {
-                    let step = meter.steps() + 1;
-                    Failure::Diverged(
-                        Diverged {
-                            epoch: epoch + 1,
-                            step,
-                            loss,
-                        }
-                        .to_string(),
-                    )
-                }
-                other => input(other),
-            })?;
+            let step = step.map_err(|e| failure(e, epoch, meter.steps() + 1))?;
             meter.add(step.loss, step.output, batch.len());
             bar.inc(1);
         }
