@@ -7,7 +7,8 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::hint::black_box;
-use tapegrad::optim::{Adam, AdamConfig, Momentum, Optimizer, ParamSlot, Sgd, SgdConfig};
+use tapegrad::core::{Gradients, Param, Tensor};
+use tapegrad::optim::{Adam, AdamConfig, Momentum, Optimizer, Sgd, SgdConfig};
 
 /// The `(weight, bias)` sizes of a stack of fully connected layers of `widths`.
 fn slot_sizes(widths: &[usize]) -> Vec<usize> {
@@ -28,17 +29,19 @@ fn bench_optimizer<O: Optimizer>(c: &mut Criterion, name: &str, optimizer: impl 
     let mut group = c.benchmark_group(name);
     for (model, widths) in MODELS {
         let sizes = slot_sizes(widths);
-        let mut values: Vec<Vec<f32>> = sizes.iter().map(|&n| vec![0.5; n]).collect();
-        let grads: Vec<Vec<f32>> = (sizes.iter())
-            .map(|&n| (0..n).map(|i| (i % 13) as f32 * 1e-3).collect())
+        let mut params: Vec<Param> = (sizes.iter())
+            .map(|&n| Param::new(Tensor::full(vec![n], 0.5)))
             .collect();
+        let grads = Gradients::from_params(params.iter().map(|p| {
+            let n = p.value().numel();
+            let grad = (0..n).map(|i| (i % 13) as f32 * 1e-3).collect();
+            (p.id(), Tensor::from_vec(vec![n], grad))
+        }));
         let mut optimizer = optimizer();
         group.bench_function(model, |bench| {
             bench.iter(|| {
-                let mut slots: Vec<ParamSlot<'_>> = (values.iter_mut().zip(&grads))
-                    .map(|(value, grad)| ParamSlot::new(value, Some(grad)))
-                    .collect();
-                optimizer.step(black_box(&mut slots)).expect("a step");
+                let mut refs: Vec<&mut Param> = params.iter_mut().collect();
+                (optimizer.step_slice(black_box(&mut refs), &grads)).expect("a step");
             })
         });
     }

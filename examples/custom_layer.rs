@@ -105,9 +105,11 @@ fn batch_dependence(model: &mut Sequential, mnist: &Mnist) -> f32 {
     let mut batches = mnist.test.batches(BatchConfig::sequential(128));
     let batch = batches.next_batch().expect("the test split has 128 images");
     let mut logits = |rows: usize| {
-        let mut tape = Tape::inference();
-        let x = tape.constant_from_slice(&[rows, pixels], &batch.images[..rows * pixels]);
-        let y = model.forward(&mut tape, x, Mode::Train);
+        let mut tape = Tape::new();
+        let y = tape.no_grad(|tape| {
+            let x = tape.constant_from_slice(&[rows, pixels], &batch.images[..rows * pixels]);
+            model.forward(tape, x, Mode::Train)
+        });
         tape.value(y).data()[..8 * 10].to_vec()
     };
     let (alone, among) = (logits(8), logits(128));

@@ -26,7 +26,7 @@ pub fn batch_norm_step(
     fused: bool,
     x: &Param,
     affine: (&Param, &Param),
-    dy: &Tensor,
+    dy: Tensor,
 ) {
     tape.reset();
     let (gamma, beta) = affine;
@@ -36,7 +36,7 @@ pub fn batch_norm_step(
     } else {
         batch_norm_composed(tape, xv, g, b, 1e-5)
     };
-    let grads = tape.backward_with_ref(y, dy);
+    let grads = tape.backward_with(y, dy);
     assert!(grads.param(x).is_some() && grads.param(gamma).is_some());
     tape.recycle(grads);
 }

@@ -1,6 +1,6 @@
 //! Finite-difference gradient checking, public so that users can check their own ops.
 
-use crate::{Tape, Tensor, Var};
+use crate::{Backward, Tape, Tensor, Var};
 
 /// Settings of [`gradcheck_with`]. The defaults suit `f32` ops on unit-scale inputs.
 #[derive(Clone, Copy, Debug)]
@@ -91,7 +91,7 @@ pub fn gradcheck_with(
     let out = f(&mut tape, &vars);
     let projection = random_projection(tape.value(out).numel(), config.seed);
     let seed = Tensor::from_vec(tape.shape(out).to_vec(), projection.clone());
-    let grads = tape.backward_with(out, seed);
+    let grads = tape.backward_with(out, Backward::seeded(seed));
     let analytic: Vec<Vec<f32>> = vars
         .iter()
         .zip(inputs)
@@ -103,9 +103,11 @@ pub fn gradcheck_with(
 
     // The numeric side: perturb each element in turn.
     let projected = |inputs: &[Tensor]| -> f64 {
-        let mut tape = Tape::inference();
-        let vars: Vec<Var> = inputs.iter().map(|t| tape.constant(t.clone())).collect();
-        let out = f(&mut tape, &vars);
+        let mut tape = Tape::new();
+        let out = tape.no_grad(|tape| {
+            let vars: Vec<Var> = inputs.iter().map(|t| tape.constant(t.clone())).collect();
+            f(tape, &vars)
+        });
         tape.value(out)
             .data()
             .iter()

@@ -29,6 +29,24 @@ impl Gradients {
         }
     }
 
+    /// A store of parameter gradients computed elsewhere than on a tape (by hand, or read
+    /// from a file), for an optimizer step. It holds no value gradients: [`Gradients::get`]
+    /// panics on any handle.
+    ///
+    /// ```
+    /// use tapegrad_core::{Gradients, Param, Tensor};
+    /// let w = Param::new(Tensor::zeros(vec![2]));
+    /// let grads = Gradients::from_params([(w.id(), Tensor::from_vec(vec![2], vec![1.0, 2.0]))]);
+    /// assert_eq!(grads.param(&w).unwrap().data(), &[1.0, 2.0]);
+    /// ```
+    pub fn from_params(grads: impl IntoIterator<Item = (ParamId, Tensor)>) -> Self {
+        let (params, grads) = (grads.into_iter().enumerate())
+            .map(|(index, (id, grad))| ((id, index), Some(grad)))
+            .unzip();
+        // Tape ids start at 1: no handle belongs to tape 0.
+        Gradients::new(0, 0, grads, params)
+    }
+
     /// The gradient of a value of the tape this store came from.
     ///
     /// Panics if `var` is from another tape or another step.

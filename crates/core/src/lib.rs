@@ -4,7 +4,7 @@
 //!
 //! A [`Tape`] (a Wengert list) records each op with what its backward needs; values on it are
 //! addressed by small `Copy` handles ([`Var`]); [`Tape::backward`] walks it in reverse into a
-//! [`Gradients`] store kept apart from the tensors. Every op, built-in or yours, goes through
+//! [`Gradients`] store kept apart from the tensors, keyed by handle and by [`ParamId`]. Every op, built-in or yours, goes through
 //! the one [`Op`] trait, and [`gradcheck()`] checks any of them against finite differences.
 //!
 //! ```
@@ -37,6 +37,5 @@ pub use gradients::Gradients;
 pub use op::{BackwardCtx, ForwardCtx, Op};
 pub use op_times::{OpTime, OpTimes};
 pub use param::{Param, ParamId};
-pub use pool::BufferPool;
-pub use tape::{Tape, Var};
+pub use tape::{Backward, Tape, Var};
 pub use tensor::Tensor;

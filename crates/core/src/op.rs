@@ -1,7 +1,8 @@
 //! The one op mechanism: every built-in op and every user op implements [`Op`].
 
+use crate::pool::BufferPool;
 use crate::tape::Slot;
-use crate::{BufferPool, Tensor};
+use crate::Tensor;
 
 /// An operation on the tape: a forward that computes the output and keeps what the backward
 /// needs, and a backward that gives the gradient of every input that needs one.
@@ -90,6 +91,13 @@ impl<'a> ForwardCtx<'a> {
     pub fn zeros(&mut self, shape: &[usize]) -> Tensor {
         self.pool.zeros(shape)
     }
+
+    /// Gives back a scratch buffer taken with [`buffer`](Self::buffer) or
+    /// [`zeros`](Self::zeros) that the op no longer needs, so the next op can reuse it
+    /// (dropping it works too, but then the memory is asked of the allocator again).
+    pub fn release(&mut self, scratch: Tensor) {
+        self.pool.give(scratch);
+    }
 }
 
 /// What an op's backward sees: inputs, output, the gradient of the output, and where to put
@@ -140,6 +148,13 @@ impl<'a> BackwardCtx<'a> {
     /// A reused buffer of `shape` filled with zeros.
     pub fn zeros(&mut self, shape: &[usize]) -> Tensor {
         self.pool.zeros(shape)
+    }
+
+    /// Gives back a scratch buffer taken with [`buffer`](Self::buffer) or
+    /// [`zeros`](Self::zeros) that the op no longer needs, so the next op can reuse it
+    /// (dropping it works too, but then the memory is asked of the allocator again).
+    pub fn release(&mut self, scratch: Tensor) {
+        self.pool.give(scratch);
     }
 
     /// Sets the gradient of input `i`. Setting it twice keeps the last one.

@@ -6,7 +6,7 @@ use crate::Tensor;
 /// Free tensors kept for reuse. The tape returns every value to its pool on
 /// [`Tape::reset`](crate::Tape::reset), and ops draw their outputs and gradients from it.
 #[derive(Default)]
-pub struct BufferPool {
+pub(crate) struct BufferPool {
     free: Vec<Tensor>,
 }
 
@@ -15,7 +15,7 @@ impl BufferPool {
     /// must write every element. The smallest free buffer that fits is reused; of several
     /// of that size, the one given back last, the likeliest to be still in the cache (a
     /// backward that frees each gradient once used hands it to the next op).
-    pub fn take(&mut self, shape: &[usize]) -> Tensor {
+    pub(crate) fn take(&mut self, shape: &[usize]) -> Tensor {
         let numel: usize = shape.iter().product();
         let best = self
             .free
@@ -33,34 +33,24 @@ impl BufferPool {
     }
 
     /// A tensor of `shape` filled with zeros.
-    pub fn zeros(&mut self, shape: &[usize]) -> Tensor {
+    pub(crate) fn zeros(&mut self, shape: &[usize]) -> Tensor {
         let mut t = self.take(shape);
         t.data_mut().fill(0.0);
         t
     }
 
     /// A copy of `data` with `shape`, in a reused buffer.
-    pub fn copy_of(&mut self, shape: &[usize], data: &[f32]) -> Tensor {
+    pub(crate) fn copy_of(&mut self, shape: &[usize], data: &[f32]) -> Tensor {
         let mut t = self.take(shape);
         t.data_mut().copy_from_slice(data);
         t
     }
 
     /// Gives a tensor's buffer back for reuse.
-    pub fn give(&mut self, t: Tensor) {
+    pub(crate) fn give(&mut self, t: Tensor) {
         if t.capacity() > 0 {
             self.free.push(t);
         }
-    }
-
-    /// How many buffers are waiting for reuse.
-    pub fn len(&self) -> usize {
-        self.free.len()
-    }
-
-    /// Whether no buffer is waiting for reuse.
-    pub fn is_empty(&self) -> bool {
-        self.free.is_empty()
     }
 }
 
@@ -83,6 +73,6 @@ mod tests {
         );
         assert_eq!(pool.take(&[2, 2]).data().as_ptr(), older_ptr);
         assert_eq!(pool.take(&[2]).shape(), &[2]);
-        assert!(pool.is_empty());
+        assert!(pool.free.is_empty());
     }
 }

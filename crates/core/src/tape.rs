@@ -4,7 +4,8 @@
 use crate::kernels::axpy_into;
 use crate::op::{BackwardCtx, ForwardCtx};
 use crate::op_times::{timed, Pass};
-use crate::{BufferPool, Gradients, Op, OpTimes, Param, ParamId, Tensor};
+use crate::pool::BufferPool;
+use crate::{Gradients, Op, OpTimes, Param, ParamId, Tensor};
 use std::ops::{Deref, Range};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -56,19 +57,59 @@ impl Deref for Slot {
     }
 }
 
-/// The gradient a backward starts from: given to the tape, or only lent to it.
-enum Seed<'s> {
-    Owned(Tensor),
-    Borrowed(&'s Tensor),
+/// How a backward is run: from which seed, and which gradients it returns.
+///
+/// [`Tape::backward`] is the default (seed 1, leaves only); [`Tape::backward_with`] takes
+/// these options.
+///
+/// ```
+/// use tapegrad_core::{Backward, Tape, Tensor};
+///
+/// let mut tape = Tape::new();
+/// let x = tape.variable(Tensor::from_vec(vec![2], vec![1.0, -2.0]));
+/// let y = tape.mul(x, x);
+/// // The vector-Jacobian product with seed [1, 10], keeping the gradient of `y` too.
+/// let seed = Tensor::from_vec(vec![2], vec![1.0, 10.0]);
+/// let grads = tape.backward_with(y, Backward::seeded(seed).retain_grads());
+/// assert_eq!(grads.get(x).unwrap().data(), &[2.0, -40.0]);
+/// assert_eq!(grads.get(y).unwrap().data(), &[1.0, 10.0]);
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Backward {
+    seed: Option<Tensor>,
+    retain_grads: bool,
 }
 
-/// Which gradients a backward returns.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Keep {
-    /// Of every value that needs one.
-    Every,
-    /// Of the leaves only (variables and parameters): see [`Tape::backward_leaves`].
-    Leaves,
+impl Backward {
+    /// Seed 1 (the output must have one element), gradients of the leaves only: what
+    /// [`Tape::backward`] does.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Starts from `seed` (of the output's shape) instead of 1: the backward gives the
+    /// gradients of `sum(output * seed)`, a vector-Jacobian product.
+    pub fn seeded(seed: Tensor) -> Self {
+        Backward {
+            seed: Some(seed),
+            retain_grads: false,
+        }
+    }
+
+    /// Also keeps the gradient of every computed value (PyTorch's `retain_grad` on every
+    /// tensor), readable with [`Gradients::get`]. Costs memory and cache: a training step
+    /// needs only the leaves'.
+    pub fn retain_grads(mut self) -> Self {
+        self.retain_grads = true;
+        self
+    }
+}
+
+/// A seed alone: the vector-Jacobian product's vector.
+impl From<Tensor> for Backward {
+    fn from(seed: Tensor) -> Self {
+        Backward::seeded(seed)
+    }
 }
 
 /// The record of one op application: the op (holding what its backward needs) and where its
@@ -132,14 +173,6 @@ impl Tape {
         }
     }
 
-    /// An empty tape in inference mode: ops compute values but record nothing and keep no
-    /// backward state.
-    pub fn inference() -> Self {
-        let mut tape = Self::new();
-        tape.recording = false;
-        tape
-    }
-
     /// Forgets every value and op, keeping the memory for the next step. Handles from
     /// before the reset become invalid.
     pub fn reset(&mut self) {
@@ -182,19 +215,29 @@ impl Tape {
         self.op_times.as_mut().map(std::mem::take)
     }
 
-    /// Turns recording on (training) or off (inference). Returns the previous setting.
-    pub fn set_recording(&mut self, on: bool) -> bool {
-        std::mem::replace(&mut self.recording, on)
-    }
-
-    /// Whether ops are recorded for a backward.
+    /// Whether ops are recorded for a backward: false only inside [`Tape::no_grad`].
     pub fn is_recording(&self) -> bool {
         self.recording
     }
 
-    /// Runs `f` with recording off, then restores the previous setting (PyTorch's `no_grad`).
+    /// Runs `f` with recording off, then restores the previous setting (PyTorch's
+    /// `torch.no_grad()`): ops compute their values but record nothing and keep no backward
+    /// state, and variables and parameters put on the tape need no gradient. The way to run
+    /// a model for evaluation or inference.
+    ///
+    /// ```
+    /// use tapegrad_core::{Tape, Tensor};
+    /// let mut tape = Tape::new();
+    /// let y = tape.no_grad(|tape| {
+    ///     let x = tape.variable(Tensor::from_vec(vec![2], vec![1.0, 2.0]));
+    ///     tape.exp(x)
+    /// });
+    /// assert_eq!(tape.num_recorded_ops(), 0);
+    /// assert!(tape.is_recording());
+    /// assert_eq!(tape.shape(y), &[2]);
+    /// ```
     pub fn no_grad<R>(&mut self, f: impl FnOnce(&mut Tape) -> R) -> R {
-        let previous = self.set_recording(false);
+        let previous = std::mem::replace(&mut self.recording, false);
         let result = f(self);
         self.recording = previous;
         result
@@ -294,20 +337,16 @@ impl Tape {
         self.push(output, needs_backward, node)
     }
 
-    /// The gradients of a scalar `loss` with respect to every value that needs one.
+    /// The gradients of a scalar `loss` with respect to the tape's leaves: its variables and
+    /// parameters (a parameter's is found by [`Gradients::param`]).
     ///
-    /// Panics if `loss` has more than one element (use [`Tape::backward_with`]).
-    pub fn backward(&mut self, loss: Var) -> Gradients {
-        let seed = self.loss_seed(loss, "backward");
-        self.backward_from(loss, Seed::Owned(seed), "backward", Keep::Every)
-    }
-
-    /// [`Tape::backward`] keeping the gradients of the tape's leaves only (its variables and
-    /// parameters), as a training step needs them. The gradient of each computed value goes
-    /// back to the pool as soon as the backward of the op that made it has used it, so the
-    /// next op writes its own gradient into a buffer still in the cache, not into one last
-    /// used a step earlier. [`Gradients::get`] of a computed value then gives `None`
-    /// (PyTorch keeps no gradient of a non-leaf tensor either, unless asked).
+    /// The gradient of each computed value goes back to the pool as soon as the backward of
+    /// the op that made it has used it, so the next op writes its own gradient into a buffer
+    /// still in the cache. [`Gradients::get`] of a computed value then gives `None`, as
+    /// PyTorch keeps no gradient of a non-leaf tensor unless asked
+    /// (see [`Backward::retain_grads`]).
+    ///
+    /// Panics if `loss` has more than one element (seed it with [`Tape::backward_with`]).
     ///
     /// ```
     /// use tapegrad_core::{Tape, Tensor};
@@ -316,82 +355,62 @@ impl Tape {
     /// let x = tape.variable(Tensor::from_vec(vec![2], vec![1.0, -2.0]));
     /// let y = tape.mul(x, x);
     /// let loss = tape.sum(y);
-    /// let grads = tape.backward_leaves(loss);
+    /// let grads = tape.backward(loss);
     /// assert_eq!(grads.get(x).unwrap().data(), &[2.0, -4.0]);
     /// assert!(grads.get(y).is_none());
     /// ```
-    pub fn backward_leaves(&mut self, loss: Var) -> Gradients {
-        let seed = self.loss_seed(loss, "backward_leaves");
-        self.backward_from(loss, Seed::Owned(seed), "backward_leaves", Keep::Leaves)
+    pub fn backward(&mut self, loss: Var) -> Gradients {
+        self.backward_with(loss, Backward::new())
     }
 
-    /// The seed of a backward from `loss`: 1, in a pooled buffer. Panics if `loss` has more
-    /// than one element.
-    fn loss_seed(&mut self, loss: Var, caller: &str) -> Tensor {
-        let index = self.check(loss, caller);
-        let shape = self.values[index].shape().to_vec();
-        assert_eq!(
-            self.values[index].numel(),
-            1,
-            "{caller}: the loss must have one element, got shape {shape:?} (use backward_with to seed another output)"
-        );
-        self.pool.copy_of(&shape, &[1.0])
-    }
-
-    /// The gradients of `sum(output * seed)`: a vector-Jacobian product seeded with `seed`
-    /// (which must have the output's shape).
-    pub fn backward_with(&mut self, output: Var, seed: Tensor) -> Gradients {
-        self.backward_from(output, Seed::Owned(seed), "backward_with", Keep::Every)
-    }
-
-    /// [`Tape::backward_with`] with a seed that is only borrowed, not copied (a benchmark's
-    /// fixed `dy`, a gradient kept elsewhere). The returned store then holds no gradient for
-    /// `output` itself.
-    pub fn backward_with_ref(&mut self, output: Var, seed: &Tensor) -> Gradients {
-        self.backward_from(
-            output,
-            Seed::Borrowed(seed),
-            "backward_with_ref",
-            Keep::Every,
-        )
-    }
-
-    fn backward_from(
-        &mut self,
-        output: Var,
-        seed: Seed<'_>,
-        caller: &str,
-        keep: Keep,
-    ) -> Gradients {
-        let out = self.check(output, caller);
-        let seed_shape = match &seed {
-            Seed::Owned(t) => t.shape(),
-            Seed::Borrowed(t) => t.shape(),
+    /// [`Tape::backward`] with options: another seed than 1 (for an output of any shape)
+    /// and/or the gradients of the computed values kept too.
+    ///
+    /// Panics if the seed's shape is not the output's, or if no seed is given and the output
+    /// has more than one element.
+    /// A bare tensor as `options` is the seed (`Backward::seeded`).
+    pub fn backward_with(&mut self, output: Var, options: impl Into<Backward>) -> Gradients {
+        let options = options.into();
+        let out = self.check(output, "backward");
+        let shape = self.values[out].shape();
+        // A seed given by the caller is dropped once used, not added to the pool: the pool
+        // only takes back what the tape allocated, so a loop that seeds every step with a new
+        // tensor does not grow it without bound.
+        let pooled_seed = options.seed.is_none();
+        let seed = match options.seed {
+            Some(seed) => {
+                assert_eq!(
+                    seed.shape(),
+                    shape,
+                    "backward: seed shape {:?} differs from output shape {shape:?}",
+                    seed.shape(),
+                );
+                seed
+            }
+            None => {
+                assert_eq!(
+                    self.values[out].numel(),
+                    1,
+                    "backward: the loss must have one element, got shape {shape:?} (seed another output with backward_with)"
+                );
+                let shape = shape.to_vec();
+                self.pool.copy_of(&shape, &[1.0])
+            }
         };
-        assert_eq!(
-            seed_shape,
-            self.values[out].shape(),
-            "{caller}: seed shape {:?} differs from output shape {:?}",
-            seed_shape,
-            self.values[out].shape()
-        );
         let mut grads: Vec<Option<Tensor>> = Vec::with_capacity(out + 1);
         grads.resize_with(out + 1, || None);
-        let mut lent = None;
-        match seed {
-            Seed::Owned(t) if self.requires_grad[out] => grads[out] = Some(t),
-            Seed::Owned(t) => self.pool.give(t),
-            Seed::Borrowed(t) => lent = Some(t),
+        if self.requires_grad[out] {
+            grads[out] = Some(seed);
+        } else if pooled_seed {
+            self.pool.give(seed);
         }
         for i in (0..=out).rev() {
             let Some(node) = &self.producers[i] else {
                 continue;
             };
             let (earlier, rest) = grads.split_at_mut(i);
-            let grad_output = match (&rest[0], lent) {
-                (Some(g), _) => g,
-                (None, Some(seed)) if i == out => seed,
-                _ => continue,
+            let Some(grad_output) = &rest[0] else {
+                continue;
             };
             let inputs = &self.input_ids[node.inputs.clone()];
             self.scratch_grads.clear();
@@ -447,9 +466,11 @@ impl Tape {
             // Every op that used value `i` came after it and has added its part: the
             // gradient of `i` is complete and, once its producer's backward has read it,
             // needed by nothing else.
-            if keep == Keep::Leaves {
+            if !options.retain_grads {
                 if let Some(used) = grads[i].take() {
-                    self.pool.give(used);
+                    if pooled_seed || i != out {
+                        self.pool.give(used);
+                    }
                 }
             }
         }
@@ -522,35 +543,12 @@ mod tests {
     }
 
     #[test]
-    fn backward_with_ref_gives_the_gradients_of_backward_with() {
-        let x = Tensor::from_vec(vec![2, 2], vec![0.5, -1.0, 2.0, 0.25]);
-        let seed = Tensor::from_vec(vec![2, 2], vec![1.0, -2.0, 0.5, 3.0]);
-        let grads = |by_ref: bool| {
-            let mut tape = Tape::new();
-            let xv = tape.variable(x.clone());
-            let y = tape.mul(xv, xv);
-            let z = tape.sigmoid(y);
-            let grads = if by_ref {
-                tape.backward_with_ref(z, &seed)
-            } else {
-                tape.backward_with(z, seed.clone())
-            };
-            let has_output_grad = grads.get(z).is_some();
-            (grads.get(xv).unwrap().clone(), has_output_grad)
-        };
-        let (owned, owned_has_seed) = grads(false);
-        let (lent, lent_has_seed) = grads(true);
-        assert_eq!(owned, lent);
-        assert!(owned_has_seed && !lent_has_seed);
-    }
-
-    #[test]
-    fn backward_leaves_gives_the_leaves_the_same_bits_and_frees_the_rest() {
+    fn backward_gives_the_leaves_the_bits_of_retain_grads_and_frees_the_rest() {
         let w = Param::new(Tensor::from_vec(
             vec![3, 2],
             vec![0.5, -1.0, 0.25, 2.0, -0.75, 1.5],
         ));
-        let run = |leaves_only: bool| {
+        let run = |retain: bool| {
             let mut tape = Tape::new();
             let x = tape.variable(Tensor::from_vec(vec![2, 2], vec![1.0, -2.0, 0.5, 3.0]));
             let wv = tape.param(&w);
@@ -558,8 +556,8 @@ mod tests {
             let a = tape.relu(h);
             let z = tape.mul(a, a); // `a` used twice: its gradient sums two parts
             let loss = tape.cross_entropy(z, &[0, 2]);
-            let grads = if leaves_only {
-                tape.backward_leaves(loss)
+            let grads = if retain {
+                tape.backward_with(loss, Backward::new().retain_grads())
             } else {
                 tape.backward(loss)
             };
@@ -567,8 +565,8 @@ mod tests {
             let computed = [h, a, z, loss].map(|v| grads.get(v).is_some());
             (leaves, computed)
         };
-        let (every, every_computed) = run(false);
-        let (leaves, leaves_computed) = run(true);
+        let (every, every_computed) = run(true);
+        let (leaves, leaves_computed) = run(false);
         assert!(every.iter().all(Option::is_some));
         assert_eq!(every, leaves);
         assert_eq!(every_computed, [true; 4]);
@@ -612,11 +610,23 @@ mod tests {
     }
 
     #[test]
-    #[should_panic(expected = "backward_with_ref: seed shape [3] differs from output shape [2]")]
-    fn backward_with_ref_checks_the_seed_shape() {
+    #[should_panic(expected = "backward: seed shape [3] differs from output shape [2]")]
+    fn backward_with_checks_the_seed_shape() {
         let mut tape = Tape::new();
         let x = tape.variable(Tensor::zeros(vec![2]));
         let y = tape.exp(x);
-        tape.backward_with_ref(y, &Tensor::zeros(vec![3]));
+        tape.backward_with(y, Backward::seeded(Tensor::zeros(vec![3])));
+    }
+
+    #[test]
+    fn a_seeded_backward_gives_the_vector_jacobian_product() {
+        let mut tape = Tape::new();
+        let x = tape.variable(Tensor::from_vec(vec![2], vec![0.5, -1.5]));
+        let y = tape.mul(x, x);
+        let seed = Tensor::from_vec(vec![2], vec![3.0, -2.0]);
+        let grads = tape.backward_with(y, Backward::seeded(seed));
+        // d/dx sum(seed * x^2) = 2 x seed.
+        assert_eq!(grads.get(x).unwrap().data(), &[3.0, 6.0]);
+        assert!(grads.get(y).is_none(), "the output is not a leaf");
     }
 }

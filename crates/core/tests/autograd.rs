@@ -86,14 +86,20 @@ fn backward_of_a_non_scalar_panics_with_its_shape() {
 }
 
 #[test]
-fn inference_mode_records_nothing_and_keeps_values() {
+fn no_grad_records_nothing_and_keeps_values() {
     let w = Param::new(Tensor::from_vec(vec![2, 3], vec![0.1; 6]));
-    let mut tape = Tape::inference();
-    let x = tape.constant(input());
-    let wv = tape.param(&w);
-    let y = tape.linear(x, wv, None);
-    let z = tape.sigmoid(y);
-    assert_eq!(tape.num_recorded_ops(), 0);
+    let mut tape = Tape::new();
+    let z = tape.no_grad(|tape| {
+        let x = tape.constant(input());
+        let wv = tape.param(&w);
+        let y = tape.linear(x, wv, None);
+        tape.sigmoid(y)
+    });
+    assert_eq!(
+        tape.num_recorded_ops(),
+        0,
+        "a parameter put on inside needs no gradient"
+    );
     assert_eq!(tape.shape(z), &[2, 2]);
 
     let mut training = Tape::new();

@@ -285,9 +285,11 @@ mod tests {
 
     #[test]
     fn inference_keeps_no_mask() {
-        let mut tape = Tape::inference();
-        let x = tape.constant(Tensor::full(vec![4, 4], 1.0));
-        let y = Dropout::new(0.5, 0).forward(&mut tape, x, Mode::Train);
+        let mut tape = Tape::new();
+        let y = tape.no_grad(|tape| {
+            let x = tape.constant(Tensor::full(vec![4, 4], 1.0));
+            Dropout::new(0.5, 0).forward(tape, x, Mode::Train)
+        });
         assert!(tape.value(y).data().iter().all(|&v| v == 0.0 || v == 2.0));
         assert_eq!(tape.num_recorded_ops(), 0);
     }

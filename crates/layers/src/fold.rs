@@ -56,9 +56,11 @@ impl std::error::Error for FoldError {}
 /// let mut folded = fold_batchnorm(&model).unwrap();
 /// assert_eq!((model.len(), folded.len()), (4, 3)); // Linear, BN, ReLU, Linear -> 3
 ///
-/// let mut tape = Tape::inference();
-/// let x = tape.constant(Tensor::from_vec(vec![1, 3], vec![0.5, -1.0, 2.0]));
-/// let (a, b) = (model.forward(&mut tape, x, Mode::Eval), folded.forward(&mut tape, x, Mode::Eval));
+/// let mut tape = Tape::new();
+/// let (a, b) = tape.no_grad(|tape| {
+///     let x = tape.constant(Tensor::from_vec(vec![1, 3], vec![0.5, -1.0, 2.0]));
+///     (model.forward(tape, x, Mode::Eval), folded.forward(tape, x, Mode::Eval))
+/// });
 /// for (a, b) in tape.value(a).data().iter().zip(tape.value(b).data()) {
 ///     assert!((a - b).abs() < 1e-5);
 /// }
@@ -147,9 +149,11 @@ mod tests {
     }
 
     fn eval(model: &mut Sequential, x: &Tensor) -> Vec<f32> {
-        let mut tape = Tape::inference();
-        let v = tape.constant(x.clone());
-        let y = model.forward(&mut tape, v, Mode::Eval);
+        let mut tape = Tape::new();
+        let y = tape.no_grad(|tape| {
+            let v = tape.constant(x.clone());
+            model.forward(tape, v, Mode::Eval)
+        });
         tape.value(y).data().to_vec()
     }
 

@@ -66,14 +66,16 @@ pub fn recalibrate<'t>(
     });
     let rngs = RngStates::save(model);
 
-    let mut tape = Tape::inference();
+    let mut tape = Tape::new();
     let mut count = 0;
-    for batch in batches {
-        tape.reset();
-        let x = tape.constant_from_slice(batch.shape(), batch.data());
-        model.forward(&mut tape, x, Mode::Train);
-        count += 1;
-    }
+    tape.no_grad(|tape| {
+        for batch in batches {
+            tape.reset();
+            let x = tape.constant_from_slice(batch.shape(), batch.data());
+            model.forward(tape, x, Mode::Train);
+            count += 1;
+        }
+    });
 
     let mut saved = momentums.iter();
     for_each_batch_norm(model, &mut |bn| {

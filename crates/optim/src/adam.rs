@@ -1,13 +1,14 @@
 //! Adam and AdamW: one implementation, told apart by how the weight decay is applied.
 
 use crate::error::{require, require_lr};
-use crate::slot::prepare;
-use crate::slot_state::{check_saved, SlotState};
+use crate::slot::Keyed;
+use crate::slot_state::SlotState;
 use crate::spread::{Cut, Piece, Run, StepState};
 use crate::weight_decay::{self, WeightDecay};
-use crate::{OptimError, Optimizer, OptimizerState, ParamSlot};
+use crate::{OptimError, Optimizer, OptimizerState};
 use serde::{Deserialize, Serialize};
 use tapegrad_core::multiversion;
+use tapegrad_core::{Gradients, Param, ParamId};
 
 /// The settings of [`Adam`]. [`Default`] (same as [`AdamConfig::adam`]) gives
 /// `torch.optim.Adam`'s defaults; [`AdamConfig::adamw`] gives `torch.optim.AdamW`'s.
@@ -90,11 +91,11 @@ impl AdamConfig {
     }
 }
 
-/// What [`Adam`] keeps for one slot (PyTorch's per-parameter state).
+/// What [`Adam`] keeps for one parameter (PyTorch's per-parameter state).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AdamSlotState {
-    /// Steps this slot received a gradient in; the bias corrections use it, so a slot that is
-    /// skipped (no gradient) does not advance, as in PyTorch.
+pub struct AdamParamState {
+    /// Steps this parameter received a gradient in; the bias corrections use it, so one that
+    /// is skipped (no gradient) does not advance, as in PyTorch.
     pub step: u64,
     /// First moment average `m` (zeros before the first gradient).
     pub exp_avg: Vec<f32>,
@@ -104,9 +105,9 @@ pub struct AdamSlotState {
     pub max_exp_avg_sq: Option<Vec<f32>>,
 }
 
-impl AdamSlotState {
+impl AdamParamState {
     fn zeros(len: usize, amsgrad: bool) -> Self {
-        AdamSlotState {
+        AdamParamState {
             step: 0,
             exp_avg: vec![0.0; len],
             exp_avg_sq: vec![0.0; len],
@@ -115,7 +116,7 @@ impl AdamSlotState {
     }
 }
 
-impl SlotState for AdamSlotState {
+impl SlotState for AdamParamState {
     type Config = AdamConfig;
 
     fn param_len(&self) -> usize {
@@ -142,13 +143,14 @@ impl SlotState for AdamSlotState {
     }
 }
 
-/// Everything [`Adam`] needs to resume: its configuration and its per-slot state.
+/// Everything [`Adam`] needs to resume: its configuration and its per-parameter state, keyed
+/// by `K` (see [`OptimizerState`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AdamState {
+pub struct AdamState<K = ParamId> {
     /// The configuration, with the current learning rate.
     pub config: AdamConfig,
-    /// One entry per slot; empty before the first step.
-    pub slots: Vec<AdamSlotState>,
+    /// One entry per parameter that has had a gradient; empty before the first step.
+    pub params: Vec<(K, AdamParamState)>,
 }
 
 /// Adam, and AdamW when the weight decay is [`WeightDecay::Decoupled`], in the order of
@@ -167,19 +169,21 @@ pub struct AdamState {
 /// Each element is computed in f64 and stored in f32; the moments are kept in f32.
 ///
 /// ```
-/// use tapegrad_optim::{Adam, AdamConfig, Optimizer, ParamSlot};
+/// use tapegrad_core::{Gradients, Param, Tensor};
+/// use tapegrad_optim::{Adam, AdamConfig, OptimizerExt};
 /// let mut adamw = Adam::new(AdamConfig { lr: 0.1, ..AdamConfig::adamw() })?;
-/// let mut w = vec![1.0_f32];
-/// adamw.step(&mut [ParamSlot::new(&mut w, Some(&[4.0]))])?;
+/// let mut w = Param::new(Tensor::from_vec(vec![1], vec![1.0]));
+/// let grads = Gradients::from_params([(w.id(), Tensor::from_vec(vec![1], vec![4.0]))]);
+/// adamw.step([&mut w], &grads)?;
 /// // The first Adam step moves by about lr whatever the gradient's scale,
 /// // after the decoupled decay multiplied w by 1 - 0.1 * 0.01.
-/// assert!((w[0] - (0.999 - 0.1)).abs() < 1e-6);
+/// assert!((w.value().data()[0] - (0.999 - 0.1)).abs() < 1e-6);
 /// # Ok::<(), tapegrad_optim::OptimError>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct Adam {
     config: AdamConfig,
-    slots: Vec<AdamSlotState>,
+    params: Keyed<AdamParamState>,
 }
 
 impl Adam {
@@ -191,7 +195,7 @@ impl Adam {
         config.validate()?;
         Ok(Adam {
             config,
-            slots: Vec::new(),
+            params: Keyed::default(),
         })
     }
 
@@ -209,15 +213,18 @@ impl Adam {
 }
 
 impl Optimizer for Adam {
-    fn step(&mut self, slots: &mut [ParamSlot<'_>]) -> Result<(), OptimError> {
+    fn step_slice(
+        &mut self,
+        params: &mut [&mut Param],
+        grads: &Gradients,
+    ) -> Result<(), OptimError> {
         // Re-validated every step because `set_lr` cannot fail.
         self.config.validate()?;
         let amsgrad = self.config.amsgrad;
-        prepare(&mut self.slots, slots, |len| {
-            AdamSlotState::zeros(len, amsgrad)
-        })?;
+        let (mut slots, states) =
+            (self.params).prepare(params, grads, |len| AdamParamState::zeros(len, amsgrad))?;
         let config = self.config;
-        Run::new(slots, &mut self.slots, &config).spread(&|piece| update(&config, piece));
+        Run::new(&mut slots, states, &config).spread(&|piece| update(&config, piece));
         Ok(())
     }
 
@@ -232,7 +239,7 @@ impl Optimizer for Adam {
     fn state(&self) -> OptimizerState {
         OptimizerState::Adam(AdamState {
             config: self.config,
-            slots: self.slots.clone(),
+            params: self.params.entries(),
         })
     }
 
@@ -241,9 +248,8 @@ impl Optimizer for Adam {
             return Err(state.wrong_kind(Self::KIND));
         };
         state.config.validate()?;
-        check_saved(&self.slots, &state.config, &state.slots)?;
+        self.params.load(state.params, &state.config)?;
         self.config = state.config;
-        self.slots = state.slots;
         Ok(())
     }
 }
@@ -285,7 +291,7 @@ impl Cut for MomentsPart<'_> {
     }
 }
 
-impl StepState for AdamSlotState {
+impl StepState for AdamParamState {
     type Shared = AdamConfig;
     type Part<'r> = MomentsPart<'r>;
 

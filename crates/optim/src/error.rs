@@ -1,10 +1,11 @@
 //! The one error type of the crate.
 
+use tapegrad_core::ParamId;
 use thiserror::Error;
 
 /// Everything that can go wrong in this crate. Every check happens before a parameter is
-/// modified, so an `Err` from [`Optimizer::step`](crate::Optimizer::step) leaves the
-/// parameters and the optimizer state as they were.
+/// modified, so an `Err` from a step ([`OptimizerExt::step`](crate::OptimizerExt::step))
+/// leaves the parameters and the optimizer state as they were.
 #[derive(Debug, Clone, PartialEq, Error)]
 pub enum OptimError {
     /// A hyperparameter is out of its range (negative learning rate, beta outside `[0, 1)`...).
@@ -28,31 +29,23 @@ pub enum OptimError {
         /// The configured dampening.
         dampening: f64,
     },
-    /// The step received a different number of slots than the optimizer state holds.
-    #[error("expected {expected} parameter slots (as in the optimizer state) but got {found}")]
-    SlotCount {
-        /// Slots in the optimizer state.
-        expected: usize,
-        /// Slots given.
-        found: usize,
-    },
-    /// A parameter's size differs from the size its optimizer state was built for.
-    #[error(
-        "slot {index}: the parameter has {found} elements but its optimizer state has {expected}"
-    )]
-    SlotSize {
-        /// The slot's position in the list.
-        index: usize,
+    /// A parameter's size differs from the size its optimizer state was built for (the
+    /// parameter was replaced by one of another shape under the same id, or a loaded state
+    /// was made for another model).
+    #[error("parameter {param:?}: it has {found} elements but its optimizer state has {expected}")]
+    StateSize {
+        /// The parameter.
+        param: ParamId,
         /// Elements in the optimizer state.
         expected: usize,
         /// Elements in the parameter given.
         found: usize,
     },
     /// A gradient's size differs from its parameter's.
-    #[error("slot {index}: the gradient has {grad} elements but the parameter has {value}")]
+    #[error("parameter {param:?}: the gradient has {grad} elements but the parameter has {value}")]
     GradSize {
-        /// The slot's position in the list.
-        index: usize,
+        /// The parameter.
+        param: ParamId,
         /// Elements in the parameter.
         value: usize,
         /// Elements in the gradient.
@@ -67,10 +60,10 @@ pub enum OptimError {
         found: &'static str,
     },
     /// A saved state is inconsistent (buffers of different sizes, a missing amsgrad buffer...).
-    #[error("invalid optimizer state, slot {index}: {reason}")]
+    #[error("invalid optimizer state of parameter {param:?}: {reason}")]
     InvalidState {
-        /// The slot's position in the state.
-        index: usize,
+        /// The parameter whose state is wrong.
+        param: ParamId,
         /// What is wrong.
         reason: String,
     },

@@ -1,13 +1,14 @@
 //! Stochastic gradient descent with PyTorch's momentum, dampening, Nesterov and weight decay.
 
 use crate::error::{require, require_lr};
-use crate::slot::prepare;
-use crate::slot_state::{check_saved, SlotState};
+use crate::slot::Keyed;
+use crate::slot_state::SlotState;
 use crate::spread::{Cut, Piece, Run, StepState};
 use crate::weight_decay::WeightDecay;
-use crate::{OptimError, Optimizer, OptimizerState, ParamSlot};
+use crate::{OptimError, Optimizer, OptimizerState};
 use serde::{Deserialize, Serialize};
 use tapegrad_core::multiversion;
+use tapegrad_core::{Gradients, Param, ParamId};
 
 /// The momentum variant, with its coefficient `mu`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -91,9 +92,9 @@ impl SgdConfig {
     }
 }
 
-/// What [`Sgd`] keeps for one slot.
+/// What [`Sgd`] keeps for one parameter.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SgdSlotState {
+pub struct SgdParamState {
     /// The parameter's number of elements.
     pub len: usize,
     /// The momentum buffer, created by the slot's first gradient (`None` before, or without
@@ -101,7 +102,7 @@ pub struct SgdSlotState {
     pub momentum_buffer: Option<Vec<f32>>,
 }
 
-impl SlotState for SgdSlotState {
+impl SlotState for SgdParamState {
     type Config = SgdConfig;
 
     fn param_len(&self) -> usize {
@@ -121,13 +122,14 @@ impl SlotState for SgdSlotState {
     }
 }
 
-/// Everything [`Sgd`] needs to resume: its configuration and its per-slot state.
+/// Everything [`Sgd`] needs to resume: its configuration and its per-parameter state, keyed
+/// by `K` (see [`OptimizerState`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SgdState {
+pub struct SgdState<K = ParamId> {
     /// The configuration, with the current learning rate.
     pub config: SgdConfig,
-    /// One entry per slot; empty before the first step.
-    pub slots: Vec<SgdSlotState>,
+    /// One entry per parameter that has had a gradient; empty before the first step.
+    pub params: Vec<(K, SgdParamState)>,
 }
 
 /// Stochastic gradient descent, exactly as `torch.optim.SGD` (single-tensor path):
@@ -145,23 +147,24 @@ pub struct SgdState {
 /// Computed in `f32`, as PyTorch does; the buffer is kept in `f32`.
 ///
 /// ```
-/// use tapegrad_optim::{Momentum, Optimizer, ParamSlot, Sgd, SgdConfig};
+/// use tapegrad_core::{Gradients, Param, Tensor};
+/// use tapegrad_optim::{Momentum, OptimizerExt, Sgd, SgdConfig};
 /// let mut sgd = Sgd::new(SgdConfig {
 ///     lr: 0.1,
 ///     momentum: Some(Momentum::Nesterov(0.9)),
 ///     ..SgdConfig::default()
 /// })?;
-/// let mut w = vec![1.0_f32, 2.0];
-/// let grad = vec![1.0_f32, -1.0];
-/// sgd.step(&mut [ParamSlot::new(&mut w, Some(&grad))])?;
+/// let mut w = Param::new(Tensor::from_vec(vec![2], vec![1.0, 2.0]));
+/// let grads = Gradients::from_params([(w.id(), Tensor::from_vec(vec![2], vec![1.0, -1.0]))]);
+/// sgd.step([&mut w], &grads)?;
 /// // First step: buf = g, d = g + 0.9 * g = 1.9 g.
-/// assert_eq!(w, [1.0 - 0.19, 2.0 + 0.19]);
+/// assert_eq!(w.value().data(), &[1.0 - 0.19, 2.0 + 0.19]);
 /// # Ok::<(), tapegrad_optim::OptimError>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct Sgd {
     config: SgdConfig,
-    slots: Vec<SgdSlotState>,
+    params: Keyed<SgdParamState>,
 }
 
 impl Sgd {
@@ -173,7 +176,7 @@ impl Sgd {
         config.validate()?;
         Ok(Sgd {
             config,
-            slots: Vec::new(),
+            params: Keyed::default(),
         })
     }
 
@@ -191,17 +194,21 @@ impl Sgd {
 }
 
 impl Optimizer for Sgd {
-    fn step(&mut self, slots: &mut [ParamSlot<'_>]) -> Result<(), OptimError> {
+    fn step_slice(
+        &mut self,
+        params: &mut [&mut Param],
+        grads: &Gradients,
+    ) -> Result<(), OptimError> {
         // Re-validated every step because `set_lr` cannot fail.
         self.config.validate()?;
-        prepare(&mut self.slots, slots, |len| SgdSlotState {
+        let (mut slots, states) = self.params.prepare(params, grads, |len| SgdParamState {
             len,
             momentum_buffer: None,
         })?;
-        // Every slot's update in `f32`, as PyTorch's (sizes were checked by `prepare`).
+        // Every parameter's update in `f32`, as PyTorch's (sizes were checked by `prepare`).
         let rule = StepRule::of(&self.config);
         let keeps_buffers = rule.momentum.is_some();
-        Run::new(slots, &mut self.slots, &keeps_buffers).spread(&|piece| update_piece(rule, piece));
+        Run::new(&mut slots, states, &keeps_buffers).spread(&|piece| update_piece(rule, piece));
         Ok(())
     }
 
@@ -216,7 +223,7 @@ impl Optimizer for Sgd {
     fn state(&self) -> OptimizerState {
         OptimizerState::Sgd(SgdState {
             config: self.config,
-            slots: self.slots.clone(),
+            params: self.params.entries(),
         })
     }
 
@@ -225,9 +232,8 @@ impl Optimizer for Sgd {
             return Err(state.wrong_kind(Self::KIND));
         };
         state.config.validate()?;
-        check_saved(&self.slots, &state.config, &state.slots)?;
+        self.params.load(state.params, &state.config)?;
         self.config = state.config;
-        self.slots = state.slots;
         Ok(())
     }
 }
@@ -257,7 +263,7 @@ impl Cut for MomentumPart<'_> {
 /// A run of values with what SGD's update of them needs.
 type SgdPiece<'r> = Piece<'r, MomentumPart<'r>>;
 
-impl StepState for SgdSlotState {
+impl StepState for SgdParamState {
     /// Whether the step keeps momentum buffers.
     type Shared = bool;
     type Part<'r> = MomentumPart<'r>;

@@ -1,87 +1,145 @@
-//! What an optimizer sees of one parameter, and the layout check run before every update.
+//! What an optimizer sees of one parameter in a step, and the state kept per parameter,
+//! keyed by its [`ParamId`].
 
 use crate::slot_state::SlotState;
 use crate::OptimError;
+use tapegrad_core::{Gradients, Param, ParamId};
 
-/// One parameter as the optimizer sees it in one step: its values, updated in place, and
-/// its gradient, `None` when the parameter took no part in the loss.
-///
-/// Slot `i` must be the same parameter in every step: the optimizer keeps its state
-/// (momentum, moments, step count) by position.
-///
-/// ```
-/// use tapegrad_optim::ParamSlot;
-/// let mut weight = vec![0.5_f32, -0.25];
-/// let grad = [0.1_f32, 0.2];
-/// let slot = ParamSlot::new(&mut weight, Some(&grad));
-/// assert_eq!(slot.value.len(), 2);
-/// ```
+/// One parameter as a step's update sees it: its values, updated in place, and its gradient
+/// (`None` leaves the values alone).
 #[derive(Debug)]
-pub struct ParamSlot<'a> {
+pub(crate) struct ParamSlot<'a> {
     /// The parameter's values (row-major, any shape), updated in place.
     pub value: &'a mut [f32],
-    /// The gradient of the loss with respect to `value`, of the same length, or `None` to
-    /// skip this parameter in this step (as PyTorch skips a parameter whose `.grad` is `None`).
+    /// The gradient of the loss with respect to `value`, of the same length.
     pub grad: Option<&'a [f32]>,
 }
 
 impl<'a> ParamSlot<'a> {
-    /// A slot from a parameter and its gradient.
+    /// A slot from a parameter's values and its gradient.
     pub fn new(value: &'a mut [f32], grad: Option<&'a [f32]>) -> Self {
         ParamSlot { value, grad }
     }
 }
 
-/// Checks the step's slots against the per-slot state, creating the state on the first
-/// step (when `states` is empty). It runs before any update, so that a mismatch is an error
-/// with nothing modified rather than a panic halfway through the parameters.
-pub(crate) fn prepare<S: SlotState>(
-    states: &mut Vec<S>,
-    slots: &[ParamSlot<'_>],
-    new_state: impl Fn(usize) -> S,
-) -> Result<(), OptimError> {
-    for (index, slot) in slots.iter().enumerate() {
-        if let Some(grad) = slot.grad {
-            if grad.len() != slot.value.len() {
-                return Err(OptimError::GradSize {
-                    index,
-                    value: slot.value.len(),
-                    grad: grad.len(),
+/// An optimizer's per-parameter state, keyed by parameter id (PyTorch keeps it by parameter
+/// too, in `optimizer.state[p]`), so the parameters of a step may come in any order and a
+/// parameter without a gradient is simply left out.
+///
+/// The ids and the states are two parallel vectors rather than a map: a step arranges the
+/// states in the order of its parameters, so the spread update walks both as slices.
+#[derive(Debug, Clone)]
+pub(crate) struct Keyed<S> {
+    ids: Vec<ParamId>,
+    states: Vec<S>,
+}
+
+impl<S> Default for Keyed<S> {
+    fn default() -> Self {
+        Keyed {
+            ids: Vec::new(),
+            states: Vec::new(),
+        }
+    }
+}
+
+impl<S: SlotState + Clone> Keyed<S> {
+    /// Every parameter's state, in no particular order.
+    pub(crate) fn entries(&self) -> Vec<(ParamId, S)> {
+        self.ids
+            .iter()
+            .copied()
+            .zip(self.states.iter().cloned())
+            .collect()
+    }
+
+    /// Replaces every state by `entries`, after checking each is consistent with `config`;
+    /// on an error nothing changes.
+    pub(crate) fn load(
+        &mut self,
+        entries: Vec<(ParamId, S)>,
+        config: &S::Config,
+    ) -> Result<(), OptimError> {
+        for (param, state) in &entries {
+            if let Some(reason) = state.inconsistency(config) {
+                return Err(OptimError::InvalidState {
+                    param: *param,
+                    reason,
                 });
             }
         }
+        let (ids, states) = entries.into_iter().unzip();
+        self.ids = ids;
+        self.states = states;
+        Ok(())
     }
-    if states.is_empty() {
-        // Like PyTorch's lazy state, but the layout (count and sizes) is fixed here, so a
-        // later step with another parameter list is caught instead of silently misapplied.
-        states.extend(slots.iter().map(|slot| new_state(slot.value.len())));
-        return Ok(());
-    }
-    check_layout(
-        states.iter().map(S::param_len),
-        slots.iter().map(|s| s.value.len()),
-    )
-}
 
-/// Compares the sizes the state expects with the sizes found, naming the first difference.
-pub(crate) fn check_layout(
-    expected: impl ExactSizeIterator<Item = usize>,
-    found: impl ExactSizeIterator<Item = usize>,
-) -> Result<(), OptimError> {
-    if expected.len() != found.len() {
-        return Err(OptimError::SlotCount {
-            expected: expected.len(),
-            found: found.len(),
-        });
-    }
-    for (index, (expected, found)) in expected.zip(found).enumerate() {
-        if expected != found {
-            return Err(OptimError::SlotSize {
-                index,
-                expected,
-                found,
-            });
+    /// Prepares a step over `params`: checks every parameter that has a gradient in `grads`
+    /// against its gradient and its state, creates the state of a parameter seen for the
+    /// first time (`new_state(len)`), and returns the slots of the parameters with a
+    /// gradient together with their states, in the same order.
+    ///
+    /// Every check runs before anything is touched, so a mismatch is an error with nothing
+    /// modified rather than a panic halfway through the parameters.
+    pub(crate) fn prepare<'p>(
+        &mut self,
+        params: &'p mut [&mut Param],
+        grads: &'p Gradients,
+        new_state: impl Fn(usize) -> S,
+    ) -> Result<(Vec<ParamSlot<'p>>, &mut [S]), OptimError> {
+        for param in params.iter() {
+            let Some(grad) = grads.by_id(param.id()) else {
+                continue;
+            };
+            let len = param.value().numel();
+            if grad.numel() != len {
+                return Err(OptimError::GradSize {
+                    param: param.id(),
+                    value: len,
+                    grad: grad.numel(),
+                });
+            }
+            if let Some(i) = self.ids.iter().position(|&id| id == param.id()) {
+                let expected = self.states[i].param_len();
+                if expected != len {
+                    return Err(OptimError::StateSize {
+                        param: param.id(),
+                        expected,
+                        found: len,
+                    });
+                }
+            }
         }
+        // Moves the state of the k-th parameter with a gradient to position k; with the same
+        // parameters in the same order every step (the usual loop) nothing moves.
+        let mut updated = 0;
+        for param in params.iter() {
+            if grads.by_id(param.id()).is_none() {
+                continue;
+            }
+            let found = self.ids[updated..].iter().position(|&id| id == param.id());
+            let at = match found {
+                Some(offset) => updated + offset,
+                None => {
+                    self.ids.push(param.id());
+                    self.states.push(new_state(param.value().numel()));
+                    self.ids.len() - 1
+                }
+            };
+            self.ids.swap(updated, at);
+            self.states.swap(updated, at);
+            updated += 1;
+        }
+        // One allocation, of the final size (a collect from a filter would grow it twice).
+        let mut slots = Vec::with_capacity(updated);
+        for param in params.iter_mut() {
+            if let Some(grad) = grads.by_id(param.id()) {
+                slots.push(ParamSlot::new(
+                    param.value_mut().data_mut(),
+                    Some(grad.data()),
+                ));
+            }
+        }
+        Ok((slots, &mut self.states[..updated]))
     }
-    Ok(())
 }

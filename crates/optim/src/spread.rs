@@ -10,7 +10,7 @@
 //! The runs wait for their thread in an array on the stack: a step in steady state allocates
 //! nothing (`reliability_allocations` counts).
 
-use crate::ParamSlot;
+use crate::slot::ParamSlot;
 use std::sync::{Mutex, PoisonError};
 use tapegrad_core::kernels::{parallel_for, threads};
 
@@ -262,7 +262,10 @@ impl<'r, 'a, S: StepState> Run<'r, 'a, S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Adam, AdamConfig, Momentum, Optimizer, Sgd, SgdConfig, SgdSlotState, WeightDecay};
+    use crate::{
+        Adam, AdamConfig, Momentum, Optimizer, Sgd, SgdConfig, SgdParamState, WeightDecay,
+    };
+    use tapegrad_core::{Gradients, Param, Tensor};
 
     /// Three steps of the optimizer `make` gives (the first creates its state) over values
     /// enough for five runs, with `threads` threads, the values in slots of `slot_len`.
@@ -283,16 +286,23 @@ mod tests {
             .build()
             .unwrap();
         pool.install(|| {
-            let (mut values, mut optimizer) = (values, make());
+            let mut params: Vec<Param> = (values.chunks(slot_len))
+                .map(|p| Param::new(Tensor::from_vec(vec![p.len()], p.to_vec())))
+                .collect();
+            let mut optimizer = make();
             for step in 0..3 {
                 let g = grad(step);
-                let mut slots: Vec<ParamSlot<'_>> = (values.chunks_mut(slot_len))
-                    .zip(g.chunks(slot_len))
-                    .map(|(p, g)| ParamSlot::new(p, Some(g)))
-                    .collect();
-                optimizer.step(&mut slots).unwrap();
+                let grads = Gradients::from_params(
+                    (params.iter().zip(g.chunks(slot_len)))
+                        .map(|(p, g)| (p.id(), Tensor::from_vec(vec![g.len()], g.to_vec()))),
+                );
+                let mut refs: Vec<&mut Param> = params.iter_mut().collect();
+                optimizer.step_slice(&mut refs, &grads).unwrap();
             }
-            values
+            params
+                .iter()
+                .flat_map(|p| p.value().data().to_vec())
+                .collect()
         })
     }
 
@@ -350,8 +360,8 @@ mod tests {
         let mut slots: Vec<ParamSlot<'_>> = (values.iter_mut().zip(&grads).enumerate())
             .map(|(i, (v, g))| ParamSlot::new(v, (!without_grad.contains(&i)).then_some(&g[..])))
             .collect();
-        let mut states: Vec<SgdSlotState> = (sizes.iter())
-            .map(|&len| SgdSlotState {
+        let mut states: Vec<SgdParamState> = (sizes.iter())
+            .map(|&len| SgdParamState {
                 len,
                 momentum_buffer: None,
             })

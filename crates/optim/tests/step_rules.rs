@@ -1,8 +1,32 @@
-//! The rules around the update: skipped slots, mismatched slot lists, config validation.
+//! The rules around the update: skipped parameters, state kept by parameter id, mismatched
+//! sizes, config validation.
 
+use tapegrad_core::{Gradients, Param, Tensor};
 use tapegrad_optim::{
-    Adam, AdamConfig, Momentum, OptimError, Optimizer, ParamSlot, Sgd, SgdConfig, WeightDecay,
+    Adam, AdamConfig, Momentum, OptimError, Optimizer, OptimizerExt, Sgd, SgdConfig, WeightDecay,
 };
+
+/// A parameter holding `values`.
+fn param(values: &[f32]) -> Param {
+    Param::new(Tensor::from_vec(vec![values.len()], values.to_vec()))
+}
+
+/// One step over `params`, each with its gradient or none.
+fn step(
+    optimizer: &mut dyn Optimizer,
+    params: Vec<(&mut Param, Option<&[f32]>)>,
+) -> Result<(), OptimError> {
+    let grads = Gradients::from_params(
+        params
+            .iter()
+            .filter_map(|(p, g)| g.map(|g| (p.id(), Tensor::from_vec(vec![g.len()], g.to_vec())))),
+    );
+    optimizer.step(params.into_iter().map(|(p, _)| p), &grads)
+}
+
+fn values(p: &Param) -> Vec<f32> {
+    p.value().data().to_vec()
+}
 
 /// A deterministic gradient sequence (no RNG dependency needed).
 fn grad(step: usize, len: usize, salt: f32) -> Vec<f32> {
@@ -49,106 +73,117 @@ fn optimizers() -> Vec<(&'static str, Box<dyn Optimizer>)> {
     ]
 }
 
-/// A slot skipped in some steps follows exactly the trajectory of the same parameter
+/// A parameter skipped in some steps follows exactly the trajectory of the same parameter
 /// optimized alone over only the steps where it had a gradient: its state is untouched and,
 /// for Adam, its own step count (bias correction) does not advance.
 #[test]
-fn a_none_grad_skips_the_slot_and_leaves_its_state_untouched() {
+fn a_none_grad_skips_the_parameter_and_leaves_its_state_untouched() {
     let skipped_at = [2, 3, 6];
     for ((name, mut both), (_, mut alone)) in optimizers().into_iter().zip(optimizers()) {
-        let mut a = vec![0.5_f32, -0.3, 0.8];
-        let mut b = vec![1.0_f32, -1.0];
-        let mut b_alone = b.clone();
-        for step in 0..10 {
-            let ga = grad(step, a.len(), 0.0);
-            let gb = grad(step, b.len(), 1.0);
-            let skip = skipped_at.contains(&step);
-            let before = b.clone();
-            both.step(&mut [
-                ParamSlot::new(&mut a, Some(&ga)),
-                ParamSlot::new(&mut b, (!skip).then_some(gb.as_slice())),
-            ])
-            .unwrap();
+        let mut a = param(&[0.5, -0.3, 0.8]);
+        let mut b = param(&[1.0, -1.0]);
+        let mut b_alone = param(&[1.0, -1.0]);
+        for t in 0..10 {
+            let ga = grad(t, 3, 0.0);
+            let gb = grad(t, 2, 1.0);
+            let skip = skipped_at.contains(&t);
+            let before = values(&b);
+            let gb_given = (!skip).then_some(gb.as_slice());
+            step(both.as_mut(), vec![(&mut a, Some(&ga)), (&mut b, gb_given)]).unwrap();
             if skip {
-                assert_eq!(b, before, "{name}: a skipped slot must not move");
+                assert_eq!(
+                    values(&b),
+                    before,
+                    "{name}: a skipped parameter must not move"
+                );
             } else {
-                alone
-                    .step(&mut [ParamSlot::new(&mut b_alone, Some(&gb))])
-                    .unwrap();
+                step(alone.as_mut(), vec![(&mut b_alone, Some(&gb))]).unwrap();
             }
-            assert_eq!(b, b_alone, "{name}: step {step}");
+            assert_eq!(values(&b), values(&b_alone), "{name}: step {t}");
+        }
+    }
+}
+
+/// The state follows the parameter, not its position: a step over the parameters in another
+/// order, or over some of them, gives each the update it would have had.
+#[test]
+fn the_state_is_kept_by_parameter_whatever_the_order() {
+    for ((name, mut shuffled), (_, mut ordered)) in optimizers().into_iter().zip(optimizers()) {
+        let (mut a, mut b) = (param(&[0.5, -0.3, 0.8]), param(&[1.0, -1.0]));
+        let (mut a2, mut b2) = (param(&[0.5, -0.3, 0.8]), param(&[1.0, -1.0]));
+        for t in 0..6 {
+            let (ga, gb) = (grad(t, 3, 0.0), grad(t, 2, 1.0));
+            let list = if t % 2 == 0 {
+                vec![(&mut a, Some(&ga[..])), (&mut b, Some(&gb[..]))]
+            } else {
+                vec![(&mut b, Some(&gb[..])), (&mut a, Some(&ga[..]))]
+            };
+            step(shuffled.as_mut(), list).unwrap();
+            step(
+                ordered.as_mut(),
+                vec![(&mut a2, Some(&ga[..])), (&mut b2, Some(&gb[..]))],
+            )
+            .unwrap();
+            assert_eq!(
+                (values(&a), values(&b)),
+                (values(&a2), values(&b2)),
+                "{name}"
+            );
         }
     }
 }
 
 #[test]
-fn a_mismatched_slot_list_is_an_error_and_changes_nothing() {
+fn a_size_mismatch_is_an_error_and_changes_nothing() {
     for (name, mut optimizer) in optimizers() {
-        let mut a = vec![0.5_f32, -0.3, 0.8];
-        let mut b = vec![1.0_f32, -1.0];
+        let mut a = param(&[0.5, -0.3, 0.8]);
+        let mut b = param(&[1.0, -1.0]);
         let (ga, gb) = (grad(0, 3, 0.0), grad(0, 2, 1.0));
-        optimizer
-            .step(&mut [
-                ParamSlot::new(&mut a, Some(&ga)),
-                ParamSlot::new(&mut b, Some(&gb)),
-            ])
-            .unwrap();
+        step(
+            optimizer.as_mut(),
+            vec![(&mut a, Some(&ga)), (&mut b, Some(&gb))],
+        )
+        .unwrap();
         let state = optimizer.state();
-        let (a0, b0) = (a.clone(), b.clone());
+        let (a0, b0) = (values(&a), values(&b));
 
-        // One slot too few.
-        let err = optimizer
-            .step(&mut [ParamSlot::new(&mut a, Some(&ga))])
-            .unwrap_err();
-        assert_eq!(
-            err,
-            OptimError::SlotCount {
-                expected: 2,
-                found: 1
-            },
-            "{name}"
-        );
-        assert_eq!(a, a0, "{name}");
-
-        // The second parameter has the wrong size: the first must not have been updated.
-        let mut wrong = vec![0.0_f32; 5];
+        // The second parameter changed size under its id: the first must not be updated.
+        *b.value_mut() = Tensor::zeros(vec![5]);
         let g5 = grad(0, 5, 1.0);
-        let err = optimizer
-            .step(&mut [
-                ParamSlot::new(&mut a, Some(&ga)),
-                ParamSlot::new(&mut wrong, Some(&g5)),
-            ])
-            .unwrap_err();
+        let err = step(
+            optimizer.as_mut(),
+            vec![(&mut a, Some(&ga)), (&mut b, Some(&g5))],
+        )
+        .unwrap_err();
         assert_eq!(
             err,
-            OptimError::SlotSize {
-                index: 1,
+            OptimError::StateSize {
+                param: b.id(),
                 expected: 2,
                 found: 5
             },
             "{name}"
         );
-        assert!(err.to_string().contains("slot 1"), "{name}: {err}");
-        assert_eq!(a, a0, "{name}");
-        assert_eq!(wrong, [0.0; 5], "{name}");
+        assert_eq!(values(&a), a0, "{name}");
+        assert_eq!(values(&b), [0.0; 5], "{name}");
+        *b.value_mut() = Tensor::from_vec(vec![2], b0.clone());
 
         // A gradient of the wrong size.
-        let err = optimizer
-            .step(&mut [
-                ParamSlot::new(&mut a, Some(&ga)),
-                ParamSlot::new(&mut b, Some(&ga)),
-            ])
-            .unwrap_err();
+        let err = step(
+            optimizer.as_mut(),
+            vec![(&mut a, Some(&ga)), (&mut b, Some(&ga))],
+        )
+        .unwrap_err();
         assert_eq!(
             err,
             OptimError::GradSize {
-                index: 1,
+                param: b.id(),
                 value: 2,
                 grad: 3
             },
             "{name}"
         );
-        assert_eq!((&a, &b), (&a0, &b0), "{name}");
+        assert_eq!((values(&a), values(&b)), (a0.clone(), b0.clone()), "{name}");
 
         // The failed steps left the state as it was.
         assert_eq!(optimizer.state(), state, "{name}");
@@ -158,19 +193,15 @@ fn a_mismatched_slot_list_is_an_error_and_changes_nothing() {
 #[test]
 fn an_invalid_lr_set_between_steps_fails_the_next_step_cleanly() {
     for (name, mut optimizer) in optimizers() {
-        let mut a = vec![0.5_f32];
+        let mut a = param(&[0.5]);
         optimizer.set_lr(-1.0);
-        let err = optimizer
-            .step(&mut [ParamSlot::new(&mut a, Some(&[1.0]))])
-            .unwrap_err();
+        let err = step(optimizer.as_mut(), vec![(&mut a, Some(&[1.0]))]).unwrap_err();
         assert!(err.to_string().contains("lr"), "{name}: {err}");
-        assert_eq!(a, [0.5], "{name}");
+        assert_eq!(values(&a), [0.5], "{name}");
         optimizer.set_lr(0.1);
         assert_eq!(optimizer.lr(), 0.1);
-        optimizer
-            .step(&mut [ParamSlot::new(&mut a, Some(&[1.0]))])
-            .unwrap();
-        assert!(a[0] < 0.5, "{name}");
+        step(optimizer.as_mut(), vec![(&mut a, Some(&[1.0]))]).unwrap();
+        assert!(values(&a)[0] < 0.5, "{name}");
     }
 }
 
@@ -326,14 +357,14 @@ fn zero_momentum_is_plain_sgd() {
         dampening: 0.5,
         ..plain
     };
-    let (mut p1, mut p2) = (vec![0.3_f32, -0.7], vec![0.3_f32, -0.7]);
+    let (mut p1, mut p2) = (param(&[0.3, -0.7]), param(&[0.3, -0.7]));
     let (mut s1, mut s2) = (Sgd::new(plain).unwrap(), Sgd::new(zero).unwrap());
-    for step in 0..5 {
-        let g = grad(step, 2, 0.5);
-        s1.step(&mut [ParamSlot::new(&mut p1, Some(&g))]).unwrap();
-        s2.step(&mut [ParamSlot::new(&mut p2, Some(&g))]).unwrap();
+    for t in 0..5 {
+        let g = grad(t, 2, 0.5);
+        step(&mut s1, vec![(&mut p1, Some(&g))]).unwrap();
+        step(&mut s2, vec![(&mut p2, Some(&g))]).unwrap();
     }
-    assert_eq!(p1, p2);
+    assert_eq!(values(&p1), values(&p2));
 }
 
 /// SGD with decoupled decay: `p *= 1 - lr * wd`, then the plain step on the raw gradient.
@@ -345,8 +376,7 @@ fn sgd_decoupled_decay_shrinks_the_parameter_before_the_step() {
         ..SgdConfig::default()
     };
     let mut sgd = Sgd::new(config).unwrap();
-    let mut p = vec![2.0_f32];
-    sgd.step(&mut [ParamSlot::new(&mut p, Some(&[1.0]))])
-        .unwrap();
-    assert_eq!(p, [(2.0 * (1.0 - 0.5 * 0.1) - 0.5 * 1.0) as f32]);
+    let mut p = param(&[2.0]);
+    step(&mut sgd, vec![(&mut p, Some(&[1.0]))]).unwrap();
+    assert_eq!(values(&p), [(2.0 * (1.0 - 0.5 * 0.1) - 0.5 * 1.0) as f32]);
 }

@@ -68,7 +68,7 @@ fn main() {
     )
     .unwrap();
     let file = Checkpoint::of_model(&model)
-        .with_optimizer(optimizer.state())
+        .with_optimizer(&model, &optimizer)
         .with_progress(Progress {
             epochs_done: 1,
             steps_done: 1,

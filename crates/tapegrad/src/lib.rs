@@ -11,12 +11,17 @@
 //! use tapegrad::prelude::*;
 //!
 //! let mut model = Mlp::new(&[4, 16, 3]).batch_norm(true).seed(0).build();
-//! let mut optimizer = Sgd::new(SgdConfig { lr: 0.1, ..Default::default() }).unwrap();
-//! let mut tape = Tape::new();
+//! let mut trainer = Trainer::new(Sgd::new(SgdConfig { lr: 0.1, ..Default::default() }).unwrap());
 //! let images = vec![0.5f32; 8 * 4];
 //! let labels = [0, 1, 2, 0, 1, 2, 0, 1];
-//! let stats = train_step(&mut tape, &mut model, &mut optimizer, &images, &labels).unwrap();
-//! assert!(stats.loss.is_finite());
+//! let step = trainer
+//!     .step(&mut model, |tape, model| {
+//!         let x = tape.constant_from_slice(&[8, 4], &images);
+//!         let logits = model.forward(tape, x, Mode::Train);
+//!         tape.cross_entropy(logits, &labels)
+//!     })
+//!     .unwrap();
+//! assert!(step.loss.is_finite());
 //! ```
 #![warn(missing_docs)]
 
@@ -38,13 +43,20 @@ pub use tapegrad_optim as optim;
 /// What a training script needs, in one `use`.
 pub mod prelude {
     pub use crate::checkpoint::{Checkpoint, CheckpointError, Progress};
-    pub use crate::train::{check_finite, optimizer_step, train_step, Diverged, Evaluator};
+    pub use crate::train::{
+        check_finite, count_correct, evaluate, train_epoch, train_step, Diverged, EvalStats,
+        Evaluator, Step, StepError, Trainer,
+    };
     pub use crate::{export_safetensors, import_safetensors};
-    pub use tapegrad_core::{gradcheck, Gradients, Op, Param, Tape, Tensor, Var};
+    pub use tapegrad_core::{
+        gradcheck, Backward, Gradients, Op, Param, ParamId, Tape, Tensor, Var,
+    };
+    pub use tapegrad_data::{Batch, BatchConfig, Batches, Mnist, Split};
     pub use tapegrad_layers::{
         Activation, BatchNorm1d, Dropout, Linear, Mlp, Mode, Module, ModuleExt, Sequential,
     };
     pub use tapegrad_optim::{
-        Adam, AdamConfig, Momentum, Optimizer, Schedule, ScheduleKind, Sgd, SgdConfig, WeightDecay,
+        Adam, AdamConfig, Momentum, Optimizer, OptimizerExt, Schedule, ScheduleKind, Sgd,
+        SgdConfig, WeightDecay,
     };
 }

@@ -1,12 +1,17 @@
-//! The pieces of a classifier's training loop that every example and test would otherwise
-//! write again: the optimizer step over a model's parameters, one training step with its
-//! divergence check, evaluation, accuracy and memory figures.
+//! The training step for any loss, and the pieces of a classifier's training loop that every
+//! example and test would otherwise write again: one epoch, evaluation, accuracy and memory
+//! figures.
+//!
+//! [`Trainer::step`] (or the free [`step`], for a tape and optimizer held elsewhere) runs the
+//! forward a closure describes, checks the loss is finite, runs the backward and steps the
+//! optimizer, with the tape's memory reused from step to step: a loop written with it has
+//! nothing to manage.
 
 use std::time::Instant;
-use tapegrad_core::{Gradients, Tape, Tensor};
+use tapegrad_core::{Tape, Tensor, Var};
 use tapegrad_data::{BatchConfig, Batches, Split};
 use tapegrad_layers::{Mode, Module, ModuleExt};
-use tapegrad_optim::{OptimError, Optimizer, ParamSlot};
+use tapegrad_optim::{OptimError, Optimizer, OptimizerExt};
 
 /// Training produced a loss that is NaN or infinite: the run has diverged.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -48,25 +53,143 @@ pub enum StepError {
     Optim(#[from] OptimError),
 }
 
-/// Applies one optimizer step to every parameter of `model`, each with its gradient from
-/// `grads` (a parameter without one is skipped, as PyTorch skips a `None` grad).
-pub fn optimizer_step<M: Module + ?Sized>(
-    optimizer: &mut dyn Optimizer,
-    model: &mut M,
-    grads: &Gradients,
-) -> Result<(), OptimError> {
-    let mut slots: Vec<ParamSlot<'_>> = model
-        .params_mut()
-        .into_iter()
-        .map(|p| {
-            let grad = grads.by_id(p.id()).map(Tensor::data);
-            ParamSlot::new(p.value_mut().data_mut(), grad)
-        })
-        .collect();
-    optimizer.step(&mut slots)
+/// What a step's closure returns: the loss alone (a [`Var`]), or the loss with a value of
+/// its own (`(loss, value)`), read from the tape before the step forgets it (a count of
+/// correct predictions, say).
+pub trait StepOutput {
+    /// The value that comes with the loss (`()` for a loss alone).
+    type Extra;
+
+    /// The loss and the value.
+    fn into_parts(self) -> (Var, Self::Extra);
 }
 
-/// What one training step measured on its batch.
+impl StepOutput for Var {
+    type Extra = ();
+
+    fn into_parts(self) -> (Var, ()) {
+        (self, ())
+    }
+}
+
+impl<R> StepOutput for (Var, R) {
+    type Extra = R;
+
+    fn into_parts(self) -> (Var, R) {
+        self
+    }
+}
+
+/// What one training step gives back: the loss (measured before the update) and the value
+/// the closure returned with it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Step<R = ()> {
+    /// The loss, before the update.
+    pub loss: f32,
+    /// What the closure returned beside the loss (`()` if nothing).
+    pub output: R,
+}
+
+/// One training step of `model` for the loss `forward` computes on `tape`.
+///
+/// The tape is reset, `forward(tape, model)` records the forward and the loss (one element);
+/// if the loss is NaN or infinite the step stops with [`StepError::NonFiniteLoss`] and nothing
+/// is updated. Otherwise the backward computes the parameters' gradients (only theirs), the
+/// tape forgets the step so the optimizer updates every parameter in place instead of
+/// copying it, the optimizer steps, and the gradients' buffers go back to the tape for the
+/// next step. [`Trainer`] holds the tape and the optimizer for you.
+pub fn step<M, O, F, S>(
+    tape: &mut Tape,
+    model: &mut M,
+    optimizer: &mut O,
+    forward: F,
+) -> Result<Step<S::Extra>, StepError>
+where
+    M: Module + ?Sized,
+    O: Optimizer + ?Sized,
+    F: FnOnce(&mut Tape, &mut M) -> S,
+    S: StepOutput,
+{
+    tape.reset();
+    let (loss, output) = forward(tape, model).into_parts();
+    let value = tape.value(loss).item();
+    if !value.is_finite() {
+        tape.reset();
+        return Err(StepError::NonFiniteLoss(value));
+    }
+    let grads = tape.backward(loss);
+    // The tape shares the parameters' values (no copy per step); forgetting them now lets the
+    // optimizer update them in place instead of copying them on write.
+    tape.reset();
+    let result = optimizer.step(model.params_mut(), &grads);
+    tape.recycle(grads);
+    result?;
+    Ok(Step {
+        loss: value,
+        output,
+    })
+}
+
+/// A training loop's tape and optimizer, with [`Trainer::step`]: one training step for any
+/// loss.
+///
+/// ```
+/// use tapegrad::prelude::*;
+///
+/// let mut model = Mlp::new(&[4, 16, 3]).seed(0).build();
+/// let mut trainer = Trainer::new(Sgd::new(SgdConfig { lr: 0.1, ..Default::default() }).unwrap());
+/// let images = vec![0.5f32; 8 * 4];
+/// let labels = [0, 1, 2, 0, 1, 2, 0, 1];
+/// let step = trainer
+///     .step(&mut model, |tape, model| {
+///         let x = tape.constant_from_slice(&[8, 4], &images);
+///         let logits = model.forward(tape, x, Mode::Train);
+///         tape.cross_entropy(logits, &labels)
+///     })
+///     .unwrap();
+/// assert!(step.loss.is_finite());
+/// ```
+pub struct Trainer<O = Box<dyn Optimizer + Send>> {
+    tape: Tape,
+    optimizer: O,
+}
+
+impl<O: Optimizer> Trainer<O> {
+    /// A trainer stepping `optimizer`, with a fresh tape.
+    pub fn new(optimizer: O) -> Self {
+        Trainer {
+            tape: Tape::new(),
+            optimizer,
+        }
+    }
+
+    /// One training step: see [`step`].
+    pub fn step<M, F, S>(&mut self, model: &mut M, forward: F) -> Result<Step<S::Extra>, StepError>
+    where
+        M: Module + ?Sized,
+        F: FnOnce(&mut Tape, &mut M) -> S,
+        S: StepOutput,
+    {
+        step(&mut self.tape, model, &mut self.optimizer, forward)
+    }
+
+    /// The optimizer (to read its learning rate or save its state).
+    pub fn optimizer(&self) -> &O {
+        &self.optimizer
+    }
+
+    /// The optimizer, mutably (to set the learning rate a schedule gives, or load a state).
+    pub fn optimizer_mut(&mut self) -> &mut O {
+        &mut self.optimizer
+    }
+
+    /// The tape, to time its ops ([`Tape::time_ops`]).
+    pub fn tape_mut(&mut self) -> &mut Tape {
+        &mut self.tape
+    }
+}
+
+/// What one classifier training step measured on its batch.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct StepStats {
     /// Mean cross-entropy over the batch.
@@ -75,9 +198,8 @@ pub struct StepStats {
     pub correct: usize,
 }
 
-/// One training step of a classifier: reset the tape, forward in training mode,
-/// cross-entropy, backward, check the loss is finite, optimizer step. `images` is a
-/// row-major `[labels.len(), features]` batch.
+/// One [`step`] of a classifier on a batch: forward in training mode, cross-entropy, and the
+/// count of correct predictions. `images` is a row-major `[labels.len(), features]` batch.
 pub fn train_step<M: Module + ?Sized>(
     tape: &mut Tape,
     model: &mut M,
@@ -85,27 +207,16 @@ pub fn train_step<M: Module + ?Sized>(
     images: &[f32],
     labels: &[usize],
 ) -> Result<StepStats, StepError> {
-    tape.reset();
-    let x = tape.constant_from_slice(&[labels.len(), images.len() / labels.len()], images);
-    let logits = model.forward(tape, x, Mode::Train);
-    let loss = tape.cross_entropy(logits, labels);
-    let stats = StepStats {
-        loss: tape.value(loss).item(),
-        correct: count_correct(tape.value(logits), labels),
-    };
-    if !stats.loss.is_finite() {
-        return Err(StepError::NonFiniteLoss(stats.loss));
-    }
-    // Only the parameters' gradients are needed: the others go back to the pool as soon as
-    // used, and the next op of the backward writes into them while they are in the cache.
-    let grads = tape.backward_leaves(loss);
-    // The tape shares the parameters' values (no copy per step); forgetting them now lets the
-    // optimizer update them in place instead of copying them on write.
-    tape.reset();
-    let result = optimizer_step(optimizer, model, &grads);
-    tape.recycle(grads);
-    result?;
-    Ok(stats)
+    let step = step(tape, model, optimizer, |tape, model| {
+        let x = tape.constant_from_slice(&[labels.len(), images.len() / labels.len()], images);
+        let logits = model.forward(tape, x, Mode::Train);
+        let loss = tape.cross_entropy(logits, labels);
+        (loss, count_correct(tape.value(logits), labels))
+    })?;
+    Ok(StepStats {
+        loss: step.loss,
+        correct: step.output,
+    })
 }
 
 /// What one epoch of training measured.
@@ -214,7 +325,7 @@ impl Evaluator {
     /// `Mode::Train`, batch statistics, against `Mode::Eval`). Nothing is recorded either way.
     pub fn with_mode(mode: Mode) -> Self {
         Evaluator {
-            tape: Tape::inference(),
+            tape: Tape::new(),
             loss_sum: 0.0,
             correct: 0,
             seen: 0,
@@ -225,11 +336,12 @@ impl Evaluator {
     /// Runs one batch (`images` row-major `[labels.len(), features]`).
     pub fn batch<M: Module + ?Sized>(&mut self, model: &mut M, images: &[f32], labels: &[usize]) {
         self.tape.reset();
-        let x = self
-            .tape
-            .constant_from_slice(&[labels.len(), images.len() / labels.len()], images);
-        let logits = model.forward(&mut self.tape, x, self.mode);
-        let loss = self.tape.cross_entropy(logits, labels);
+        let mode = self.mode;
+        let (logits, loss) = self.tape.no_grad(|tape| {
+            let x = tape.constant_from_slice(&[labels.len(), images.len() / labels.len()], images);
+            let logits = model.forward(tape, x, mode);
+            (logits, tape.cross_entropy(logits, labels))
+        });
         self.loss_sum += self.tape.value(loss).item() as f64 * labels.len() as f64;
         self.correct += count_correct(self.tape.value(logits), labels);
         self.seen += labels.len();
@@ -300,6 +412,105 @@ fn proc_status_kib(key: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tapegrad_layers::Mlp;
+    use tapegrad_optim::{Momentum, Sgd, SgdConfig};
+
+    fn sgd() -> Sgd {
+        Sgd::new(SgdConfig {
+            lr: 0.1,
+            momentum: Some(Momentum::Nesterov(0.9)),
+            ..SgdConfig::default()
+        })
+        .unwrap()
+    }
+
+    fn bits<M: Module>(model: &M) -> Vec<Vec<u32>> {
+        (model.named_params().into_iter())
+            .map(|(_, p)| p.value().data().iter().map(|v| v.to_bits()).collect())
+            .collect()
+    }
+
+    const IMAGES: [f32; 12] = [
+        0.5, -1.0, 0.25, 2.0, 1.5, 0.0, -0.5, 1.0, -2.0, 0.75, 0.1, -0.3,
+    ];
+    const LABELS: [usize; 3] = [0, 2, 1];
+
+    #[test]
+    fn a_step_gives_the_bits_of_the_hand_written_loop_and_the_closures_value() {
+        let mut by_hand = Mlp::new(&[4, 5, 3]).batch_norm(true).seed(3).build();
+        let mut stepped = Mlp::new(&[4, 5, 3]).batch_norm(true).seed(3).build();
+        let (mut tape, mut optimizer) = (Tape::new(), sgd());
+        let mut trainer = Trainer::new(sgd());
+        for _ in 0..3 {
+            tape.reset();
+            let x = tape.constant_from_slice(&[3, 4], &IMAGES);
+            let logits = by_hand.forward(&mut tape, x, Mode::Train);
+            let loss = tape.cross_entropy(logits, &LABELS);
+            let expected_loss = tape.value(loss).item();
+            let grads = tape.backward(loss);
+            tape.reset();
+            optimizer.step(by_hand.params_mut(), &grads).unwrap();
+
+            let step = trainer
+                .step(&mut stepped, |tape, model| {
+                    let x = tape.constant_from_slice(&[3, 4], &IMAGES);
+                    let logits = model.forward(tape, x, Mode::Train);
+                    let loss = tape.cross_entropy(logits, &LABELS);
+                    (loss, tape.shape(logits).to_vec())
+                })
+                .unwrap();
+            assert_eq!(step.loss.to_bits(), expected_loss.to_bits());
+            assert_eq!(step.output, [3, 3]);
+            assert_eq!(bits(&stepped), bits(&by_hand));
+        }
+        // The same momentum buffers, compared by parameter name (the ids differ).
+        let named = |model: &tapegrad_layers::Sequential, optimizer: &Sgd| {
+            let checkpoint = crate::checkpoint::Checkpoint::of_model(model);
+            checkpoint.with_optimizer(model, optimizer).optimizer
+        };
+        assert_eq!(
+            named(&stepped, trainer.optimizer()),
+            named(&by_hand, &optimizer)
+        );
+    }
+
+    #[test]
+    fn a_non_finite_loss_is_an_error_and_updates_nothing() {
+        let mut model = Mlp::new(&[4, 5, 3]).seed(1).build();
+        let mut trainer = Trainer::new(sgd());
+        let step = |trainer: &mut Trainer<Sgd>, model: &mut _, scale: f32| {
+            trainer.step(
+                model,
+                |tape: &mut Tape, model: &mut tapegrad_layers::Sequential| {
+                    let x = tape.constant_from_slice(&[3, 4], &IMAGES);
+                    let logits = model.forward(tape, x, Mode::Train);
+                    let loss = tape.cross_entropy(logits, &LABELS);
+                    tape.mul_scalar(loss, scale)
+                },
+            )
+        };
+        step(&mut trainer, &mut model, 1.0).unwrap();
+        let (before, state) = (bits(&model), trainer.optimizer().state());
+        for bad in [f32::NAN, f32::INFINITY] {
+            let err = step(&mut trainer, &mut model, bad).unwrap_err();
+            assert!(
+                matches!(err, StepError::NonFiniteLoss(l) if !l.is_finite()),
+                "{err}"
+            );
+        }
+        assert_eq!(bits(&model), before, "no parameter moved");
+        assert_eq!(
+            trainer.optimizer().state(),
+            state,
+            "no optimizer state moved"
+        );
+        step(&mut trainer, &mut model, 1.0).unwrap();
+        assert_ne!(
+            bits(&model),
+            before,
+            "training goes on after the refused steps"
+        );
+    }
 
     #[test]
     fn argmax_counts_first_maximum() {

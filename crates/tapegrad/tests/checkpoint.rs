@@ -32,7 +32,7 @@ fn one_epoch_saved_and_resumed_in_fresh_objects_equals_two_epochs_straight() {
     let mut optimizer = stateful_optimizer();
     train_epochs(&mut first_half, optimizer.as_mut(), &split, 7, 0..1);
     Checkpoint::of_model(&first_half)
-        .with_optimizer(optimizer.state())
+        .with_optimizer(&first_half, &optimizer)
         .with_progress(progress(1))
         .save(&path)
         .unwrap();
@@ -60,7 +60,7 @@ fn resuming_with_other_settings_is_refused_before_anything_changes() {
     let model = stateful_mlp(1);
     let optimizer = stateful_optimizer();
     Checkpoint::of_model(&model)
-        .with_optimizer(optimizer.state())
+        .with_optimizer(&model, &optimizer)
         .with_progress(progress(1))
         .save(&path)
         .unwrap();
@@ -135,7 +135,7 @@ fn a_wrong_magic_or_version_is_named_as_such() {
             err,
             CheckpointError::UnsupportedVersion {
                 found: 99,
-                supported: 1,
+                supported: 2,
                 ..
             }
         ),
@@ -212,6 +212,58 @@ fn buffers_survive_a_save_and_load_so_eval_accuracy_does_not_collapse() {
         a.accuracy > 0.8,
         "a trained model, not chance: {}",
         a.accuracy
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn optimizer_state_is_saved_by_name_and_checked_against_the_model() {
+    let split = train_subset(256);
+    let dir = temp_dir("optimizer-names");
+    let path = dir.join("run.ckpt");
+    let mut model = stateful_mlp(3);
+    let mut optimizer = stateful_optimizer();
+    train_epochs(&mut model, optimizer.as_mut(), &split, 1, 0..1);
+    let checkpoint = Checkpoint::of_model(&model)
+        .with_optimizer(&model, &optimizer)
+        .with_progress(progress(1));
+    let saved = checkpoint.optimizer.as_ref().unwrap();
+    let names: Vec<&String> = saved.param_lens().into_iter().map(|(n, _)| n).collect();
+    let mut expected: Vec<String> = model.named_params().into_iter().map(|(n, _)| n).collect();
+    let mut found: Vec<String> = names.into_iter().cloned().collect();
+    expected.sort();
+    found.sort();
+    assert_eq!(found, expected, "one state per parameter, by its name");
+    checkpoint.save(&path).unwrap();
+
+    // A model whose first hidden layer is narrower: the optimizer state of `0.weight` does not
+    // fit, and the error names it before anything is loaded.
+    let mut other = Mlp::new(&[784, 48, 32, 10])
+        .batch_norm(true)
+        .dropout(0.1)
+        .seed(3)
+        .build();
+    let before = state_bits(&other);
+    let mut fresh = stateful_optimizer();
+    let err = Checkpoint::load(&path)
+        .unwrap()
+        .resume(&mut other, fresh.as_mut(), "test")
+        .unwrap_err();
+    match &err {
+        CheckpointError::Mismatch { what, name, .. } => {
+            assert_eq!(
+                (*what, name.as_str()),
+                ("optimizer state", "0.weight"),
+                "{err}"
+            );
+        }
+        other => panic!("expected a mismatch, got {other}"),
+    }
+    assert_eq!(state_bits(&other), before);
+    assert_eq!(
+        fresh.state(),
+        stateful_optimizer().state(),
+        "nothing loaded"
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }

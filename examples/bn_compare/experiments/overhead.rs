@@ -149,15 +149,17 @@ pub fn run(study: &Study) -> Results {
 /// logits of `bn` and of `folded`, in evaluation mode.
 fn fold_difference(bn: &mut Sequential, folded: &mut Sequential, data: &Dataset) -> (f64, f64) {
     let logits = |model: &mut Sequential| {
-        let mut tape = Tape::inference();
+        let mut tape = Tape::new();
         let config = BatchConfig::sequential(1000).normalization(data.normalization);
         let mut batches = data.test.batches(config);
         let mut all = Vec::new();
         while let Some(batch) = batches.next_batch() {
             tape.reset();
             let shape = [batch.len(), data.test.pixels_per_image()];
-            let x = tape.constant_from_slice(&shape, batch.images);
-            let y = model.forward(&mut tape, x, Mode::Eval);
+            let y = tape.no_grad(|tape| {
+                let x = tape.constant_from_slice(&shape, batch.images);
+                model.forward(tape, x, Mode::Eval)
+            });
             all.extend_from_slice(tape.value(y).data());
         }
         all

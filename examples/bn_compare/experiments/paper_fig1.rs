@@ -128,15 +128,18 @@ fn sigmoid_inputs(
         .drop_last(true)
         .normalization(data.normalization);
     let mut batches = probe.batches(config);
-    let mut tape = Tape::inference();
+    let mut tape = Tape::new();
     let mut units: Vec<Vec<f32>> = Vec::new();
     while let Some(batch) = batches.next_batch() {
         tape.reset();
-        let mut x =
-            tape.constant_from_slice(&[batch.len(), probe.pixels_per_image()], batch.images);
-        for layer in model.iter_mut().take(last) {
-            x = layer.forward(&mut tape, x, Mode::Train);
-        }
+        let x = tape.no_grad(|tape| {
+            let shape = [batch.len(), probe.pixels_per_image()];
+            let mut x = tape.constant_from_slice(&shape, batch.images);
+            for layer in model.iter_mut().take(last) {
+                x = layer.forward(tape, x, Mode::Train);
+            }
+            x
+        });
         let value = tape.value(x);
         let width = value.as_matrix().1;
         units.resize(width, Vec::new());

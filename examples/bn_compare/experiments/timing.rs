@@ -62,7 +62,7 @@ pub fn infer_in_turns(
     split: &Split,
     batch_size: usize,
 ) -> Vec<f64> {
-    let mut tapes: Vec<Tape> = models.iter().map(|_| Tape::inference()).collect();
+    let mut tapes: Vec<Tape> = models.iter().map(|_| Tape::new()).collect();
     let mut seconds = vec![0.0; models.len()];
     let config = BatchConfig::sequential(batch_size).normalization(data.normalization);
     let mut batches = split.batches(config);
@@ -73,9 +73,11 @@ pub fn infer_in_turns(
             let started = Instant::now();
             let tape = &mut tapes[i];
             tape.reset();
-            let x =
-                tape.constant_from_slice(&[batch.len(), split.pixels_per_image()], batch.images);
-            let y = models[i].forward(tape, x, Mode::Eval);
+            let y = tape.no_grad(|tape| {
+                let shape = [batch.len(), split.pixels_per_image()];
+                let x = tape.constant_from_slice(&shape, batch.images);
+                models[i].forward(tape, x, Mode::Eval)
+            });
             black_box(tape.value(y));
             seconds[i] += started.elapsed().as_secs_f64();
         }

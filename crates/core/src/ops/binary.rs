@@ -68,7 +68,7 @@ impl Op for Binary {
     fn forward(&mut self, ctx: &mut ForwardCtx<'_>) -> Tensor {
         let (a, b) = (ctx.input(0), ctx.input(1));
         self.broadcast(a, b);
-        let mut y = ctx.pool.take(a.shape());
+        let mut y = ctx.buffer(a.shape());
         let out = y.data_mut();
         match self.kind {
             Kind::Add => zip_rows(out, a.data(), b.data(), |x, y| x + y),
@@ -84,7 +84,7 @@ impl Op for Binary {
         let row = self.broadcast(a, b);
         if ctx.needs_grad(0) {
             // d/da: g (add, sub), g*b (mul), g/b (div).
-            let mut da = ctx.pool.take(a.shape());
+            let mut da = ctx.buffer(a.shape());
             match self.kind {
                 Kind::Add | Kind::Sub => da.data_mut().copy_from_slice(g.data()),
                 Kind::Mul => zip_rows(da.data_mut(), g.data(), b.data(), |g, b| g * b),
@@ -94,7 +94,7 @@ impl Op for Binary {
         }
         if ctx.needs_grad(1) {
             // d/db element-wise over a's shape, then summed over rows if b was broadcast.
-            let mut full = ctx.pool.take(a.shape());
+            let mut full = ctx.buffer(a.shape());
             match self.kind {
                 Kind::Add => full.data_mut().copy_from_slice(g.data()),
                 Kind::Sub => zip_into(full.data_mut(), g.data(), g.data(), |g, _| -g),
@@ -108,15 +108,15 @@ impl Op for Binary {
                         b_full.data(),
                         |g, a, b| -g * a / (b * b),
                     );
-                    ctx.pool.give(b_full);
+                    ctx.release(b_full);
                 }
             }
             let db = match row {
                 None => full,
                 Some(cols) => {
-                    let mut db = ctx.pool.take(b.shape());
+                    let mut db = ctx.buffer(b.shape());
                     sum_rows_into(db.data_mut(), full.data(), a.numel() / cols, cols);
-                    ctx.pool.give(full);
+                    ctx.release(full);
                     db
                 }
             };
@@ -127,7 +127,7 @@ impl Op for Binary {
 
 /// `b` repeated to `shape` when it is a broadcast row, or copied as is.
 fn expand(ctx: &mut BackwardCtx<'_>, b: &Tensor, shape: &[usize], row: Option<usize>) -> Tensor {
-    let mut out = ctx.pool.take(shape);
+    let mut out = ctx.buffer(shape);
     match row {
         None => out.data_mut().copy_from_slice(b.data()),
         Some(cols) => out

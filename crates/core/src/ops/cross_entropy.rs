@@ -45,7 +45,7 @@ impl Op for CrossEntropy {
             );
             total += (log_sum_exp(row) - row[label]) as f64;
         }
-        let mut loss = ctx.pool.take(&[]);
+        let mut loss = ctx.buffer(&[]);
         loss.data_mut()[0] = (total / n as f64) as f32;
         loss
     }
@@ -56,7 +56,7 @@ impl Op for CrossEntropy {
         let (logits, g) = (ctx.input(0), ctx.grad_output().item());
         let classes = logits.shape()[1];
         let scale = g / self.labels.len() as f32;
-        let mut dx = ctx.pool.take(logits.shape());
+        let mut dx = ctx.buffer(logits.shape());
         let rows = dx.data_mut().chunks_exact_mut(classes);
         for ((d, row), &label) in rows
             .zip(logits.data().chunks_exact(classes))

@@ -24,7 +24,7 @@ impl Op for LogSoftmax {
             x.shape()
         );
         let cols = x.as_matrix().1;
-        let mut y = ctx.pool.take(x.shape());
+        let mut y = ctx.buffer(x.shape());
         for (out, row) in y
             .data_mut()
             .chunks_exact_mut(cols)
@@ -40,7 +40,7 @@ impl Op for LogSoftmax {
         // dx = g - softmax * sum(g), with softmax = exp(y) read from the output.
         let (y, g) = (ctx.output(), ctx.grad_output());
         let cols = y.as_matrix().1;
-        let mut dx = ctx.pool.take(y.shape());
+        let mut dx = ctx.buffer(y.shape());
         let rows = dx.data_mut().chunks_exact_mut(cols);
         for ((d, y), g) in rows
             .zip(y.data().chunks_exact(cols))

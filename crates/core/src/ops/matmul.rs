@@ -54,7 +54,7 @@ impl Op for MatMul {
         let (a, b) = (ctx.input(0), ctx.input(1));
         let (am, bm) = self.operands(a, b);
         let shape = [am.dims().0, bm.dims().1];
-        let mut c = ctx.pool.take(&shape);
+        let mut c = ctx.buffer(&shape);
         gemm(am, bm, 0.0, c.data_mut());
         c
     }
@@ -144,7 +144,7 @@ impl Op for Linear {
             x.shape(),
             w.shape()
         );
-        let mut y = ctx.pool.take(&[n, fan_out]);
+        let mut y = ctx.buffer(&[n, fan_out]);
         let beta = if ctx.num_inputs() == 3 {
             let b = ctx.input(2);
             assert_eq!(
@@ -218,7 +218,7 @@ impl Op for Linear {
             }
         }
         if let Some(gated) = gated {
-            ctx.pool.give(gated);
+            ctx.release(gated);
         }
     }
 }
@@ -275,7 +275,7 @@ impl Tape {
 
 #[cfg(test)]
 mod tests {
-    use crate::{gradcheck, Tape, Tensor};
+    use crate::{gradcheck, Backward, Tape, Tensor};
 
     fn t(shape: &[usize], data: &[f32]) -> Tensor {
         Tensor::from_vec(shape.to_vec(), data.to_vec())
@@ -364,7 +364,7 @@ mod tests {
                     };
                     let out = tape.value(y).clone();
                     let closed = out.data().iter().filter(|&&v| v == 0.0).count();
-                    let grads = tape.backward_with(y, g.clone());
+                    let grads = tape.backward_with(y, Backward::seeded(g.clone()));
                     let grad = |v| grads.get(v).cloned();
                     (out, closed, [grad(xv), grad(wv), grad(bv)])
                 };

@@ -66,7 +66,7 @@ impl Op for Reduce {
     fn forward(&mut self, ctx: &mut ForwardCtx<'_>) -> Tensor {
         let x = ctx.input(0);
         let (outer, n, inner) = self.split(x.shape());
-        let mut y = ctx.pool.take(&self.out_shape(x.shape()));
+        let mut y = ctx.buffer(&self.out_shape(x.shape()));
         if self.axis.is_none() {
             let total = sum_all(x.data());
             y.data_mut()[0] = if self.mean { total / n as f64 } else { total } as f32;
@@ -90,7 +90,7 @@ impl Op for Reduce {
         let (x, g) = (ctx.input(0), ctx.grad_output());
         let (outer, n, inner) = self.split(x.shape());
         let scale = self.scale(n);
-        let mut dx = ctx.pool.take(x.shape());
+        let mut dx = ctx.buffer(x.shape());
         // Every input element receives the gradient of the output it was summed into.
         for o in 0..outer {
             let grad = &g.data()[o * inner..(o + 1) * inner];

@@ -22,12 +22,14 @@ impl Op for Reshape {
             x.numel(),
             self.shape
         );
-        ctx.pool.copy_of(&self.shape, x.data())
+        let mut y = ctx.buffer(&self.shape);
+        y.data_mut().copy_from_slice(x.data());
+        y
     }
 
     fn backward(&self, ctx: &mut BackwardCtx<'_>) {
-        let shape = ctx.input(0).shape().to_vec();
-        let dx = ctx.pool.copy_of(&shape, ctx.grad_output().data());
+        let mut dx = ctx.buffer(ctx.input(0).shape());
+        dx.data_mut().copy_from_slice(ctx.grad_output().data());
         ctx.set_grad(0, dx);
     }
 }

@@ -17,7 +17,7 @@ impl Op for Affine {
 
     fn forward(&mut self, ctx: &mut ForwardCtx<'_>) -> Tensor {
         let a = ctx.input(0);
-        let mut y = ctx.pool.take(a.shape());
+        let mut y = ctx.buffer(a.shape());
         let (scale, shift) = (self.scale, self.shift);
         map_into(y.data_mut(), a.data(), |x| x * scale + shift);
         y
@@ -25,7 +25,7 @@ impl Op for Affine {
 
     fn backward(&self, ctx: &mut BackwardCtx<'_>) {
         let g = ctx.grad_output();
-        let mut da = ctx.pool.take(g.shape());
+        let mut da = ctx.buffer(g.shape());
         let scale = self.scale;
         map_into(da.data_mut(), g.data(), |g| g * scale);
         ctx.set_grad(0, da);

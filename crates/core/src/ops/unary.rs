@@ -33,7 +33,7 @@ impl Op for Unary {
 
     fn forward(&mut self, ctx: &mut ForwardCtx<'_>) -> Tensor {
         let x = ctx.input(0);
-        let mut y = ctx.pool.take(x.shape());
+        let mut y = ctx.buffer(x.shape());
         let out = y.data_mut();
         match self.kind {
             Kind::Relu => map_into(out, x.data(), relu),
@@ -48,7 +48,7 @@ impl Op for Unary {
 
     fn backward(&self, ctx: &mut BackwardCtx<'_>) {
         let (x, y, g) = (ctx.input(0), ctx.output(), ctx.grad_output());
-        let mut dx = ctx.pool.take(x.shape());
+        let mut dx = ctx.buffer(x.shape());
         let out = dx.data_mut();
         match self.kind {
             Kind::Relu => zip_into(out, y.data(), g.data(), relu_backward),
@@ -102,7 +102,7 @@ impl Tape {
 
 #[cfg(test)]
 mod tests {
-    use crate::{gradcheck, Tape, Tensor, Var};
+    use crate::{gradcheck, Backward, Tape, Tensor, Var};
 
     type UnaryFn = fn(&mut Tape, Var) -> Var;
     type Reference = fn(f64) -> f64;
@@ -168,7 +168,10 @@ mod tests {
             out[1..].iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
             [0, 0]
         );
-        let grads = tape.backward_with(y, Tensor::from_vec(vec![3], vec![2.0, 3.0, 4.0]));
+        let grads = tape.backward_with(
+            y,
+            Backward::seeded(Tensor::from_vec(vec![3], vec![2.0, 3.0, 4.0])),
+        );
         assert_eq!(grads.get(x).unwrap().data(), &[2.0, 0.0, 0.0]);
     }
 

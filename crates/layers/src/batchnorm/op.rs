@@ -675,9 +675,11 @@ mod tests {
     #[test]
     fn inference_records_nothing() {
         let [x, ..] = inputs();
-        let mut tape = Tape::inference();
-        let xv = tape.constant(x);
-        batch_norm_train(&mut tape, xv, None, 1e-5);
+        let mut tape = Tape::new();
+        tape.no_grad(|tape| {
+            let xv = tape.constant(x);
+            batch_norm_train(tape, xv, None, 1e-5)
+        });
         assert_eq!(tape.num_recorded_ops(), 0);
     }
 

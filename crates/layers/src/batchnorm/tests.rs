@@ -148,9 +148,11 @@ fn eval_uses_running_statistics_and_does_not_update_them() {
 #[test]
 fn training_under_no_grad_still_updates_the_running_statistics() {
     let mut bn = BatchNorm1d::new(3);
-    let mut tape = Tape::inference();
-    let v = tape.constant(x(4, 3));
-    bn.forward(&mut tape, v, Mode::Train);
+    let mut tape = Tape::new();
+    tape.no_grad(|tape| {
+        let v = tape.constant(x(4, 3));
+        bn.forward(tape, v, Mode::Train)
+    });
     assert_eq!(bn.running_stats().unwrap().num_batches_tracked, 1);
     assert_eq!(
         tape.num_recorded_ops(),

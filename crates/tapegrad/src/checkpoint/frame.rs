@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 /// The first eight bytes of every tapegrad checkpoint.
 pub const MAGIC: [u8; 8] = *b"TPGRDCK\0";
 /// The checkpoint format this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 const HEADER_LEN: usize = 8 + 4 + 8 + 32;
 
 fn io(path: &Path, action: &'static str) -> impl FnOnce(std::io::Error) -> CheckpointError {

@@ -19,6 +19,8 @@
 //! ```
 
 mod error;
+// Public only for the property tests that frame damaged payloads; not part of the API.
+#[doc(hidden)]
 pub mod frame;
 mod model_state;
 
@@ -26,9 +28,11 @@ pub use error::CheckpointError;
 pub use model_state::{BufferValue, ModelState, NamedTensor};
 
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use tapegrad_layers::{Module, Rng};
-use tapegrad_optim::{Optimizer, OptimizerState, Schedule};
+use tapegrad_core::ParamId;
+use tapegrad_layers::{Module, ModuleExt, Rng};
+use tapegrad_optim::{OptimError, Optimizer, OptimizerState, Schedule};
 
 /// Where a training run stands, so that a resumed run continues exactly.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -51,8 +55,9 @@ pub struct Progress {
 pub struct Checkpoint {
     /// Parameters, buffers and random state of the model.
     pub model: ModelState,
-    /// The optimizer's state (momentum buffers, Adam moments, step counts).
-    pub optimizer: Option<OptimizerState>,
+    /// The optimizer's state (momentum buffers, Adam moments, step counts), each parameter's
+    /// by its PyTorch-style name.
+    pub optimizer: Option<OptimizerState<String>>,
     /// Epoch, step, schedule and loop RNG.
     pub progress: Option<Progress>,
     /// The file this checkpoint was read from (for error messages), not saved.
@@ -71,9 +76,21 @@ impl Checkpoint {
         }
     }
 
-    /// Adds the optimizer state.
-    pub fn with_optimizer(mut self, state: OptimizerState) -> Self {
-        self.optimizer = Some(state);
+    /// Adds the state `optimizer` keeps for the parameters of `model`, each by its name (the
+    /// optimizer knows parameters by [`ParamId`], which means nothing to another process).
+    /// The state of a parameter that is not `model`'s is not saved.
+    pub fn with_optimizer<M, O>(mut self, model: &M, optimizer: &O) -> Self
+    where
+        M: Module + ?Sized,
+        O: Optimizer + ?Sized,
+    {
+        let names: HashMap<ParamId, String> = (model.named_params().into_iter())
+            .map(|(name, param)| (param.id(), name))
+            .collect();
+        let named = (optimizer.state())
+            .map_keys(|id| Ok::<_, std::convert::Infallible>(names.get(&id).cloned()));
+        let Ok(named) = named;
+        self.optimizer = Some(drop_unnamed(named));
         self
     }
 
@@ -175,16 +192,66 @@ impl Checkpoint {
                 requested: settings.to_string(),
             });
         }
-        optimizer
-            .load_state(state)
-            .map_err(|e| CheckpointError::Mismatch {
+        let state = self.optimizer_state_for(model, state)?;
+        let names: HashMap<ParamId, String> = (model.named_params().into_iter())
+            .map(|(name, param)| (param.id(), name))
+            .collect();
+        optimizer.load_state(state).map_err(|e| {
+            let (name, problem) = match &e {
+                OptimError::InvalidState { param, reason } => (
+                    names.get(param).cloned().unwrap_or_default(),
+                    format!("has an invalid optimizer state: {reason}"),
+                ),
+                _ => (
+                    "optimizer".into(),
+                    format!("does not fit this optimizer: {e}"),
+                ),
+            };
+            CheckpointError::Mismatch {
                 path: self.origin.clone(),
-                what: "section",
-                name: "optimizer".into(),
-                problem: format!("does not fit this optimizer: {e}"),
-            })?;
+                what: "optimizer state",
+                name,
+                problem,
+            }
+        })?;
         self.restore_model(model)?;
         Ok(progress)
+    }
+
+    /// The saved optimizer state with each parameter's name replaced by the id of `model`'s
+    /// parameter of that name, after checking that every name is a parameter of the model
+    /// and that its state has the parameter's number of values.
+    fn optimizer_state_for<M: Module + ?Sized>(
+        &self,
+        model: &M,
+        state: OptimizerState<String>,
+    ) -> Result<OptimizerState, CheckpointError> {
+        let params: HashMap<String, (ParamId, usize)> = (model.named_params().into_iter())
+            .map(|(name, param)| (name, (param.id(), param.value().numel())))
+            .collect();
+        let mismatch = |name: &str, problem: String| CheckpointError::Mismatch {
+            path: self.origin.clone(),
+            what: "optimizer state",
+            name: name.to_string(),
+            problem,
+        };
+        for (name, len) in state.param_lens() {
+            match params.get(name) {
+                None => {
+                    return Err(mismatch(name, "is not a parameter of the model".into()));
+                }
+                Some(&(_, numel)) if numel != len => {
+                    return Err(mismatch(
+                        name,
+                        format!("has {len} values in the file but the parameter has {numel}"),
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(state
+            .map_keys(|name| params.get(&name).map(|&(id, _)| id).ok_or(()))
+            .expect("every name was checked"))
     }
 
     /// The file this checkpoint was loaded from.
@@ -218,5 +285,24 @@ fn decode_limited(payload: &[u8]) -> Result<(Checkpoint, usize), bincode::error:
         n if n <= 1 << 34 => under::<{ 1 << 34 }>(payload),
         n if n <= 1 << 36 => under::<{ 1 << 36 }>(payload),
         _ => under::<{ usize::MAX }>(payload),
+    }
+}
+
+/// The state of the parameters that have a name, the others left out.
+fn drop_unnamed(state: OptimizerState<Option<String>>) -> OptimizerState<String> {
+    fn keep<S>(params: Vec<(Option<String>, S)>) -> Vec<(String, S)> {
+        (params.into_iter())
+            .filter_map(|(name, state)| Some((name?, state)))
+            .collect()
+    }
+    match state {
+        OptimizerState::Sgd(s) => OptimizerState::Sgd(tapegrad_optim::SgdState {
+            config: s.config,
+            params: keep(s.params),
+        }),
+        OptimizerState::Adam(s) => OptimizerState::Adam(tapegrad_optim::AdamState {
+            config: s.config,
+            params: keep(s.params),
+        }),
     }
 }

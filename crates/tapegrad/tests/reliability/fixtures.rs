@@ -77,7 +77,7 @@ pub fn tiny_training_checkpoint() -> Checkpoint {
     )
     .expect("a small learning rate does not diverge");
     Checkpoint::of_model(&model)
-        .with_optimizer(optimizer.state())
+        .with_optimizer(&model, &optimizer)
         .with_progress(Progress {
             epochs_done: 1,
             steps_done: 4,
