@@ -70,7 +70,7 @@ fn kind_of(meta: &Metadata) -> &'static str {
             return "a socket";
         }
     }
-    "not a regular file"
+    "a special file"
 }
 
 /// Follows `path` to the file a write should replace and checks everything that can be
