@@ -6,7 +6,7 @@
 use std::io::{self, Chain, Cursor, Read, Take};
 use std::path::Path;
 
-use flate2::read::GzDecoder;
+use flate2::read::MultiGzDecoder;
 
 use crate::error::DataError;
 
@@ -20,8 +20,11 @@ type Peeked<R> = Chain<Take<Cursor<[u8; 2]>>, R>;
 pub(crate) enum Decompressed<R: Read> {
     /// The input was not gzip: its bytes as they are.
     Raw(Peeked<R>),
-    /// The input was gzip: its decompressed bytes.
-    Gzip(Box<GzDecoder<Peeked<R>>>),
+    /// The input was gzip: its decompressed bytes, every member of it. RFC 1952 lets a
+    /// file be several gzip members one after another (`cat a.gz b.gz`, `pigz`, `bgzip`),
+    /// meaning their contents concatenated; a single-member decoder would stop after the
+    /// first and call a valid file truncated.
+    Gzip(Box<MultiGzDecoder<Peeked<R>>>),
 }
 
 impl<R: Read> Decompressed<R> {
@@ -32,7 +35,7 @@ impl<R: Read> Decompressed<R> {
         let is_gzip = n == head.len() && head == GZIP_MAGIC;
         let peeked = Cursor::new(head).take(n as u64).chain(input);
         Ok(if is_gzip {
-            Decompressed::Gzip(Box::new(GzDecoder::new(peeked)))
+            Decompressed::Gzip(Box::new(MultiGzDecoder::new(peeked)))
         } else {
             Decompressed::Raw(peeked)
         })

@@ -90,8 +90,8 @@ pub enum DataError {
 
     /// The payload is shorter than the header's dimensions say.
     #[error(
-        "{}: IDX payload is truncated: the header {dims:?} needs {expected} bytes, the file has {found}",
-        .path.display()
+        "{}: IDX payload is truncated: the {} needs {expected} bytes, the file has {found}",
+        .path.display(), Header(.dims)
     )]
     TruncatedPayload {
         /// The file.
@@ -106,9 +106,9 @@ pub enum DataError {
 
     /// There are bytes after the payload the header describes.
     #[error(
-        "{}: trailing data after the IDX payload: the header {dims:?} describes {expected} bytes, \
+        "{}: trailing data after the IDX payload: the {} describes {expected} bytes, \
          the file has more",
-        .path.display()
+        .path.display(), Header(.dims)
     )]
     TrailingBytes {
         /// The file.
@@ -192,6 +192,40 @@ pub enum DataError {
         missing: Vec<String>,
     },
 
+    /// The MNIST location is a file (or under one), not a directory.
+    #[error(
+        "{} (chosen by {origin}) is not a directory: point it at the directory that holds the \
+         MNIST files",
+        .path.display()
+    )]
+    NotADirectory {
+        /// The path given.
+        path: PathBuf,
+        /// Who chose it, e.g. "--data".
+        origin: String,
+    },
+
+    /// The MNIST directory exists but its files cannot be looked up (no permission to
+    /// search it, or another error than "not found").
+    #[error("cannot read the MNIST directory {} (chosen by {origin}): {source}", .path.display())]
+    UnreadableDirectory {
+        /// The directory.
+        path: PathBuf,
+        /// Who chose it, e.g. "--data".
+        origin: String,
+        /// What the operating system said.
+        source: io::Error,
+    },
+
+    /// A thread could not be started (the system's thread or memory limit was reached).
+    #[error("could not start a thread to {what}: {source}")]
+    Spawn {
+        /// What the thread was for.
+        what: String,
+        /// What the operating system said.
+        source: io::Error,
+    },
+
     /// Every mirror failed for one file.
     #[error(
         "could not download {file} into {}; tried:\n{}{}",
@@ -232,6 +266,21 @@ impl DataError {
             path: path.to_path_buf(),
             source,
         }
+    }
+}
+
+/// An IDX header as its rank and dimensions, with a zero dimension pointed out: a header
+/// whose rank byte is wrong reads payload bytes (often 0) as dimensions, and "describes 0
+/// bytes" alone does not say why.
+struct Header<'a>(&'a [usize]);
+
+impl fmt::Display for Header<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "rank-{} header {:?}", self.0.len(), self.0)?;
+        if let Some(zero) = self.0.iter().position(|&d| d == 0) {
+            write!(f, " (dimension {} is 0: is the rank byte right?)", zero + 1)?;
+        }
+        Ok(())
     }
 }
 

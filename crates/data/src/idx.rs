@@ -52,8 +52,11 @@ impl IdxArray {
 /// # Ok::<(), tapegrad_data::DataError>(())
 /// ```
 pub fn read_idx(path: &Path) -> Result<IdxArray, DataError> {
-    read_idx_with_digest(path).map(|(array, _)| array)
+    read_idx_with_digest(path, None).map(|(array, _)| array)
 }
+
+/// The rank a caller requires and what the array is (for [`DataError::WrongRank`]).
+pub(crate) type ExpectedRank = Option<(usize, &'static str)>;
 
 /// Parses an IDX file held in memory; `path` only labels the error messages.
 ///
@@ -68,15 +71,19 @@ pub fn read_idx(path: &Path) -> Result<IdxArray, DataError> {
 /// ```
 pub fn parse_idx(bytes: &[u8], path: &Path) -> Result<IdxArray, DataError> {
     let input = Decompressed::new(bytes).map_err(|e| DataError::io(path, e))?;
-    decode(input, bytes.len() as u64, path).map(|(array, _)| array)
+    decode(input, bytes.len() as u64, path, None).map(|(array, _)| array)
 }
 
-/// Reads an IDX file and returns the SHA-256 of its decompressed bytes with it, in one pass.
-pub(crate) fn read_idx_with_digest(path: &Path) -> Result<(IdxArray, [u8; 32]), DataError> {
+/// Reads an IDX file and returns the SHA-256 of its decompressed bytes with it, in one pass;
+/// with `rank`, a header of another rank is refused before its dimensions are read.
+pub(crate) fn read_idx_with_digest(
+    path: &Path,
+    rank: ExpectedRank,
+) -> Result<(IdxArray, [u8; 32]), DataError> {
     let file = File::open(path).map_err(|e| DataError::io(path, e))?;
     let input_len = file.metadata().map_err(|e| DataError::io(path, e))?.len();
     let input = Decompressed::new(BufReader::new(file)).map_err(|e| DataError::io(path, e))?;
-    decode(input, input_len, path)
+    decode(input, input_len, path, rank)
 }
 
 /// Decodes the (decompressed) IDX stream; `input_len` is the size of the input as stored.
@@ -84,6 +91,7 @@ fn decode<R: Read>(
     input: Decompressed<R>,
     input_len: u64,
     path: &Path,
+    expected_rank: ExpectedRank,
 ) -> Result<(IdxArray, [u8; 32]), DataError> {
     let is_gzip = input.is_gzip();
     let mut reader = HashingReader::new(input);
@@ -112,6 +120,17 @@ fn decode<R: Read>(
     }
 
     let rank = usize::from(magic[3]);
+    // Checked on the magic number alone: with a wrong rank, the "dimensions" read next
+    // would include payload bytes (an image file marked rank 4 takes its first pixels, 0,
+    // as a fourth dimension) and every later message would describe a made-up shape.
+    if let Some((expected, what)) = expected_rank.filter(|&(expected, _)| expected != rank) {
+        return Err(DataError::WrongRank {
+            path: path.to_path_buf(),
+            what,
+            expected,
+            found: rank,
+        });
+    }
     let header_len = magic.len() + 4 * rank;
     let mut dim_bytes = vec![0u8; 4 * rank];
     let found = read_full(&mut reader, &mut dim_bytes).map_err(read_err)?;

@@ -190,6 +190,7 @@ impl Mnist {
         mirrors: &[&str],
     ) -> Result<Mnist, DataError> {
         let dir = &location.dir;
+        check_directory(location)?;
         let missing: Vec<&str> = MNIST_FILES
             .into_iter()
             .filter(|name| find_mnist_file(dir, name).is_none())
@@ -207,17 +208,63 @@ impl Mnist {
                 download_file(dir, name, mirrors)?;
             }
         }
-        // The two splits are independent: decompress them on two threads.
-        let (train, test) = std::thread::scope(|scope| {
-            let test = scope.spawn(|| load_split(dir, TEST_IMAGES, TEST_LABELS));
-            let train = load_split(dir, TRAIN_IMAGES, TRAIN_LABELS);
-            (train, test.join().expect("loading the test split panicked"))
-        });
-        Ok(Mnist {
-            train: train?,
-            test: test?,
-        })
+        load_splits(dir, std::thread::Builder::new())
     }
+}
+
+/// Loads both splits from `dir`, the test split on a thread made by `thread` (a parameter so
+/// a test can make the spawn fail).
+fn load_splits(dir: &Path, thread: std::thread::Builder) -> Result<Mnist, DataError> {
+    // The two splits are independent: decompress them on two threads.
+    let (train, test) = std::thread::scope(|scope| {
+        let test = thread
+            .name("mnist-test-split".into())
+            .spawn_scoped(scope, || load_split(dir, TEST_IMAGES, TEST_LABELS))
+            .map_err(|source| DataError::Spawn {
+                what: format!("load the MNIST test split from {}", dir.display()),
+                source,
+            })?;
+        let train = load_split(dir, TRAIN_IMAGES, TRAIN_LABELS);
+        // `load_split` returns its errors and does not panic; a panic would be a bug, and
+        // is passed on as one.
+        let test = test
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        Ok::<_, DataError>((train, test))
+    })?;
+    Ok(Mnist {
+        train: train?,
+        test: test?,
+    })
+}
+
+/// Refuses a location that is a file, or a directory whose files cannot be looked up,
+/// with its own error: both used to be reported as "MNIST files missing", which sends the
+/// user looking for files that are there. A directory that does not exist is left to the
+/// missing-files check (the default one is created and downloaded into).
+fn check_directory(location: &MnistLocation) -> Result<(), DataError> {
+    let dir = &location.dir;
+    let not_a_directory = || DataError::NotADirectory {
+        path: dir.clone(),
+        origin: location.origin.to_string(),
+    };
+    let unreadable = |source| DataError::UnreadableDirectory {
+        path: dir.clone(),
+        origin: location.origin.to_string(),
+        source,
+    };
+    match std::fs::metadata(dir) {
+        Ok(meta) if !meta.is_dir() => return Err(not_a_directory()),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => return Err(not_a_directory()),
+        Err(e) => return Err(unreadable(e)),
+    }
+    // Looking up `.` inside needs the right to search the directory, as looking up the
+    // files does; listing it (the read right) is not needed.
+    std::fs::metadata(dir.join("."))
+        .map(drop)
+        .map_err(unreadable)
 }
 
 /// The path of MNIST file `name` in `dir`: `NAME.gz` if present, else `NAME`, else `None`.
@@ -228,17 +275,48 @@ pub fn find_mnist_file(dir: &Path, name: &str) -> Option<PathBuf> {
 }
 
 fn load_split(dir: &Path, images: &str, labels: &str) -> Result<Split, DataError> {
-    let (images_path, images) = load_verified(dir, images)?;
-    let (labels_path, labels) = load_verified(dir, labels)?;
+    let (images_path, images) = load_verified(dir, images, (3, "images"))?;
+    let (labels_path, labels) = load_verified(dir, labels, (1, "labels"))?;
     Split::from_idx(images, labels, &images_path, &labels_path)
 }
 
-/// Reads one MNIST file and checks its SHA-256 against the embedded list.
-fn load_verified(dir: &Path, name: &str) -> Result<(PathBuf, IdxArray), DataError> {
+/// Reads one MNIST file, refusing another rank than `rank` before reading its dimensions,
+/// and checks its SHA-256 against the embedded list.
+fn load_verified(
+    dir: &Path,
+    name: &str,
+    rank: (usize, &'static str),
+) -> Result<(PathBuf, IdxArray), DataError> {
     let path = find_mnist_file(dir, name).unwrap_or_else(|| dir.join(format!("{name}.gz")));
     let expected = crate::expected_sha256(name)
         .ok_or_else(|| DataError::UnknownFile { path: path.clone() })?;
-    let (array, digest) = read_idx_with_digest(&path)?;
+    let (array, digest) = read_idx_with_digest(&path, Some(rank))?;
     check_digest(&path, expected, &digest)?;
     Ok((path, array))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_thread_that_cannot_start_is_an_error_saying_what_it_was_for() {
+        let dir = tempfile::tempdir().unwrap();
+        // No machine has an exbibyte for a stack: the spawn fails as it does at the
+        // system's thread limit ("Resource temporarily unavailable").
+        let thread = std::thread::Builder::new().stack_size(1 << 60);
+        let err = load_splits(dir.path(), thread).unwrap_err();
+        let DataError::Spawn { what, .. } = &err else {
+            panic!("{err}");
+        };
+        assert_eq!(
+            what,
+            &format!("load the MNIST test split from {}", dir.path().display())
+        );
+        assert!(
+            err.to_string()
+                .starts_with("could not start a thread to load the MNIST test split from "),
+            "{err}"
+        );
+    }
 }

@@ -26,7 +26,9 @@
 #![warn(missing_docs)]
 
 pub mod checkpoint;
+pub mod io;
 mod safetensors_io;
+pub mod settings;
 pub mod train;
 
 pub use safetensors_io::{export_safetensors, import_safetensors};

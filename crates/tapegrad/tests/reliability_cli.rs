@@ -152,13 +152,18 @@ fn bad_checkpoints_exit_2_naming_the_file() {
         &["garbage.ckpt: not a tapegrad checkpoint"],
     );
 
-    // A valid checkpoint of another run: the settings differ, and the message shows both.
+    // A valid checkpoint of another run: the settings differ, and the message names each
+    // differing setting with both values.
     let other = dir.path().join("other.ckpt");
     fixtures::tiny_training_checkpoint().save(&other).unwrap();
     assert_fails(
         &["--resume", other.to_str().unwrap()],
         2,
-        &["other.ckpt: was saved by a run with settings"],
+        &[
+            "other.ckpt: cannot resume: ",
+            "settings differ from the saved run's: ",
+            "`hidden` was [5,4], now [512,256]",
+        ],
     );
 }
 

@@ -8,6 +8,7 @@ mod batches;
 mod checksum;
 mod common;
 mod download;
+mod faults;
 mod idx;
 mod location;
 mod mnist;

@@ -107,13 +107,14 @@ pub enum CheckpointError {
         found: Vec<usize>,
     },
     /// The run being resumed asks for other settings than the saved run had.
-    #[error("{path}: was saved by a run with settings {saved} but this run asks for {requested}")]
+    #[error("{path}: cannot resume: {source}", path = .path.display())]
     SettingsMismatch {
         /// The file concerned.
         path: PathBuf,
-        /// The saved run's settings.
-        saved: String,
-        /// This run's settings.
-        requested: String,
+        /// Which settings differ, each with its saved and requested value.
+        source: crate::settings::SettingsError,
     },
+    /// The file could not be written where it was asked to be (the error names the path).
+    #[error(transparent)]
+    Write(#[from] crate::io::WriteError),
 }

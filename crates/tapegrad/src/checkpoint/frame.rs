@@ -12,9 +12,9 @@
 
 use super::CheckpointError;
 use sha2::{Digest, Sha256};
-use std::fs::{self, File};
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
 
 /// The first eight bytes of every tapegrad checkpoint.
 pub const MAGIC: [u8; 8] = *b"TPGRDCK\0";
@@ -31,9 +31,8 @@ fn io(path: &Path, action: &'static str) -> impl FnOnce(std::io::Error) -> Check
     }
 }
 
-/// Writes `payload` behind the header to `path` atomically: a temporary file in the same
-/// folder is written, flushed and synced, then renamed over `path`, so a crash at any point
-/// leaves either the old file or the new one, never a torn one.
+/// Writes `payload` behind the header to `path` atomically ([`crate::io::write_atomic`]): a
+/// crash at any point leaves either the old file or the new one, never a torn one.
 pub fn write_atomic(path: &Path, payload: &[u8]) -> Result<(), CheckpointError> {
     write_file_atomic(path, &framed(payload))
 }
@@ -49,48 +48,100 @@ pub fn framed(payload: &[u8]) -> Vec<u8> {
     bytes
 }
 
-/// Writes `bytes` to `path` through a synced temporary file and a rename.
+/// Writes `bytes` to `path` with [`crate::io::write_atomic`]: through symlinks, never over a
+/// device, a fifo or a folder, keeping an existing file's mode and owner.
 pub fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
-    let tmp = temp_path(path);
-    let result = (|| {
-        let mut file = File::create(&tmp).map_err(io(&tmp, "create"))?;
-        file.write_all(bytes).map_err(io(&tmp, "write"))?;
-        file.sync_all().map_err(io(&tmp, "sync"))?;
-        drop(file);
-        fs::rename(&tmp, path).map_err(io(path, "rename"))?;
-        // Make the rename itself durable; not every platform can open a folder, so a
-        // failure here is not an error.
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            if let Ok(d) = File::open(dir) {
-                let _ = d.sync_all();
-            }
-        }
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
-}
-
-/// `dir/.name.tmp-<pid>`: hidden, beside the target (a rename across file systems would not
-/// be atomic), and never taken for a checkpoint since it has no valid name.
-fn temp_path(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "checkpoint".into());
-    path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
+    crate::io::write_atomic(path, bytes).map_err(CheckpointError::from)
 }
 
 /// Reads a framed file and returns its payload after checking magic, version, length and
 /// checksum, in that order, each failure with its own error.
+///
+/// The header is read and checked first, and the payload length it declares is compared
+/// with the file's size before anything else is read or reserved: `/dev/zero` or any large
+/// file that is not a checkpoint costs 52 bytes, and a header claiming more than the file
+/// holds is refused as truncated. What is not a regular file (a pipe, a device) has no size
+/// to compare with: it is read up to the declared length, into a buffer that grows only as
+/// bytes arrive.
 pub fn read_verified(path: &Path) -> Result<Vec<u8>, CheckpointError> {
-    let mut bytes = fs::read(path).map_err(io(path, "read"))?;
+    let mut file = File::open(path).map_err(io(path, "read"))?;
+    let meta = file.metadata().map_err(io(path, "read"))?;
+    let mut header = [0u8; HEADER_LEN];
+    let got = read_full(&mut file, &mut header).map_err(io(path, "read"))?;
+    // A pipe or device has no size to compare the declared length with.
+    let size = if meta.is_file() { meta.len() } else { u64::MAX };
+    let declared = check_header(&header[..got], size, path)?;
+    // Only a pipe or device can get here with a length beyond memory; it is reserved in
+    // part and read until it ends.
+    let payload_len = usize::try_from(declared).unwrap_or(usize::MAX);
+    let reserve = if meta.is_file() {
+        payload_len
+    } else {
+        payload_len.min(STREAM_RESERVE)
+    };
+    let mut bytes = Vec::with_capacity(HEADER_LEN.saturating_add(reserve));
+    bytes.extend_from_slice(&header);
+    // One byte past the declared end tells a file that grew (or a longer stream) apart.
+    (&mut file)
+        .take(declared.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(io(path, "read"))?;
     verify(&bytes, path)?;
     // The payload in place: dropping the header moves bytes instead of copying the file.
     bytes.drain(..HEADER_LEN);
     Ok(bytes)
+}
+
+/// The most bytes reserved up front for a payload read from a pipe or device, whose length
+/// cannot be checked before reading: beyond it the buffer grows as bytes arrive.
+const STREAM_RESERVE: usize = 1 << 20;
+
+/// Checks the header's magic and version with [`verify`]'s own errors and returns the
+/// payload length it declares, refusing one longer than the `size` bytes the file holds.
+fn check_header(header: &[u8], size: u64, path: &Path) -> Result<u64, CheckpointError> {
+    // A header alone fails `verify` as a truncated payload (or, for an empty payload, maybe
+    // a checksum): those are judged against the whole file. Anything else (a bad magic
+    // number, another version, a short header) is the answer.
+    if let Err(e) = verify(header, path) {
+        if !matches!(
+            e,
+            CheckpointError::Truncated {
+                what: "the payload",
+                ..
+            } | CheckpointError::ChecksumMismatch { .. }
+        ) {
+            return Err(e);
+        }
+    }
+    let declared = header
+        .get(12..20)
+        .and_then(|b| b.try_into().ok())
+        .map(u64::from_le_bytes)
+        .unwrap_or(0);
+    let expected = (HEADER_LEN as u64).saturating_add(declared);
+    if size < expected {
+        return Err(CheckpointError::Truncated {
+            path: path.to_path_buf(),
+            what: "the payload",
+            expected,
+            found: size,
+        });
+    }
+    Ok(declared)
+}
+
+/// Reads until `buf` is full or the input ends; returns how many bytes were read.
+fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
 }
 
 /// Checks a framed file held in memory (magic, version, length, checksum, in that order)

@@ -27,6 +27,7 @@ mod model_state;
 pub use error::CheckpointError;
 pub use model_state::{BufferValue, ModelState, NamedTensor};
 
+use crate::settings::{compare_settings, SettingsRules};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -100,8 +101,9 @@ impl Checkpoint {
         self
     }
 
-    /// Writes the checkpoint to `path` atomically (temporary file, sync, rename): a crash
-    /// during the save leaves the previous file intact.
+    /// Writes the checkpoint to `path` atomically ([`crate::io::write_atomic`]: temporary
+    /// file, sync, rename): a crash during the save leaves the previous file intact, a
+    /// symlink is written through, and a device, fifo or folder is refused.
     pub fn save(&self, path: &Path) -> Result<(), CheckpointError> {
         frame::write_atomic(path, &self.encode(path)?)
     }
@@ -170,12 +172,27 @@ impl Checkpoint {
 
     /// Restores a training run into `model` and `optimizer` and returns where it stood,
     /// after checking that the checkpoint holds progress and optimizer state and was made
-    /// with the same `settings` (a free-form string, compared exactly).
+    /// with the same `settings`: JSON objects are compared setting by setting with numbers
+    /// by value, other text exactly (see [`Checkpoint::resume_with`] to let some settings
+    /// differ).
     pub fn resume<M: Module + ?Sized>(
         &self,
         model: &mut M,
         optimizer: &mut dyn Optimizer,
         settings: &str,
+    ) -> Result<Progress, CheckpointError> {
+        self.resume_with(model, optimizer, settings, &SettingsRules::new())
+    }
+
+    /// [`Checkpoint::resume`] with `rules` saying which settings may grow (`epochs`), which
+    /// do not matter (output paths, threads) and what unset ones stand for; the error names
+    /// every other setting that differs, with its saved and requested value.
+    pub fn resume_with<M: Module + ?Sized>(
+        &self,
+        model: &mut M,
+        optimizer: &mut dyn Optimizer,
+        settings: &str,
+        rules: &SettingsRules,
     ) -> Result<Progress, CheckpointError> {
         let missing = |name: &str| CheckpointError::Mismatch {
             path: self.origin.clone(),
@@ -185,13 +202,12 @@ impl Checkpoint {
         };
         let progress = self.progress.clone().ok_or_else(|| missing("progress"))?;
         let state = self.optimizer.clone().ok_or_else(|| missing("optimizer"))?;
-        if progress.settings != settings {
-            return Err(CheckpointError::SettingsMismatch {
+        compare_settings(&progress.settings, settings, rules).map_err(|source| {
+            CheckpointError::SettingsMismatch {
                 path: self.origin.clone(),
-                saved: progress.settings,
-                requested: settings.to_string(),
-            });
-        }
+                source,
+            }
+        })?;
         let state = self.optimizer_state_for(model, state)?;
         let names: HashMap<ParamId, String> = (model.named_params().into_iter())
             .map(|(name, param)| (param.id(), name))
