@@ -115,7 +115,8 @@ impl Op for Binary {
                 None => full,
                 Some(cols) => {
                     let mut db = ctx.pool.take(b.shape());
-                    sum_rows_into(db.data_mut(), full.data(), a.numel() / cols, cols);
+                    // Rows from the shape, not `numel / cols`, which divides by zero for `[n, 0]`.
+                    sum_rows_into(db.data_mut(), full.data(), a.as_matrix().0, cols);
                     ctx.pool.give(full);
                     db
                 }
@@ -129,7 +130,8 @@ impl Op for Binary {
 fn expand(ctx: &mut BackwardCtx<'_>, b: &Tensor, shape: &[usize], row: Option<usize>) -> Tensor {
     let mut out = ctx.pool.take(shape);
     match row {
-        None => out.data_mut().copy_from_slice(b.data()),
+        // A zero-width row has nothing to repeat (and `chunks_exact_mut(0)` would panic).
+        None | Some(0) => out.data_mut().copy_from_slice(b.data()),
         Some(cols) => out
             .data_mut()
             .chunks_exact_mut(cols)
@@ -222,6 +224,23 @@ mod tests {
                 gradcheck(&[a.clone(), rhs.clone()], |tape, v| op(tape, v[0], v[1]))
                     .unwrap_or_else(|e| panic!("{name} with rhs {:?}: {e}", rhs.shape()));
             }
+        }
+    }
+
+    #[test]
+    fn zero_width_broadcast_gives_empty_gradients_as_pytorch() {
+        // PyTorch: x[3, 0] op b[0] is an empty [3, 0] tensor, and both gradients are empty.
+        for (name, op) in OPS {
+            let mut tape = Tape::new();
+            let (a, b) = (
+                tape.variable(Tensor::zeros(vec![3, 0])),
+                tape.variable(Tensor::zeros(vec![0])),
+            );
+            let y = op(&mut tape, a, b);
+            assert_eq!(tape.shape(y), &[3, 0], "{name}");
+            let grads = tape.backward_with(y, Tensor::zeros(vec![3, 0]));
+            assert_eq!(grads.get(a).unwrap().shape(), &[3, 0], "{name}");
+            assert_eq!(grads.get(b).unwrap().shape(), &[0], "{name}");
         }
     }
 
