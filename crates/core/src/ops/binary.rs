@@ -106,7 +106,9 @@ impl Op for Binary {
                         g.data(),
                         a.data(),
                         b_full.data(),
-                        |g, a, b| -g * a / (b * b),
+                        // PyTorch's `-g * ((a / b) / b)`: `b * b` overflowed to inf at
+                        // |b| = 1e20 and gave 0 where the gradient is -a / b^2 = -1e-40.
+                        |g, a, b| -g * ((a / b) / b),
                     );
                     ctx.pool.give(b_full);
                 }
@@ -225,6 +227,20 @@ mod tests {
                     .unwrap_or_else(|e| panic!("{name} with rhs {:?}: {e}", rhs.shape()));
             }
         }
+    }
+
+    #[test]
+    fn div_gradient_does_not_overflow_at_large_divisors() {
+        // PyTorch: d(a / b)/db = -g * ((a / b) / b) = -1e-40 (a subnormal) for a = 1,
+        // b = 1e20; -g * a / (b * b) overflowed b * b to inf and gave -0.0.
+        let mut tape = Tape::new();
+        let a = tape.variable(t(&[1], &[1.0]));
+        let b = tape.variable(t(&[1], &[1e20]));
+        let y = tape.div(a, b);
+        let grads = tape.backward(y);
+        let db = grads.get(b).unwrap().data()[0];
+        assert_eq!(db, -((1.0f32 / 1e20) / 1e20));
+        assert!(db < 0.0);
     }
 
     #[test]
