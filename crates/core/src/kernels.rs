@@ -96,14 +96,21 @@ pub fn sum_all(a: &[f32]) -> f64 {
 pub fn sum_rows_into(out: &mut [f32], a: &[f32], rows: usize, cols: usize) {
     debug_assert_eq!(out.len(), cols);
     debug_assert_eq!(a.len(), rows * cols);
-    if cols == 0 {
-        return;
+    // The f64 sums of a block of columns live on the stack: a training step calls this
+    // for every bias, and must not allocate (`tests/reliability_allocations.rs`).
+    const BLOCK: usize = 256;
+    let mut acc = [0f64; BLOCK];
+    for start in (0..cols).step_by(BLOCK) {
+        let width = BLOCK.min(cols - start);
+        let acc = &mut acc[..width];
+        acc.fill(0.0);
+        for r in 0..rows {
+            let row = &a[r * cols + start..][..width];
+            acc.iter_mut().zip(row).for_each(|(s, &x)| *s += x as f64);
+        }
+        let out = &mut out[start..start + width];
+        out.iter_mut().zip(&*acc).for_each(|(o, &s)| *o = s as f32);
     }
-    let mut acc = vec![0f64; cols];
-    for row in a.chunks_exact(cols) {
-        acc.iter_mut().zip(row).for_each(|(s, &x)| *s += x as f64);
-    }
-    out.iter_mut().zip(&acc).for_each(|(o, &s)| *o = s as f32);
 }
 
 #[cfg(test)]
