@@ -30,20 +30,101 @@ impl Default for GradcheckConfig {
 }
 
 /// Where a gradient check failed.
+///
+/// `analytic` and `numeric` are derivatives of the projected scalar `sum(output * r)`, not
+/// of the op itself, so the message leads with [`per_output`](Self::per_output): the
+/// derivative of each output element by backward and by finite differences, and whether
+/// the point may be a kink (the one-sided differences disagree), where no derivative exists
+/// and a central difference measures neither side (PyTorch's `gradcheck` likewise reports
+/// the numerical and analytical Jacobians, not a projection).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error(
-    "gradcheck: d(output)/d(input {input})[{element}] is {analytic} by backward but {numeric} by finite differences (|diff| {diff:.3e})",
-    diff = (analytic - numeric).abs()
+    "gradcheck: d(output)/d(input {input})[{element}] disagrees: {}",
+    describe(self)
 )]
 pub struct GradcheckError {
     /// Which input (its position in the `inputs` slice).
     pub input: usize,
     /// Which element of that input (row-major index).
     pub element: usize,
-    /// The gradient the backward gave.
+    /// The derivative of the projected output `sum(output * r)` by backward.
     pub analytic: f64,
-    /// The central finite difference.
+    /// The same by central finite differences.
     pub numeric: f64,
+    /// Per output element (the first [`REPORTED_OUTPUTS`] of them), the derivative with
+    /// respect to the failing input element both ways, and the one-sided differences.
+    pub per_output: Vec<OutputDerivative>,
+    /// Whether the one-sided differences of some output element disagree: the input may sit
+    /// on a kink (ReLU's 0), where the check cannot pass and the point should be moved.
+    pub may_be_kink: bool,
+}
+
+/// How many output elements a [`GradcheckError`] reports (each costs a backward pass).
+pub const REPORTED_OUTPUTS: usize = 256;
+
+/// The derivative of one output element with respect to the failing input element.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OutputDerivative {
+    /// Which output element (row-major index).
+    pub output: usize,
+    /// `d output[output] / d input` by backward.
+    pub analytic: f64,
+    /// The same by central differences.
+    pub numeric: f64,
+    /// The backward one-sided difference `(f(x) - f(x - h)) / h`.
+    pub left: f64,
+    /// The forward one-sided difference `(f(x + h) - f(x)) / h`.
+    pub right: f64,
+}
+
+impl OutputDerivative {
+    /// Whether the one-sided differences disagree beyond the tolerances.
+    fn is_kink(&self, config: &GradcheckConfig) -> bool {
+        let scale = self.left.abs().max(self.right.abs());
+        (self.left - self.right).abs() > config.atol + config.rtol * scale
+    }
+}
+
+/// The body of a [`GradcheckError`]'s message.
+fn describe(e: &GradcheckError) -> String {
+    let shown: Vec<String> = e
+        .per_output
+        .iter()
+        .filter(|d| d.analytic != d.numeric)
+        .take(8)
+        .map(|d| {
+            format!(
+                "output[{}] is {} by backward but {} by finite differences",
+                d.output, d.analytic, d.numeric
+            )
+        })
+        .collect();
+    let mut text = if shown.is_empty() {
+        format!(
+            "the projected output's derivative is {} by backward but {} by finite differences",
+            e.analytic, e.numeric
+        )
+    } else {
+        shown.join("; ")
+    };
+    text += &format!(
+        " (projected: {} vs {}, |diff| {:.3e})",
+        e.analytic,
+        e.numeric,
+        (e.analytic - e.numeric).abs()
+    );
+    let jump = |d: &&OutputDerivative| (d.left - d.right).abs();
+    let widest = e
+        .per_output
+        .iter()
+        .max_by(|a, b| jump(a).total_cmp(&jump(b)));
+    if let Some(d) = widest.filter(|_| e.may_be_kink) {
+        text += &format!(
+            "; the one-sided differences of output[{}] disagree ({} from the left, {} from the right): the point may be a kink, where no derivative exists; move the input away from it",
+            d.output, d.left, d.right
+        );
+    }
+    text
 }
 
 /// What a passing gradient check measured.
@@ -139,16 +220,64 @@ pub fn gradcheck_with(
             // Written so that a NaN on either side fails the check.
             let within = diff <= config.atol + config.rtol * numeric.abs();
             if !within {
+                let per_output = per_output(inputs, &f, input, element, (up, down));
+                let may_be_kink = per_output.iter().any(|d| d.is_kink(&config));
                 return Err(GradcheckError {
                     input,
                     element,
                     analytic,
                     numeric,
+                    per_output,
+                    may_be_kink,
                 });
             }
         }
     }
     Ok(report)
+}
+
+/// The derivative of each output element (up to [`REPORTED_OUTPUTS`]) with respect to
+/// element `element` of input `input`, by backward (one pass per output, seeded with a
+/// one-hot) and by central and one-sided differences at the steps `(up, down)` taken.
+fn per_output(
+    inputs: &[Tensor],
+    f: &impl Fn(&mut Tape, &[Var]) -> Var,
+    input: usize,
+    element: usize,
+    (up, down): (f32, f32),
+) -> Vec<OutputDerivative> {
+    let outputs = |x: f32| -> Vec<f32> {
+        let mut work = inputs.to_vec();
+        work[input].data_mut()[element] = x;
+        let mut tape = Tape::new();
+        let vars: Vec<Var> = work.into_iter().map(|t| tape.constant(t)).collect();
+        let out = f(&mut tape, &vars);
+        tape.value(out).data().to_vec()
+    };
+    let x = inputs[input].data()[element];
+    let (y_up, y_mid, y_down) = (outputs(up), outputs(x), outputs(down));
+    let (h_up, h_down) = (up as f64 - x as f64, x as f64 - down as f64);
+    (0..y_mid.len().min(REPORTED_OUTPUTS))
+        .map(|j| {
+            let mut tape = Tape::new();
+            let vars: Vec<Var> = inputs.iter().map(|t| tape.variable(t.clone())).collect();
+            let out = f(&mut tape, &vars);
+            let mut seed = Tensor::zeros(tape.shape(out).to_vec());
+            seed.data_mut()[j] = 1.0;
+            let grads = tape.backward_with(out, seed);
+            let analytic = grads
+                .get(vars[input])
+                .map_or(0.0, |g| g.data()[element] as f64);
+            let (u, m, d) = (y_up[j] as f64, y_mid[j] as f64, y_down[j] as f64);
+            OutputDerivative {
+                output: j,
+                analytic,
+                numeric: (u - d) / (h_up + h_down),
+                left: (m - d) / h_down,
+                right: (u - m) / h_up,
+            }
+        })
+        .collect()
 }
 
 /// Deterministic values in `[-1, 1)` (splitmix64), so core needs no RNG dependency.
@@ -204,6 +333,34 @@ mod tests {
         assert_eq!(err.input, 0);
         assert_eq!(err.element, 0);
         assert!(err.to_string().contains("by finite differences"), "{err}");
+        // 2x is smooth: its one-sided differences agree, so no kink is suggested.
+        assert_eq!(err.per_output[0].analytic, 3.0);
+        assert!((err.per_output[0].numeric - 2.0).abs() < 1e-4);
+        assert!(!err.may_be_kink, "{err}");
+        assert!(!err.to_string().contains("kink"), "{err}");
+    }
+
+    #[test]
+    fn a_failure_at_a_kink_reports_the_derivatives_and_suggests_the_kink() {
+        // relu at 0: the derivative is 0 from the left and 1 from the right, the central
+        // difference 0.5 and the backward 0 (PyTorch's convention). The report used to give
+        // only projected numbers (derivative times a random weight), neither of which is
+        // relu's derivative, and no hint that the point is a kink.
+        let x = Tensor::from_vec(vec![2], vec![0.0, 1.0]);
+        let err = gradcheck(&[x], |t, v| t.relu(v[0])).unwrap_err();
+        assert_eq!((err.input, err.element), (0, 0));
+        assert_eq!(err.per_output.len(), 2);
+        let d = err.per_output[0];
+        assert_eq!((d.output, d.analytic, d.numeric), (0, 0.0, 0.5));
+        assert_eq!((d.left, d.right), (0.0, 1.0));
+        assert_eq!(err.per_output[1].numeric, 0.0);
+        assert!(err.may_be_kink);
+        let text = err.to_string();
+        assert!(
+            text.contains("output[0] is 0 by backward but 0.5 by finite differences"),
+            "{text}"
+        );
+        assert!(text.contains("may be a kink"), "{text}");
     }
 
     #[test]

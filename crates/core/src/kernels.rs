@@ -89,13 +89,27 @@ pub fn sum_all(a: &[f32]) -> f64 {
 }
 
 /// Sums the rows of a `[rows, cols]` matrix into `out[cols]` (`out` is overwritten). Each
-/// column is accumulated top to bottom, in the same order on any thread count.
+/// column is accumulated top to bottom in f64, in the same order on any thread count, and
+/// rounded once: an f32 running sum stops at 2^24 when adding ones (a bias gradient over
+/// 2e7 rows came out 16,777,216), where PyTorch's pairwise float32 sum is accurate.
+/// `cols == 0` (a layer with no outputs) is an empty result, as in PyTorch.
 pub fn sum_rows_into(out: &mut [f32], a: &[f32], rows: usize, cols: usize) {
     debug_assert_eq!(out.len(), cols);
     debug_assert_eq!(a.len(), rows * cols);
-    out.fill(0.0);
-    for row in a.chunks_exact(cols) {
-        out.iter_mut().zip(row).for_each(|(o, &x)| *o += x);
+    // The f64 sums of a block of columns live on the stack: a training step calls this
+    // for every bias, and must not allocate (`tests/reliability_allocations.rs`).
+    const BLOCK: usize = 256;
+    let mut acc = [0f64; BLOCK];
+    for start in (0..cols).step_by(BLOCK) {
+        let width = BLOCK.min(cols - start);
+        let acc = &mut acc[..width];
+        acc.fill(0.0);
+        for r in 0..rows {
+            let row = &a[r * cols + start..][..width];
+            acc.iter_mut().zip(row).for_each(|(s, &x)| *s += x as f64);
+        }
+        let out = &mut out[start..start + width];
+        out.iter_mut().zip(&*acc).for_each(|(o, &s)| *o = s as f32);
     }
 }
 
@@ -108,5 +122,16 @@ mod tests {
         let a: Vec<f32> = (0..200_000).map(|i| (i % 7) as f32).collect();
         let expected: f64 = (0..200_000).map(|i| (i % 7) as f64).sum();
         assert_eq!(sum_all(&a), expected);
+    }
+
+    #[test]
+    fn sum_rows_is_exact_past_two_to_the_24_and_accepts_zero_columns() {
+        // PyTorch (float32): torch.ones(2**24 + 4096, 2).sum(0) is [16781312, 16781312].
+        let rows = (1 << 24) + 4096;
+        let a = vec![1.0f32; rows * 2];
+        let mut out = [0.0; 2];
+        sum_rows_into(&mut out, &a, rows, 2);
+        assert_eq!(out, [rows as f32; 2]);
+        sum_rows_into(&mut [], &[], 3, 0);
     }
 }

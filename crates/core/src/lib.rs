@@ -32,7 +32,10 @@ mod pool;
 mod tape;
 mod tensor;
 
-pub use gradcheck::{gradcheck, gradcheck_with, GradcheckConfig, GradcheckError, GradcheckReport};
+pub use gradcheck::{
+    gradcheck, gradcheck_with, GradcheckConfig, GradcheckError, GradcheckReport, OutputDerivative,
+    REPORTED_OUTPUTS,
+};
 pub use gradients::Gradients;
 pub use op::{BackwardCtx, ForwardCtx, Op};
 pub use op_times::{OpTime, OpTimes};

@@ -147,6 +147,18 @@ impl DropoutOp {
     }
 }
 
+/// What an element is multiplied by: `scale` if kept, else `0`. PyTorch multiplies by its
+/// noise tensor (`mask / (1 - p)`) rather than writing zeros, so a dropped NaN or infinity
+/// gives NaN and a dropped negative value `-0.0`; so do we, forward and backward.
+#[inline(always)]
+fn factor(keep: bool, scale: f32) -> f32 {
+    if keep {
+        scale
+    } else {
+        0.0
+    }
+}
+
 /// Keep an element when a uniform `u32` is at least `p * 2^32`: probability `1 - p` up to
 /// `2^-32`, one integer comparison per element.
 fn keep_threshold(p: f32) -> u64 {
@@ -174,7 +186,7 @@ impl Op for DropoutOp {
                     if save {
                         self.keep.push(keep);
                     }
-                    *y = if keep { x * scale } else { 0.0 };
+                    *y = x * factor(keep, scale);
                 }
             }
             None => {
@@ -187,7 +199,7 @@ impl Op for DropoutOp {
                 );
                 let kept = y.data_mut().iter_mut().zip(x.data()).zip(&self.keep);
                 for ((y, &x), &keep) in kept {
-                    *y = if keep { x * scale } else { 0.0 };
+                    *y = x * factor(keep, scale);
                 }
             }
         }
@@ -199,7 +211,7 @@ impl Op for DropoutOp {
         let scale = self.scale();
         let mut dx = ctx.buffer(g.shape());
         for ((d, &g), &keep) in dx.data_mut().iter_mut().zip(g.data()).zip(&self.keep) {
-            *d = if keep { g * scale } else { 0.0 };
+            *d = g * factor(keep, scale);
         }
         ctx.set_grad(0, dx);
     }
@@ -364,6 +376,29 @@ mod tests {
     #[should_panic(expected = "Dropout: p must be in [0, 1), got NaN")]
     fn p_nan_is_rejected() {
         Dropout::new(f32::NAN, 0);
+    }
+
+    #[test]
+    fn a_dropped_nan_stays_nan_as_pytorch() {
+        // PyTorch computes x * (mask / (1 - p)): a dropped NaN or inf is NaN, a dropped
+        // negative value -0.0, and the same for the gradient.
+        let mut tape = Tape::new();
+        let x = tape.variable(Tensor::from_vec(
+            vec![4],
+            vec![f32::NAN, f32::INFINITY, -3.0, 2.0],
+        ));
+        let y = tape.apply(DropoutOp::with_mask(0.5, vec![false; 4]), &[x]);
+        let out = tape.value(y).data().to_vec();
+        assert!(out[0].is_nan() && out[1].is_nan(), "{out:?}");
+        assert_eq!(
+            (out[2].to_bits(), out[3].to_bits()),
+            ((-0.0f32).to_bits(), 0)
+        );
+        let g = Tensor::from_vec(vec![4], vec![f32::NAN, -1.0, 1.0, 1.0]);
+        let grads = tape.backward_with(y, g);
+        let dx = grads.get(x).unwrap().data();
+        assert!(dx[0].is_nan(), "{dx:?}");
+        assert_eq!(dx[1].to_bits(), (-0.0f32).to_bits());
     }
 
     #[test]

@@ -337,11 +337,23 @@ multiversion! {
             let max = &mut part.max_exp_avg_sq[..n];
             for i in 0..n {
                 let (p64, m64, v64) = moments(config, value[i], grad[i], &mut m[i], &mut v[i]);
-                let v_hat = f64::from(max[i]).max(v64);
+                let v_hat = maximum(f64::from(max[i]), v64);
                 max[i] = v_hat as f32;
                 value[i] = stepped(config, constants, p64, m64, v_hat);
             }
         }
+    }
+}
+
+/// `torch.maximum(a, b)`: NaN if either is NaN. `f64::max` returns the other operand, so a
+/// NaN in `v` (a NaN gradient) vanished from amsgrad's running maximum, which PyTorch keeps
+/// NaN from then on.
+#[inline(always)]
+fn maximum(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else {
+        a.max(b)
     }
 }
 

@@ -11,6 +11,7 @@
 
 pub mod alloc;
 mod case;
+pub mod edge;
 mod splitmix;
 
 pub use case::GoldenCase;
@@ -155,6 +156,7 @@ mod tests {
             "optim.json",
             "schedules.json",
             "layernorm.json",
+            "edge_cases.json",
         ] {
             let v = load(name);
             assert!(v.get("generated_by").is_some(), "{name} lacks generated_by");

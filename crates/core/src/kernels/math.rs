@@ -3,13 +3,14 @@
 
 use super::{for_each_chunk_mut, CHUNK};
 
-/// `max(x, 0)` as PyTorch's `relu`: `0` for `x <= 0`, `x` otherwise, and a NaN stays NaN
+/// `max(x, 0)` as PyTorch's `relu`: `0` for `x < 0`, `x` otherwise, so a NaN stays NaN
 /// (`f32::max` would turn it into 0 and hide a training that diverged from the checks after
-/// the activation). One function for every op that applies a ReLU, so that a fused op and
-/// the plain `relu` give the same bits.
+/// the activation) and `-0.0` stays `-0.0` (PyTorch's `clamp_min(x, 0)` keeps `x` unless it
+/// is below 0). One function for every op that applies a ReLU, so that a fused op and the
+/// plain `relu` give the same bits.
 #[inline(always)]
 pub fn relu(x: f32) -> f32 {
-    if x <= 0.0 {
+    if x < 0.0 {
         0.0
     } else {
         x

@@ -106,7 +106,9 @@ impl Op for Binary {
                         g.data(),
                         a.data(),
                         b_full.data(),
-                        |g, a, b| -g * a / (b * b),
+                        // PyTorch's `-g * ((a / b) / b)`: `b * b` overflowed to inf at
+                        // |b| = 1e20 and gave 0 where the gradient is -a / b^2 = -1e-40.
+                        |g, a, b| -g * ((a / b) / b),
                     );
                     ctx.release(b_full);
                 }
@@ -115,7 +117,8 @@ impl Op for Binary {
                 None => full,
                 Some(cols) => {
                     let mut db = ctx.buffer(b.shape());
-                    sum_rows_into(db.data_mut(), full.data(), a.numel() / cols, cols);
+                    // Rows from the shape, not `numel / cols`, which divides by zero for `[n, 0]`.
+                    sum_rows_into(db.data_mut(), full.data(), a.as_matrix().0, cols);
                     ctx.release(full);
                     db
                 }
@@ -129,7 +132,8 @@ impl Op for Binary {
 fn expand(ctx: &mut BackwardCtx<'_>, b: &Tensor, shape: &[usize], row: Option<usize>) -> Tensor {
     let mut out = ctx.buffer(shape);
     match row {
-        None => out.data_mut().copy_from_slice(b.data()),
+        // A zero-width row has nothing to repeat (and `chunks_exact_mut(0)` would panic).
+        None | Some(0) => out.data_mut().copy_from_slice(b.data()),
         Some(cols) => out
             .data_mut()
             .chunks_exact_mut(cols)
@@ -222,6 +226,37 @@ mod tests {
                 gradcheck(&[a.clone(), rhs.clone()], |tape, v| op(tape, v[0], v[1]))
                     .unwrap_or_else(|e| panic!("{name} with rhs {:?}: {e}", rhs.shape()));
             }
+        }
+    }
+
+    #[test]
+    fn div_gradient_does_not_overflow_at_large_divisors() {
+        // PyTorch: d(a / b)/db = -g * ((a / b) / b) = -1e-40 (a subnormal) for a = 1,
+        // b = 1e20; -g * a / (b * b) overflowed b * b to inf and gave -0.0.
+        let mut tape = Tape::new();
+        let a = tape.variable(t(&[1], &[1.0]));
+        let b = tape.variable(t(&[1], &[1e20]));
+        let y = tape.div(a, b);
+        let grads = tape.backward(y);
+        let db = grads.get(b).unwrap().data()[0];
+        assert_eq!(db, -((1.0f32 / 1e20) / 1e20));
+        assert!(db < 0.0);
+    }
+
+    #[test]
+    fn zero_width_broadcast_gives_empty_gradients_as_pytorch() {
+        // PyTorch: x[3, 0] op b[0] is an empty [3, 0] tensor, and both gradients are empty.
+        for (name, op) in OPS {
+            let mut tape = Tape::new();
+            let (a, b) = (
+                tape.variable(Tensor::zeros(vec![3, 0])),
+                tape.variable(Tensor::zeros(vec![0])),
+            );
+            let y = op(&mut tape, a, b);
+            assert_eq!(tape.shape(y), &[3, 0], "{name}");
+            let grads = tape.backward_with(y, Tensor::zeros(vec![3, 0]));
+            assert_eq!(grads.get(a).unwrap().shape(), &[3, 0], "{name}");
+            assert_eq!(grads.get(b).unwrap().shape(), &[0], "{name}");
         }
     }
 

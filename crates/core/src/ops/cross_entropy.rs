@@ -31,6 +31,12 @@ impl Op for CrossEntropy {
             "cross_entropy: empty batch, logits of shape {:?}",
             logits.shape()
         );
+        // PyTorch raises an index error here (every label is out of range of 0 classes).
+        assert!(
+            classes > 0,
+            "cross_entropy: no classes, logits of shape {:?} (every label is out of range)",
+            logits.shape()
+        );
         let mut total = 0.0f64;
         for (r, (row, &label)) in logits
             .data()
@@ -43,7 +49,10 @@ impl Op for CrossEntropy {
                 "cross_entropy: label {label} at row {r} is out of range for {classes} classes (logits {:?})",
                 logits.shape()
             );
-            total += (log_sum_exp(row) - row[label]) as f64;
+            // PyTorch's nll_loss of log_softmax: the f32 log-probability `(x - max) - log_sum`,
+            // never `x - (max + log_sum)` (see `log_sum_exp`), summed in f64.
+            let (max, log_sum) = log_sum_exp(row);
+            total -= ((row[label] - max) - log_sum) as f64;
         }
         let mut loss = ctx.buffer(&[]);
         loss.data_mut()[0] = (total / n as f64) as f32;
@@ -62,10 +71,10 @@ impl Op for CrossEntropy {
             .zip(logits.data().chunks_exact(classes))
             .zip(&self.labels)
         {
-            let lse = log_sum_exp(row);
+            let (max, log_sum) = log_sum_exp(row);
             d.iter_mut()
                 .zip(row)
-                .for_each(|(d, &x)| *d = (x - lse).exp() * scale);
+                .for_each(|(d, &x)| *d = ((x - max) - log_sum).exp() * scale);
             d[label] -= scale;
         }
         ctx.set_grad(0, dx);
@@ -126,6 +135,45 @@ mod tests {
             .map(|(r, &l)| tape.value(ls).row(r)[l])
             .sum();
         assert!((tape.value(fused).item() + picked / 3.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn large_tied_logits_give_ln_of_the_tie_and_its_share_of_the_gradient() {
+        // PyTorch (float32): four equal logits give a loss of ln 4 = 1.3862944 at any scale
+        // and the gradient softmax - onehot = [0.25, 0.25, -0.75, 0.25]. Rounding
+        // `max + ln 4` first gave 1.38672 at 1e4, 1.375 at 1e6, 1.0 at 1e7, 0 from 1e8 with
+        // the gradient [1, 1, 0, 1].
+        for scale in [1e4f32, 1e6, 1e7, 1e8, 1e20, 1e30] {
+            let mut tape = Tape::new();
+            let x = tape.variable(Tensor::full(vec![1, 4], scale));
+            let loss = tape.cross_entropy(x, &[2]);
+            assert_eq!(
+                tape.value(loss).item(),
+                4f64.ln() as f32,
+                "ties at {scale:e}"
+            );
+            let grads = tape.backward(loss);
+            let g = grads.get(x).unwrap().data();
+            assert_eq!(g, &[0.25, 0.25, -0.75, 0.25], "ties at {scale:e}");
+            assert_eq!(g.iter().map(|&v| v as f64).sum::<f64>(), 0.0);
+        }
+        // [1e30, 1e30, 0] with label 0: PyTorch gives ln 2 and [-0.5, 0.5, 0]; the old
+        // rounding gave a loss of 0.
+        let mut tape = Tape::new();
+        let x = tape.variable(Tensor::from_vec(vec![1, 3], vec![1e30, 1e30, 0.0]));
+        let loss = tape.cross_entropy(x, &[0]);
+        assert_eq!(tape.value(loss).item(), 2f64.ln() as f32);
+        let grads = tape.backward(loss);
+        assert_eq!(grads.get(x).unwrap().data(), &[-0.5, 0.5, 0.0]);
+    }
+
+    #[test]
+    #[should_panic(expected = "cross_entropy: no classes, logits of shape [2, 0]")]
+    fn zero_classes_are_refused_naming_the_op() {
+        // PyTorch raises an IndexError (target 0 is out of bounds).
+        let mut tape = Tape::new();
+        let v = tape.constant(Tensor::zeros(vec![2, 0]));
+        tape.cross_entropy(v, &[0, 0]);
     }
 
     #[test]

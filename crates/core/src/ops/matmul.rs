@@ -154,9 +154,12 @@ impl Op for Linear {
                 b.shape(),
                 w.shape()
             );
-            // Prefill every row with the bias and let the GEMM add onto it (beta = 1).
-            for row in y.data_mut().chunks_exact_mut(fan_out) {
-                row.copy_from_slice(b.data());
+            // Prefill every row with the bias and let the GEMM add onto it (beta = 1). With
+            // no outputs there is no row to fill: PyTorch returns the empty `[n, 0]`.
+            if fan_out > 0 {
+                for row in y.data_mut().chunks_exact_mut(fan_out) {
+                    row.copy_from_slice(b.data());
+                }
             }
             1.0
         } else {
@@ -379,6 +382,47 @@ mod tests {
             |tape, v| tape.linear_relu(v[0], v[1], Some(v[2])),
         )
         .unwrap();
+    }
+
+    #[test]
+    fn linear_with_zero_outputs_or_inputs_is_empty_or_the_bias_as_pytorch() {
+        // PyTorch: F.linear(x[2, 3], w[0, 3], b[0]) is an empty [2, 0], with gradients
+        // zeros [2, 3], [0, 3] and [0].
+        let mut tape = Tape::new();
+        let x = tape.variable(ramp(&[2, 3], 1.0));
+        let w = tape.variable(Tensor::zeros(vec![0, 3]));
+        let b = tape.variable(Tensor::zeros(vec![0]));
+        let y = tape.linear(x, w, Some(b));
+        assert_eq!(tape.shape(y), &[2, 0]);
+        let grads = tape.backward_with(y, Tensor::zeros(vec![2, 0]));
+        assert_eq!(grads.get(x).unwrap().data(), &[0.0; 6]);
+        assert_eq!(grads.get(w).unwrap().shape(), &[0, 3]);
+        assert_eq!(grads.get(b).unwrap().shape(), &[0]);
+        // F.linear(x[2, 0], w[3, 0], b) is b on every row; dx [2, 0], dw zeros, db = sum.
+        let mut tape = Tape::new();
+        let x = tape.variable(Tensor::zeros(vec![2, 0]));
+        let w = tape.variable(Tensor::zeros(vec![3, 0]));
+        let b = tape.variable(t(&[3], &[1.0, -2.0, 0.5]));
+        let y = tape.linear(x, w, Some(b));
+        assert_eq!(tape.value(y).data(), &[1.0, -2.0, 0.5, 1.0, -2.0, 0.5]);
+        let grads = tape.backward_with(y, Tensor::full(vec![2, 3], 1.0));
+        assert_eq!(grads.get(x).unwrap().shape(), &[2, 0]);
+        assert_eq!(grads.get(w).unwrap().shape(), &[3, 0]);
+        assert_eq!(grads.get(b).unwrap().data(), &[2.0, 2.0, 2.0]);
+    }
+
+    #[test]
+    fn bias_gradient_over_many_rows_is_exact_as_pytorch() {
+        // PyTorch (float32): the bias gradient of F.linear over 2^24 + 4096 rows with an
+        // upstream gradient of ones is 16781312; an f32 running sum stopped at 16777216.
+        let n = (1 << 24) + 4096;
+        let mut tape = Tape::new();
+        let x = tape.constant(Tensor::zeros(vec![n, 1]));
+        let w = tape.constant(Tensor::zeros(vec![1, 1]));
+        let b = tape.variable(Tensor::zeros(vec![1]));
+        let y = tape.linear(x, w, Some(b));
+        let grads = tape.backward_with(y, Tensor::full(vec![n, 1], 1.0));
+        assert_eq!(grads.get(b).unwrap().data(), &[n as f32]);
     }
 
     #[test]

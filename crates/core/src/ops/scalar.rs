@@ -47,7 +47,9 @@ impl Tape {
     pub fn mul_scalar(&mut self, a: Var, s: f32) -> Var {
         let op = Affine {
             scale: s,
-            shift: 0.0,
+            // -0.0, the additive identity of IEEE arithmetic: `x * s + 0.0` turned a product
+            // of -0.0 into +0.0, where PyTorch's `x * s` keeps -0.0.
+            shift: -0.0,
             name: "mul_scalar",
         };
         self.apply(op, &[a])
@@ -57,6 +59,17 @@ impl Tape {
 #[cfg(test)]
 mod tests {
     use crate::{gradcheck, Tape, Tensor};
+
+    #[test]
+    fn mul_scalar_keeps_negative_zero_as_pytorch() {
+        // PyTorch: torch.tensor([0.0, -0.0]) * -1.0 is [-0.0, 0.0]; adding +0.0 after the
+        // product gave [0.0, 0.0].
+        let mut tape = Tape::new();
+        let x = tape.constant(Tensor::from_vec(vec![2], vec![0.0, -0.0]));
+        let y = tape.mul_scalar(x, -1.0);
+        let bits: Vec<u32> = tape.value(y).data().iter().map(|v| v.to_bits()).collect();
+        assert_eq!(bits, [(-0.0f32).to_bits(), 0]);
+    }
 
     #[test]
     fn forward_by_hand_and_gradcheck() {

@@ -157,8 +157,9 @@ mod tests {
 
     #[test]
     fn relu_keeps_nan_and_passes_its_gradient_as_pytorch() {
-        // torch.relu(nan) is nan, and threshold_backward passes the gradient where the
-        // output is not <= 0.
+        // torch.relu(nan) is nan, torch.relu(-0.0) is -0.0 (only values below 0 are
+        // replaced), torch.relu(-2.0) is +0.0, and threshold_backward passes the gradient
+        // where the output is not <= 0.
         let mut tape = Tape::new();
         let x = tape.variable(Tensor::from_vec(vec![3], vec![f32::NAN, -0.0, -2.0]));
         let y = tape.relu(x);
@@ -166,7 +167,7 @@ mod tests {
         assert!(out[0].is_nan(), "{out:?}");
         assert_eq!(
             out[1..].iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-            [0, 0]
+            [(-0.0f32).to_bits(), 0]
         );
         let grads = tape.backward_with(
             y,
