@@ -1,28 +1,23 @@
 //! `BatchNorm1d` over `(batch, features)`, PyTorch's semantics, on one fused tape op.
 //!
-//! - `stats.rs`: batch statistics (one pass per panel, `f64`) and the running-statistics update;
-//! - `op.rs`: the fused op, forward and closed-form backward, and functional forms;
+//! - `op.rs`: the fused op, forward and closed-form backward, and its functional forms;
+//! - `stats.rs`: batch statistics (two passes in `f64`), the running-statistics update, and
+//!   the fixed-chunk column sums that keep every result independent of the thread count;
 //! - `reference.rs`: the same computation composed from core ops, to test and benchmark
-//!   against;
-//! - `panels.rs` and `kernels.rs`: the cache-friendly, vectorised, thread-count-independent
-//!   loops under them.
+//!   against.
 //!
 //! The derivation of the backward and a table of conventions against PyTorch and Keras are
 //! in `docs/BATCHNORM.md`.
 
-mod kernels;
 mod op;
-mod panels;
 mod reference;
 mod stats;
 
 pub use op::{batch_norm_eval, batch_norm_train, BatchNormOp};
-
-use op::StatsReport;
 pub use reference::batch_norm_composed;
 pub use stats::{BatchStats, RunningStats};
 
-use crate::{BufferMut, BufferRef, Mode, Module, Path, Visitor, VisitorMut};
+use crate::{Activation, BufferMut, BufferRef, Mode, Module, Path, Visitor, VisitorMut};
 use stats::require_two_rows;
 use std::any::Any;
 use std::fmt;
@@ -68,8 +63,10 @@ impl Default for BatchNormConfig {
 ///   respect to the input, `weight` and `bias` (the statistics are constants there).
 /// - With `track_running_stats: false`: batch statistics in both modes, no buffers.
 ///
-/// Either way the whole normalisation is one [`BatchNormOp`] on the tape, with a fused
-/// closed-form backward. Names as PyTorch: `weight`, `bias`, `running_mean`,
+/// In training the layer computes the batch statistics, updates its running statistics with
+/// them, and hands them to one [`BatchNormOp`] on the tape, with a closed-form backward.
+/// A ReLU that follows can run inside that op (see [`Module::fuse_activation`]). Names as
+/// PyTorch: `weight`, `bias`, `running_mean`,
 /// `running_var`, `num_batches_tracked`.
 ///
 /// A training batch of one row panics (PyTorch raises the same error) instead of
@@ -98,6 +95,8 @@ pub struct BatchNorm1d {
     /// `(weight, bias)`, present when `affine`.
     affine: Option<(Param, Param)>,
     running: Option<RunningStats>,
+    /// Whether the forward applies a ReLU itself (see [`Module::fuse_activation`]).
+    fused_relu: bool,
 }
 
 impl BatchNorm1d {
@@ -131,6 +130,7 @@ impl BatchNorm1d {
             running: config
                 .track_running_stats
                 .then(|| RunningStats::new(num_features)),
+            fused_relu: false,
         }
     }
 
@@ -215,75 +215,42 @@ fn check_momentum(who: Who, momentum: Option<f32>) {
     }
 }
 
-impl BatchNorm1d {
-    /// [`Module::forward`] followed by a ReLU, as one fused op (see
-    /// [`BatchNormOp::then_relu`]): the same outputs, gradients and running statistics, to
-    /// the bit, as `forward` then [`Tape::relu`], in fewer passes over memory.
-    /// [`Sequential`](crate::Sequential) calls it for a `BatchNorm1d` directly followed by a
-    /// ReLU; a layer of your own can call it likewise.
-    ///
-    /// ```
-    /// use tapegrad_core::{Tape, Tensor};
-    /// use tapegrad_layers::{BatchNorm1d, Mode};
-    ///
-    /// let mut bn = BatchNorm1d::new(1);
-    /// let mut tape = Tape::new();
-    /// let x = tape.variable(Tensor::from_vec(vec![2, 1], vec![1.0, 3.0]));
-    /// let y = bn.forward_then_relu(&mut tape, x, Mode::Train);
-    /// assert_eq!(tape.value(y).data()[0], 0.0); // relu(-1)
-    /// assert!((tape.value(y).data()[1] - 1.0).abs() < 1e-5);
-    /// ```
-    pub fn forward_then_relu(&mut self, tape: &mut Tape, x: Var, mode: Mode) -> Var {
-        self.forward_op(tape, x, mode, true)
-    }
-
-    /// The forward, with a fused ReLU if `relu`.
-    fn forward_op(&mut self, tape: &mut Tape, x: Var, mode: Mode, relu: bool) -> Var {
-        let with_relu = |op: BatchNormOp| if relu { op.then_relu() } else { op };
-        let who = Who(self.num_features);
-        let shape = tape.shape(x);
-        let rows = match shape {
-            &[n, c] if c == self.num_features => n,
-            _ => panic!(
-                "{who}: expected an input of shape [batch, {}], got {shape:?}",
-                self.num_features
-            ),
-        };
-        let affine = self
-            .affine
-            .as_ref()
-            .map(|(w, b)| (tape.param(w), tape.param(b)));
-        let eps = self.config.eps;
-        match (&mut self.running, mode) {
-            (Some(running), Mode::Eval) => {
-                let op =
-                    BatchNormOp::with_fixed_stats(running.mean.data(), running.var.data(), eps);
-                op::apply(tape, with_relu(op), x, affine)
-            }
-            (running, _) => {
-                // Batch statistics: training, or no running statistics to use. The op computes
-                // them in the sweep that normalises, and reports them for the running update.
-                require_two_rows(&who, &[rows, self.num_features]);
-                let running = running.as_mut().filter(|_| mode == Mode::Train);
-                let report: Option<StatsReport> = running.is_some().then(Default::default);
-                let op = BatchNormOp::from_input(self.num_features, eps, report.clone());
-                let y = op::apply(tape, with_relu(op), x, affine);
-                if let (Some(running), Some(report)) = (running, report) {
-                    let stats = report.lock().expect("batch statistics report").take();
-                    running.update(
-                        &stats.expect("the forward reports its statistics"),
-                        self.config.momentum,
-                    );
-                }
-                y
-            }
-        }
-    }
-}
-
 impl Module for BatchNorm1d {
     fn forward(&mut self, tape: &mut Tape, x: Var, mode: Mode) -> Var {
-        self.forward_op(tape, x, mode, false)
+        let who = Who(self.num_features);
+        let shape = tape.shape(x);
+        if !matches!(shape, &[_, c] if c == self.num_features) {
+            panic!(
+                "{who}: expected an input of shape [batch, {}], got {shape:?}",
+                self.num_features
+            );
+        }
+        let eps = self.config.eps;
+        let op = match (&mut self.running, mode) {
+            (Some(running), Mode::Eval) => {
+                BatchNormOp::with_fixed_stats(running.mean.data(), running.var.data(), eps)
+            }
+            // Batch statistics: training, or no running statistics to use. Computed here,
+            // so that the running update needs nothing back from the op.
+            (running, _) => {
+                require_two_rows(&who, shape);
+                let stats = BatchStats::of(tape.value(x));
+                if let Some(running) = running.as_mut().filter(|_| mode == Mode::Train) {
+                    running.update(&stats, self.config.momentum);
+                }
+                BatchNormOp::with_batch_stats(&stats, eps)
+            }
+        };
+        let op = if self.fused_relu { op.then_relu() } else { op };
+        let affine = (self.affine.as_ref()).map(|(w, b)| (tape.param(w), tape.param(b)));
+        op::apply(tape, op, x, affine)
+    }
+
+    /// Takes a ReLU into the layer's op ([`BatchNormOp::then_relu`]): the same outputs,
+    /// gradients and running statistics, to the bit, as the layer then [`Tape::relu`].
+    fn fuse_activation(&mut self, activation: Activation) -> bool {
+        self.fused_relu |= activation == Activation::Relu;
+        activation == Activation::Relu
     }
 
     fn visit<'a>(&'a self, path: Path<'_>, visitor: &mut dyn Visitor<'a>) {
