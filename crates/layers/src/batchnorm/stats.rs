@@ -1,27 +1,37 @@
-//! BatchNorm's statistics: those of one batch (two passes, `f64` accumulators), the running
-//! ones with PyTorch's update rule, and the fixed-chunk column sums both the statistics and
-//! the op's backward are made of.
+//! BatchNorm's statistics (those of a batch, the running ones), and the fixed-chunk loops
+//! under them and the op.
 
 use tapegrad_core::kernels::for_each_chunk_mut;
 use tapegrad_core::Tensor;
 
-/// Rows per parallel task of a `[n, c]` loop: about 16K elements, and at least 32 rows so
-/// that a reduction's per-task partial sums stay small beside the data. It depends on the
-/// shape alone, never on the thread count, so every sum is formed in the same order on any
-/// number of threads.
-pub(super) fn row_chunks(c: usize) -> usize {
+/// Rows per parallel task of a `[n, c]` loop: about 16K elements, at least 32 rows (so that
+/// a reduction's per-task sums stay small beside the data). Never a function of the thread
+/// count: every sum is then formed in the same order on any number of threads.
+fn row_chunks(c: usize) -> usize {
     (16384 / c.max(1)).max(32)
 }
 
-/// `k` per-feature sums over the `n` rows of a `[n, c]` tensor, `[sum_0 | ... | sum_k-1]`
-/// (`k * c` values): `add_row(i, acc)` adds row `i`'s terms into `acc`. Each chunk of
-/// [`row_chunks`] rows is summed on its own, in parallel, then the chunks' sums are added in
-/// chunk order.
+/// Calls `f(i, row)` for every row `i` of a `[n, c]` output, in parallel by chunks of
+/// [`row_chunks`] rows.
+pub(super) fn for_each_row_chunk(out: &mut [f32], c: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
+    let rows = row_chunks(c);
+    if c > 0 {
+        for_each_chunk_mut(out, rows * c, |t, chunk| {
+            for (r, row) in chunk.chunks_exact_mut(c).enumerate() {
+                f(t * rows + r, row)
+            }
+        });
+    }
+}
+
+/// `k` per-feature sums over the `n` rows of a `[n, c]` tensor (`k * c` values): `add(i,
+/// sums)` adds row `i`'s terms. Each chunk of [`row_chunks`] rows is summed on its own, in
+/// parallel, then the chunks' sums are added in chunk order.
 pub(super) fn column_sums(
     n: usize,
     c: usize,
     k: usize,
-    add_row: impl Fn(usize, &mut [f64]) + Sync,
+    add: impl Fn(usize, &mut [f64]) + Sync,
 ) -> Vec<f64> {
     let (rows, width) = (row_chunks(c), k * c);
     if width == 0 {
@@ -29,7 +39,7 @@ pub(super) fn column_sums(
     }
     let mut sums = vec![0f64; n.div_ceil(rows).max(1) * width];
     for_each_chunk_mut(&mut sums, width, |t, acc| {
-        (t * rows..n.min((t + 1) * rows)).for_each(|i| add_row(i, acc))
+        (t * rows..n.min((t + 1) * rows)).for_each(|i| add(i, acc))
     });
     let (total, rest) = sums.split_at_mut(width);
     for chunk in rest.chunks_exact(width) {
@@ -44,9 +54,8 @@ pub(super) fn column_sums(
 pub struct BatchStats {
     /// The number of rows the statistics were taken over.
     pub n: usize,
-    /// The mean of each feature, `[c]`, kept in `f64` as accumulated: rounding it to `f32`
-    /// would shift every `x_hat` of a feature with a small spread by the same error (the
-    /// op keeps the rounding residual, see [`BatchNormOp`](crate::BatchNormOp)).
+    /// The mean of each feature, `[c]`, in `f64` as accumulated (the op keeps what rounding
+    /// it to `f32` loses).
     pub mean: Vec<f64>,
     /// The *biased* variance of each feature (divided by `n`), `[c]`: what training
     /// normalises with, as PyTorch.
@@ -54,34 +63,18 @@ pub struct BatchStats {
 }
 
 impl BatchStats {
-    /// The statistics of `x: [n, c]` in two passes, both accumulated in `f64`: the mean,
-    /// then the mean squared deviation from it. Never `E[x^2] - E[x]^2`, which in `f32`
-    /// loses every digit of the variance of a feature whose mean is large against its
-    /// spread; the variance is a sum of squares, so it is never negative (a NaN stays NaN).
-    ///
-    /// Panics if `x` is not 2-D or has no row.
-    ///
-    /// ```
-    /// use tapegrad_core::Tensor;
-    /// use tapegrad_layers::BatchStats;
-    /// let x = Tensor::from_vec(vec![2, 2], vec![1000.0, 1.0, 1002.0, 5.0]);
-    /// let s = BatchStats::of(&x);
-    /// assert_eq!(s.mean, [1001.0, 3.0]);
-    /// assert_eq!(s.var, [1.0, 4.0]);
-    /// assert_eq!(s.unbiased_var(1), 8.0);
-    /// ```
+    /// The statistics of `x: [n, c]` in two passes accumulated in `f64`: the mean, then the
+    /// mean squared deviation from it. Never `E[x^2] - E[x]^2`, which loses every digit of
+    /// the variance of a feature whose mean is large against its spread; a sum of squares is
+    /// never negative, and a NaN stays NaN. Panics if `x` is not 2-D or has no row.
     pub fn of(x: &Tensor) -> Self {
         let (n, c) = match x.shape() {
             &[n, c] if n > 0 => (n, c),
-            s => panic!(
-                "batch_norm: statistics need an input of shape [batch > 0, features], got {s:?}"
-            ),
+            s => panic!("batch_norm: statistics need an input of shape [batch > 0, c], got {s:?}"),
         };
         let row = |i: usize| &x.data()[i * c..][..c];
         let mut mean = column_sums(n, c, 1, |i, sum| {
-            sum.iter_mut()
-                .zip(row(i))
-                .for_each(|(s, &x)| *s += x as f64)
+            (sum.iter_mut().zip(row(i))).for_each(|(s, &x)| *s += x as f64)
         });
         mean.iter_mut().for_each(|m| *m /= n as f64);
         let mut var = column_sums(n, c, 1, |i, sum| {
@@ -100,10 +93,8 @@ impl BatchStats {
     }
 }
 
-/// Panics, naming `who` and the shape, when a batch has fewer than two rows: a batch of
-/// one has no variance to normalise with (every output would be `beta`) and its unbiased
-/// variance is `0/0`. PyTorch raises the same error rather than let a NaN into
-/// `running_var`.
+/// Panics, naming `who` and the shape, when a batch has fewer than two rows (no variance to
+/// normalise with, an unbiased variance of `0/0`), as PyTorch raises.
 pub(crate) fn require_two_rows(who: &dyn std::fmt::Display, shape: &[usize]) {
     assert!(
         shape.first().is_some_and(|&n| n > 1),
@@ -140,13 +131,10 @@ impl RunningStats {
         self.num_batches_tracked = 0;
     }
 
-    /// PyTorch's update after a training batch:
-    /// `num_batches_tracked += 1`, then with `f = momentum`, or `1 / num_batches_tracked`
-    /// when `momentum` is `None` (a cumulative average of every batch so far),
-    /// `running_mean = (1 - f) running_mean + f mean` and
-    /// `running_var = (1 - f) running_var + f n/(n-1) var`. Computed in `f64`.
-    ///
-    /// Panics if the batch has fewer than two rows (its unbiased variance is undefined).
+    /// PyTorch's update after a training batch, in `f64`: `num_batches_tracked += 1`; with
+    /// `f = momentum`, or `1 / num_batches_tracked` for `None` (a cumulative average),
+    /// `running_mean = (1 - f) running_mean + f mean`,
+    /// `running_var = (1 - f) running_var + f n/(n-1) var`. Panics for a batch of one row.
     pub fn update(&mut self, batch: &BatchStats, momentum: Option<f32>) {
         assert!(
             batch.n > 1,
@@ -154,10 +142,7 @@ impl RunningStats {
             batch.n
         );
         self.num_batches_tracked += 1;
-        let f = match momentum {
-            Some(m) => m as f64,
-            None => 1.0 / self.num_batches_tracked as f64,
-        };
+        let f = momentum.map_or(1.0 / self.num_batches_tracked as f64, |m| m as f64);
         for (rm, &m) in self.mean.data_mut().iter_mut().zip(&batch.mean) {
             *rm = ((1.0 - f) * *rm as f64 + f * m) as f32;
         }
