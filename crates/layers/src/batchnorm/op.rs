@@ -124,8 +124,10 @@ impl Op for BatchNormOp {
         let n = x.shape()[0];
         let wants_params = ctx.num_inputs() == 3 && (ctx.needs_grad(1) || ctx.needs_grad(2));
         let (mean, mean_lo, invstd) = (&self.mean[..], &self.mean_lo[..], &self.invstd[..]);
-        let (dy, out) = (ctx.grad_output().data(), ctx.output().data());
-        // Row `i` of `x`, `dy` and the output (which a fused ReLU's gate reads).
+        // Row `i` of `x`, `dy` and the output, which only a fused ReLU's gate reads: without
+        // one, `dy` stands in for it, so that the loops stream no third tensor from memory.
+        let dy = ctx.grad_output().data();
+        let out = if self.relu { ctx.output().data() } else { dy };
         let rows = |i: usize| [x.data(), dy, out].map(|v| &v[i * c..][..c]);
 
         // Pass 1, per feature: sum(g) and sum(g * (x - mean)) in f64, where g is the
@@ -163,8 +165,11 @@ impl Op for BatchNormOp {
             // dgamma (input 1) = sum(g * x_hat), dbeta (input 2) = sum(g): pass 1's sums.
             for (input, sums) in [(1, &sum_g_xhat[..]), (2, sum_g)] {
                 if ctx.needs_grad(input) {
-                    let grad = sums.iter().map(|&s| s as f32).collect();
-                    ctx.set_grad(input, Tensor::from_vec(vec![c], grad));
+                    // From the tape's pool, where the tape returns it: a fresh allocation each
+                    // step would pile up there.
+                    let mut grad = ctx.buffer(&[c]);
+                    (grad.data_mut().iter_mut().zip(sums)).for_each(|(g, &s)| *g = s as f32);
+                    ctx.set_grad(input, grad);
                 }
             }
         }
