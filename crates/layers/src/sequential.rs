@@ -253,6 +253,70 @@ mod tests {
         }
     }
 
+    /// A user layer that takes a ReLU in, counting its forwards.
+    #[derive(Default)]
+    struct Shift {
+        relu: bool,
+        calls: usize,
+    }
+    impl Module for Shift {
+        fn forward(&mut self, tape: &mut Tape, x: Var, _mode: Mode) -> Var {
+            self.calls += 1;
+            let y = tape.add_scalar(x, -0.5);
+            if self.relu {
+                tape.relu(y)
+            } else {
+                y
+            }
+        }
+        fn visit<'a>(&'a self, _: Path<'_>, _: &mut dyn Visitor<'a>) {}
+        fn visit_mut<'a>(&'a mut self, _: Path<'_>, _: &mut dyn VisitorMut<'a>) {}
+        fn fuse_activation(&mut self, activation: Activation) -> bool {
+            self.relu = activation == Activation::Relu;
+            self.relu
+        }
+        fn as_any(&self) -> Option<&dyn Any> {
+            Some(self)
+        }
+    }
+
+    #[test]
+    fn a_user_layer_takes_part_in_fusion_and_the_activation_is_skipped() {
+        let build = || {
+            let inner = Sequential::new()
+                .with(Shift::default())
+                .with(Activation::Relu);
+            Sequential::new()
+                .with(Double)
+                .with(Activation::Relu)
+                .with(inner)
+                .with(Activation::Tanh)
+        };
+        let (mut plain, mut fused) = (build(), build());
+        let report = fused.fuse();
+        let relu = Activation::Relu;
+        let expected = [Fusion {
+            layer: "2.0".into(),
+            activation: relu,
+        }];
+        assert_eq!(report, expected, "Double declines, Shift takes its ReLU in");
+        let run = |model: &mut Sequential| {
+            let mut tape = Tape::new();
+            let x = tape.variable(Tensor::from_vec(vec![1, 3], vec![-1.0, 0.3, 2.0]));
+            let y = model.forward(&mut tape, x, Mode::Train);
+            (tape.value(y).clone(), tape.num_recorded_ops())
+        };
+        let (a, b) = (run(&mut plain), run(&mut fused));
+        assert_eq!(a.0, b.0);
+        assert_eq!(
+            (a.1, b.1),
+            (5, 5),
+            "the layer's own relu replaces the skipped one"
+        );
+        let inner = fused.get_as::<Sequential>(2).unwrap();
+        assert_eq!(inner.get_as::<Shift>(0).unwrap().calls, 1);
+    }
+
     #[test]
     fn an_empty_chain_is_the_identity() {
         let mut tape = Tape::new();
