@@ -2,8 +2,48 @@
 //! instead of a GEMM and a normalisation pass.
 
 use crate::{Activation, BatchNorm1d, Dropout, Linear, Module, Sequential};
+use std::any::Any;
 use std::fmt;
 use tapegrad_core::Tensor;
+
+/// A layer that [`fold_batchnorm`] or [`recalibrate`](crate::recalibrate()) left as it was,
+/// and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Skipped {
+    /// Where it is, as a dotted index path (`"2"`, or `"3.1"` inside a nested Sequential;
+    /// empty for the model itself).
+    pub path: String,
+    /// Why it was left.
+    pub reason: SkipReason,
+}
+
+/// Why a layer was left as it was (see [`Skipped`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SkipReason {
+    /// A layer the utility cannot look into: a user layer whose [`Module::as_any`] returns
+    /// `None`, or whose type is not a built-in one. BatchNorms it holds are not reached.
+    Opaque,
+    /// A BatchNorm that does not directly follow a `Linear`: there is nothing to fold it into.
+    NotAfterLinear,
+    /// A BatchNorm without running statistics: it normalises with the batch's statistics in
+    /// evaluation too, which neither a folded `Linear` nor recomputed statistics can do.
+    NoRunningStats,
+}
+
+/// Whether `layer` is a built-in layer without BatchNorms inside (Linear, activations,
+/// Dropout): one a walk over a model's BatchNorms passes by without a word.
+pub(crate) fn is_plain_builtin(layer: &dyn Any) -> bool {
+    layer.is::<Linear>() || layer.is::<Activation>() || layer.is::<Dropout>()
+}
+
+/// What [`fold_batchnorm`] returns: the folded model, and the BatchNorms it kept.
+#[derive(Debug)]
+pub struct Folded {
+    /// The copy, each foldable Linear-BatchNorm pair one Linear.
+    pub model: Sequential,
+    /// The BatchNorms that stay in `model`, by their paths in the original model.
+    pub kept: Vec<Skipped>,
+}
 
 /// Why [`fold_batchnorm`] could not copy a model.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,7 +82,8 @@ impl std::error::Error for FoldError {}
 /// Other layers are copied as they are (a Dropout keeps its generator's state), nested
 /// Sequentials are folded too, and a BatchNorm that cannot be folded (first layer, after a
 /// non-Linear, or without running statistics, which normalises with batch statistics even
-/// in evaluation) is kept. The folded model equals the original in `Mode::Eval` only: in
+/// in evaluation) is kept and listed in [`Folded::kept`] with the reason. If `model` was
+/// [fused](Sequential::fuse), so is the copy. The folded model equals the original in `Mode::Eval` only: in
 /// training the BatchNorms it removed would have normalised with batch statistics. The
 /// parameters are new ones (new ids).
 ///
@@ -53,7 +94,9 @@ impl std::error::Error for FoldError {}
 /// use tapegrad_layers::{fold_batchnorm, Mlp, Mode, Module};
 ///
 /// let mut model = Mlp::new(&[3, 4, 2]).batch_norm(true).build();
-/// let mut folded = fold_batchnorm(&model).unwrap();
+/// let folded = fold_batchnorm(&model).unwrap();
+/// assert!(folded.kept.is_empty());
+/// let mut folded = folded.model;
 /// assert_eq!((model.len(), folded.len()), (4, 3)); // Linear, BN, ReLU, Linear -> 3
 ///
 /// let mut tape = Tape::new();
@@ -65,11 +108,23 @@ impl std::error::Error for FoldError {}
 ///     assert!((a - b).abs() < 1e-5);
 /// }
 /// ```
-pub fn fold_batchnorm(model: &Sequential) -> Result<Sequential, FoldError> {
-    fold_into(model, "")
+pub fn fold_batchnorm(model: &Sequential) -> Result<Folded, FoldError> {
+    let mut kept = Vec::new();
+    let mut folded = fold_into(model, "", &mut kept)?;
+    if model.is_fused() {
+        folded.fuse();
+    }
+    Ok(Folded {
+        model: folded,
+        kept,
+    })
 }
 
-fn fold_into(model: &Sequential, prefix: &str) -> Result<Sequential, FoldError> {
+fn fold_into(
+    model: &Sequential,
+    prefix: &str,
+    kept: &mut Vec<Skipped>,
+) -> Result<Sequential, FoldError> {
     let layers: Vec<&dyn Module> = model.iter().collect();
     let mut folded = Sequential::new();
     let mut i = 0;
@@ -84,7 +139,17 @@ fn fold_into(model: &Sequential, prefix: &str) -> Result<Sequential, FoldError> 
             }
         }
         let path = format!("{prefix}{i}");
-        folded.push_boxed(copy_layer(layers[i], &path)?);
+        if let Some(bn) = model.get_as::<BatchNorm1d>(i) {
+            let reason = match bn.running_stats() {
+                None => SkipReason::NoRunningStats,
+                Some(_) => SkipReason::NotAfterLinear,
+            };
+            kept.push(Skipped {
+                path: path.clone(),
+                reason,
+            });
+        }
+        folded.push_boxed(copy_layer(layers[i], &path, kept)?);
         i += 1;
     }
     Ok(folded)
@@ -115,7 +180,11 @@ fn fold_pair(linear: &Linear, bn: &BatchNorm1d) -> Option<Linear> {
 }
 
 /// A copy of a built-in layer, or of a nested Sequential folded in turn.
-fn copy_layer(layer: &dyn Module, path: &str) -> Result<Box<dyn Module>, FoldError> {
+fn copy_layer(
+    layer: &dyn Module,
+    path: &str,
+    kept: &mut Vec<Skipped>,
+) -> Result<Box<dyn Module>, FoldError> {
     let opaque = || FoldError::OpaqueLayer {
         path: path.to_string(),
     };
@@ -129,7 +198,7 @@ fn copy_layer(layer: &dyn Module, path: &str) -> Result<Box<dyn Module>, FoldErr
     } else if let Some(l) = any.downcast_ref::<Dropout>() {
         Ok(Box::new(l.clone()))
     } else if let Some(seq) = any.downcast_ref::<Sequential>() {
-        Ok(Box::new(fold_into(seq, &format!("{path}."))?))
+        Ok(Box::new(fold_into(seq, &format!("{path}."), kept)?))
     } else {
         Err(opaque())
     }
@@ -181,7 +250,11 @@ mod tests {
             let x = tape.add_scalar(x, 0.5 * step as f32);
             model.forward(&mut tape, x, Mode::Train);
         }
-        let mut folded = fold_batchnorm(&model).unwrap();
+        let Folded {
+            model: mut folded,
+            kept,
+        } = fold_batchnorm(&model).unwrap();
+        assert!(kept.is_empty());
         assert_eq!(folded.len(), model.len() - 2);
         assert!((0..folded.len()).all(|i| folded.get_as::<BatchNorm1d>(i).is_none()));
         let x = input(50, 6, 99);
@@ -215,8 +288,22 @@ mod tests {
             .with(BatchNorm1d::with_config(4, no_stats))
             .with(Mlp::new(&[4, 5, 2]).batch_norm(true).build());
         perturb(&mut model);
-        let mut folded = fold_batchnorm(&model).unwrap();
+        let Folded {
+            model: mut folded,
+            kept,
+        } = fold_batchnorm(&model).unwrap();
         // BN first: kept; Linear(no bias)+BN(no affine): folded; Linear+BN(no stats): kept.
+        let skipped = |path: &str, reason| Skipped {
+            path: path.into(),
+            reason,
+        };
+        assert_eq!(
+            kept,
+            [
+                skipped("0", SkipReason::NotAfterLinear),
+                skipped("4", SkipReason::NoRunningStats)
+            ]
+        );
         assert_eq!(folded.len(), 5);
         assert!(folded.get_as::<BatchNorm1d>(0).is_some());
         assert!(folded.get_as::<BatchNorm1d>(3).is_some());
@@ -239,6 +326,28 @@ mod tests {
         }
         fn visit<'a>(&'a self, _: Path<'_>, _: &mut dyn Visitor<'a>) {}
         fn visit_mut<'a>(&'a mut self, _: Path<'_>, _: &mut dyn VisitorMut<'a>) {}
+    }
+
+    #[test]
+    fn a_fused_model_folds_into_a_fused_model_with_the_same_outputs() {
+        let mut model = Mlp::new(&[4, 6, 6, 2]).batch_norm(true).seed(2).build();
+        perturb(&mut model);
+        let mut tape = Tape::new();
+        let x = tape.constant(input(16, 4, 1));
+        model.forward(&mut tape, x, Mode::Train);
+        let mut folded = fold_batchnorm(&model).unwrap().model;
+        // Each folded Linear took in the ReLU its BatchNorm had taken in: nothing left.
+        assert_eq!(folded.len(), 5);
+        assert_eq!(folded.fuse(), []);
+        let x = input(8, 4, 3);
+        let mut tape = Tape::new();
+        let v = tape.constant(x.clone());
+        tape.no_grad(|tape| folded.forward(tape, v, Mode::Eval));
+        assert_eq!(tape.num_recorded_ops(), 0);
+        let (a, b) = (eval(&mut model, &x), eval(&mut folded, &x));
+        for (a, b) in a.iter().zip(&b) {
+            assert!((a - b).abs() <= 1e-5 * (1.0 + a.abs()), "{a} vs {b}");
+        }
     }
 
     #[test]

@@ -41,7 +41,7 @@ pub use batchnorm::{
     BatchNormOp, BatchStats, RunningStats,
 };
 pub use dropout::{Dropout, DropoutOp};
-pub use fold::{fold_batchnorm, FoldError};
+pub use fold::{fold_batchnorm, FoldError, Folded, SkipReason, Skipped};
 pub use init::{seeded_rng, uniform};
 pub use linear::Linear;
 pub use mlp::Mlp;
@@ -51,4 +51,4 @@ pub use module::{BufferMut, BufferRef, Mode, Module, ModuleExt, Path, Rng, Visit
 /// the very version tapegrad uses, without a dependency of its own.
 pub use rand;
 pub use recalibrate::{recalibrate, Recalibration};
-pub use sequential::Sequential;
+pub use sequential::{Fusion, Sequential};

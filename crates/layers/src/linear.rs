@@ -2,7 +2,7 @@
 //! bias is added inside the GEMM).
 
 use crate::init::uniform;
-use crate::{Mode, Module, Path, Rng, Visitor, VisitorMut};
+use crate::{Activation, Mode, Module, Path, Rng, Visitor, VisitorMut};
 use std::any::Any;
 use tapegrad_core::{Param, Tape, Tensor, Var};
 
@@ -29,6 +29,8 @@ use tapegrad_core::{Param, Tape, Tensor, Var};
 pub struct Linear {
     weight: Param,
     bias: Option<Param>,
+    /// Whether the forward applies a ReLU itself (see [`Module::fuse_activation`]).
+    fused_relu: bool,
 }
 
 impl Linear {
@@ -48,7 +50,11 @@ impl Linear {
         let bound = 1.0 / (in_features as f32).sqrt();
         let weight = Param::new(uniform(&[out_features, in_features], bound, rng));
         let bias = bias.then(|| Param::new(uniform(&[out_features], bound, rng)));
-        Linear { weight, bias }
+        Linear {
+            weight,
+            bias,
+            fused_relu: false,
+        }
     }
 
     /// A layer with the given values (weights loaded from elsewhere, a folded layer).
@@ -73,6 +79,7 @@ impl Linear {
         Linear {
             weight: Param::new(weight),
             bias: bias.map(Param::new),
+            fused_relu: false,
         }
     }
 
@@ -121,14 +128,6 @@ impl Linear {
         self.bias.as_mut()
     }
 
-    /// [`Module::forward`] followed by a ReLU, as one op ([`Tape::linear_relu`]): the same
-    /// numbers to the bit as `forward` then [`Tape::relu`]. [`Sequential`](crate::Sequential)
-    /// calls it for a `Linear` directly followed by a ReLU.
-    pub fn forward_then_relu(&mut self, tape: &mut Tape, x: Var, _mode: Mode) -> Var {
-        let (weight, bias) = self.on_tape(tape);
-        tape.linear_relu(x, weight, bias)
-    }
-
     /// The weight and the bias on `tape`.
     fn on_tape(&self, tape: &mut Tape) -> (Var, Option<Var>) {
         let bias = self.bias.as_ref().map(|b| tape.param(b));
@@ -139,7 +138,17 @@ impl Linear {
 impl Module for Linear {
     fn forward(&mut self, tape: &mut Tape, x: Var, _mode: Mode) -> Var {
         let (weight, bias) = self.on_tape(tape);
-        tape.linear(x, weight, bias)
+        match self.fused_relu {
+            true => tape.linear_relu(x, weight, bias),
+            false => tape.linear(x, weight, bias),
+        }
+    }
+
+    /// Takes a ReLU into the layer's op ([`Tape::linear_relu`]): the same bits as the layer
+    /// then [`Tape::relu`].
+    fn fuse_activation(&mut self, activation: Activation) -> bool {
+        self.fused_relu |= activation == Activation::Relu;
+        activation == Activation::Relu
     }
 
     fn visit<'a>(&'a self, path: Path<'_>, visitor: &mut dyn Visitor<'a>) {

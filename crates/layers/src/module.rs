@@ -1,6 +1,7 @@
 //! The `Module` trait: a layer's forward over the tape, and a walk over its parameters,
 //! buffers and random state under PyTorch-style names (`0.weight`, `1.running_mean`).
 
+use crate::Activation;
 use std::any::Any;
 use std::fmt;
 use tapegrad_core::{Param, Tape, Tensor, Var};
@@ -202,6 +203,45 @@ pub trait Module: Send {
 
     /// Shows every parameter, buffer and random state to `visitor`, mutably.
     fn visit_mut<'a>(&'a mut self, path: Path<'_>, visitor: &mut dyn VisitorMut<'a>);
+
+    /// Offered by [`Sequential::fuse`](crate::Sequential::fuse) when `activation` is the
+    /// layer directly after this one: returns `true` if from now on this module's own
+    /// [`Module::forward`] applies the activation too, giving the same bits as the two layers
+    /// run one after the other, so that the `Sequential` skips the activation layer (whose
+    /// name and index stay). What a module gains is a pass over its output done while it is
+    /// in the cache, and a tensor fewer on the tape.
+    ///
+    /// The default declines, which is always correct. A layer of your own takes part by
+    /// implementing it:
+    ///
+    /// ```
+    /// use tapegrad_core::{Tape, Tensor, Var};
+    /// use tapegrad_layers::{Activation, Mode, Module, Path, Sequential, Visitor, VisitorMut};
+    ///
+    /// /// `y = 2x`, with a ReLU of its own once fused.
+    /// #[derive(Default)]
+    /// struct Double { relu: bool }
+    ///
+    /// impl Module for Double {
+    ///     fn forward(&mut self, tape: &mut Tape, x: Var, _: Mode) -> Var {
+    ///         let y = tape.mul_scalar(x, 2.0);
+    ///         if self.relu { tape.relu(y) } else { y }
+    ///     }
+    ///     fn visit<'a>(&'a self, _: Path<'_>, _: &mut dyn Visitor<'a>) {}
+    ///     fn visit_mut<'a>(&'a mut self, _: Path<'_>, _: &mut dyn VisitorMut<'a>) {}
+    ///     fn fuse_activation(&mut self, activation: Activation) -> bool {
+    ///         self.relu = activation == Activation::Relu;
+    ///         self.relu
+    ///     }
+    /// }
+    ///
+    /// let mut model = Sequential::new().with(Double::default()).with(Activation::Relu);
+    /// let fused = model.fuse();
+    /// assert_eq!(fused[0].layer, "0");
+    /// ```
+    fn fuse_activation(&mut self, _activation: Activation) -> bool {
+        false
+    }
 
     /// This module as [`Any`], so that model-wide utilities can recognise a layer type
     /// (how [`recalibrate`](crate::recalibrate()) finds the BatchNorms of a model and

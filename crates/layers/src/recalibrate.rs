@@ -1,16 +1,20 @@
 //! Precise BatchNorm statistics: recompute every BatchNorm's running statistics over given
 //! data, instead of the exponential moving average left by training.
 
-use crate::{BatchNorm1d, Mode, Module, Path, Rng, Sequential, VisitorMut};
+use crate::fold::is_plain_builtin;
+use crate::{BatchNorm1d, Mode, Module, Path, Rng, Sequential, SkipReason, Skipped, VisitorMut};
 use tapegrad_core::{Tape, Tensor};
 
 /// What [`recalibrate`] did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Recalibration {
     /// BatchNorm layers whose running statistics were recomputed.
     pub layers: usize,
     /// Batches forwarded.
     pub batches: usize,
+    /// What the walk could not recalibrate: BatchNorms without running statistics, and user
+    /// layers it cannot look into (any BatchNorm inside them kept its statistics).
+    pub skipped: Vec<Skipped>,
 }
 
 /// Recomputes the running statistics of every [`BatchNorm1d`] in `model` from `batches`
@@ -32,7 +36,7 @@ pub struct Recalibration {
 ///
 /// BatchNorms are found inside (nested) [`Sequential`]s and at the root; a user module that
 /// holds BatchNorms in its own fields is opaque to this walk. BatchNorms without running
-/// statistics are left alone. Every batch must have at least two rows, or the forward
+/// statistics are left alone. Both are listed in [`Recalibration::skipped`]. Every batch must have at least two rows, or the forward
 /// panics (leaving the statistics half recomputed); panics if `batches` is empty.
 ///
 /// ```
@@ -45,6 +49,7 @@ pub struct Recalibration {
 ///     .collect();
 /// let done = recalibrate(&mut model, &data);
 /// assert_eq!((done.layers, done.batches), (1, 5));
+/// assert!(done.skipped.is_empty());
 /// let bn = model.get_as::<BatchNorm1d>(1).unwrap();
 /// assert_eq!(bn.running_stats().unwrap().num_batches_tracked, 5);
 /// assert_eq!(bn.momentum(), Some(0.1));
@@ -56,13 +61,11 @@ pub fn recalibrate<'t>(
     let mut batches = batches.into_iter().peekable();
     assert!(batches.peek().is_some(), "recalibrate: no batches given");
 
-    let mut momentums = Vec::new();
-    for_each_batch_norm(model, &mut |bn| {
-        if bn.running_stats().is_some() {
-            momentums.push(bn.momentum());
-            bn.reset_running_stats();
-            bn.set_momentum(None);
-        }
+    let (mut momentums, mut skipped) = (Vec::new(), Vec::new());
+    for_each_batch_norm(model, "", &mut skipped, &mut |bn| {
+        momentums.push(bn.momentum());
+        bn.reset_running_stats();
+        bn.set_momentum(None);
     });
     let rngs = RngStates::save(model);
 
@@ -78,30 +81,50 @@ pub fn recalibrate<'t>(
     });
 
     let mut saved = momentums.iter();
-    for_each_batch_norm(model, &mut |bn| {
-        if bn.running_stats().is_some() {
-            bn.set_momentum(*saved.next().expect("the same BatchNorms on both walks"));
-        }
+    for_each_batch_norm(model, "", &mut Vec::new(), &mut |bn| {
+        bn.set_momentum(*saved.next().expect("the same BatchNorms on both walks"));
     });
     rngs.restore(model);
     Recalibration {
         layers: momentums.len(),
         batches: count,
+        skipped,
     }
 }
 
-/// Calls `f` on every BatchNorm at `module` or inside it through nested `Sequential`s, in
-/// layer order.
-fn for_each_batch_norm(module: &mut dyn Module, f: &mut dyn FnMut(&mut BatchNorm1d)) {
+/// Calls `f` on every BatchNorm with running statistics at `module` (at `path`) or inside it
+/// through nested `Sequential`s, in layer order; adds what it passes by to `skipped`.
+fn for_each_batch_norm(
+    module: &mut dyn Module,
+    path: &str,
+    skipped: &mut Vec<Skipped>,
+    f: &mut dyn FnMut(&mut BatchNorm1d),
+) {
+    let mut skip = |reason| {
+        skipped.push(Skipped {
+            path: path.to_string(),
+            reason,
+        })
+    };
     let Some(any) = module.as_any_mut() else {
-        return;
+        return skip(SkipReason::Opaque);
     };
     if let Some(bn) = any.downcast_mut::<BatchNorm1d>() {
-        f(bn);
-    } else if let Some(seq) = any.downcast_mut::<Sequential>() {
-        for layer in seq.iter_mut() {
-            for_each_batch_norm(layer, f);
+        match bn.running_stats() {
+            Some(_) => f(bn),
+            None => skip(SkipReason::NoRunningStats),
         }
+    } else if let Some(seq) = any.downcast_mut::<Sequential>() {
+        let prefix = if path.is_empty() {
+            String::new()
+        } else {
+            format!("{path}.")
+        };
+        for (i, layer) in seq.iter_mut().enumerate() {
+            for_each_batch_norm(layer, &format!("{prefix}{i}"), skipped, f);
+        }
+    } else if !is_plain_builtin(any) {
+        skip(SkipReason::Opaque);
     }
 }
 
@@ -157,7 +180,8 @@ mod tests {
             recalibrate(&mut bn, &data),
             Recalibration {
                 layers: 1,
-                batches: 4
+                batches: 4,
+                skipped: Vec::new(),
             }
         );
         let stats: Vec<BatchStats> = data.iter().map(BatchStats::of).collect();
@@ -203,13 +227,36 @@ mod tests {
                 },
             ));
         model.push(inner);
+        // A user layer the walk cannot look into, reported with its path.
+        struct Opaque;
+        impl Module for Opaque {
+            fn forward(
+                &mut self,
+                _: &mut Tape,
+                x: tapegrad_core::Var,
+                _: Mode,
+            ) -> tapegrad_core::Var {
+                x
+            }
+            fn visit<'a>(&'a self, _: Path<'_>, _: &mut dyn crate::Visitor<'a>) {}
+            fn visit_mut<'a>(&'a mut self, _: Path<'_>, _: &mut dyn VisitorMut<'a>) {}
+        }
+        model.push(Opaque);
         let before = RngStates::save(&model).0;
         let done = recalibrate(&mut model, &batches(3, 6, 3));
+        let skipped = |path: &str, reason| Skipped {
+            path: path.into(),
+            reason,
+        };
         assert_eq!(
             done,
             Recalibration {
                 layers: 3,
-                batches: 3
+                batches: 3,
+                skipped: vec![
+                    skipped("9.2", SkipReason::NoRunningStats),
+                    skipped("10", SkipReason::Opaque)
+                ],
             }
         );
         assert_eq!(RngStates::save(&model).0, before);

@@ -1,17 +1,14 @@
 //! `Sequential`: layers applied one after the other, named `0`, `1`, ... as PyTorch's
 //! `nn.Sequential`, so the state-dict keys match (`0.weight`, `1.running_mean`).
 
-use crate::{Activation, BatchNorm1d, Linear, Mode, Module, Path, Visitor, VisitorMut};
+use crate::{Activation, Mode, Module, Path, Visitor, VisitorMut};
 use std::any::Any;
 use tapegrad_core::{Tape, Var};
 
 /// A chain of layers. Layer `i`'s parameters and buffers are named `i.<name>`.
 ///
-/// A [`Linear`] or a [`BatchNorm1d`] directly followed by [`Activation::Relu`] runs as one
-/// fused op ([`Linear::forward_then_relu`], [`BatchNorm1d::forward_then_relu`]): the same
-/// numbers to the bit, fewer passes over memory. The layers stay two (names, state dict,
-/// [`Sequential::get`]); only the tape sees one op, `linear_relu` or `batch_norm_relu`,
-/// where it would have seen two.
+/// [`Sequential::forward`](Module::forward) runs every layer in turn, except the activations
+/// that [`Sequential::fuse`] handed to the layer before them.
 ///
 /// ```
 /// use tapegrad_core::{Tape, Tensor};
@@ -34,6 +31,18 @@ use tapegrad_core::{Tape, Var};
 #[derive(Default)]
 pub struct Sequential {
     layers: Vec<Box<dyn Module>>,
+    /// Per layer: whether the layer before it applies it (see [`Sequential::fuse`]).
+    absorbed: Vec<bool>,
+}
+
+/// A layer and the activation after it, merged by [`Sequential::fuse`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fusion {
+    /// Where the layer is, as a dotted index path (`"0"`, or `"3.1"` inside a nested
+    /// Sequential); the activation is the next index.
+    pub layer: String,
+    /// The activation the layer now applies itself.
+    pub activation: Activation,
 }
 
 impl Sequential {
@@ -44,13 +53,13 @@ impl Sequential {
 
     /// Appends a layer (PyTorch's `append`); it gets the next index.
     pub fn push(&mut self, layer: impl Module + 'static) -> &mut Self {
-        self.layers.push(Box::new(layer));
-        self
+        self.push_boxed(Box::new(layer))
     }
 
     /// Appends an already boxed layer.
     pub fn push_boxed(&mut self, layer: Box<dyn Module>) -> &mut Self {
         self.layers.push(layer);
+        self.absorbed.push(false);
         self
     }
 
@@ -100,24 +109,66 @@ impl Sequential {
     pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut (dyn Module + 'static)> {
         self.layers.iter_mut().map(|l| &mut **l)
     }
+
+    /// Offers every [`Activation`] layer to the layer before it
+    /// ([`Module::fuse_activation`]), here and in nested Sequentials, and returns the pairs
+    /// that merged. A merged layer applies the activation inside its own op and the forward
+    /// skips the activation layer: the same outputs, gradients and state to the bit, fewer
+    /// passes over memory and fewer tensors on the tape. Names, indices and the state dict
+    /// do not change (the activation layer is still there, with no state), so a fused model
+    /// saves and loads as the unfused one. Built in: a [`Linear`](crate::Linear) or a
+    /// [`BatchNorm1d`](crate::BatchNorm1d) followed by [`Activation::Relu`]. Calling it again
+    /// fuses only what was added since. [`Mlp::build`](crate::Mlp::build) calls it.
+    ///
+    /// ```
+    /// use tapegrad_layers::{seeded_rng, Activation, Linear, Sequential};
+    ///
+    /// let mut rng = seeded_rng(0);
+    /// let mut model = Sequential::new()
+    ///     .with(Linear::new(4, 8, &mut rng))
+    ///     .with(Activation::Relu)
+    ///     .with(Linear::new(8, 3, &mut rng))
+    ///     .with(Activation::Tanh);
+    /// let fused = model.fuse();
+    /// assert_eq!(fused.len(), 1); // a Linear has no fused Tanh
+    /// assert_eq!((fused[0].layer.as_str(), fused[0].activation), ("0", Activation::Relu));
+    /// ```
+    pub fn fuse(&mut self) -> Vec<Fusion> {
+        let mut fused = Vec::new();
+        self.fuse_into("", &mut fused);
+        fused
+    }
+
+    fn fuse_into(&mut self, prefix: &str, fused: &mut Vec<Fusion>) {
+        for i in 0..self.layers.len() {
+            if let Some(inner) = self.get_as_mut::<Sequential>(i) {
+                inner.fuse_into(&format!("{prefix}{i}."), fused);
+            }
+            // A layer that is skipped itself cannot take the next one in.
+            let free = !self.absorbed[i];
+            let next = self.get_as::<Activation>(i + 1).copied();
+            if let Some(activation) = next.filter(|_| free && !self.absorbed[i + 1]) {
+                if self.layers[i].fuse_activation(activation) {
+                    self.absorbed[i + 1] = true;
+                    let layer = format!("{prefix}{i}");
+                    fused.push(Fusion { layer, activation });
+                }
+            }
+        }
+    }
+
+    /// Whether [`Sequential::fuse`] merged any pair, here or in a nested Sequential.
+    pub(crate) fn is_fused(&self) -> bool {
+        self.absorbed.iter().any(|&a| a)
+            || (0..self.len()).any(|i| self.get_as::<Sequential>(i).is_some_and(|s| s.is_fused()))
+    }
 }
 
 impl Module for Sequential {
     fn forward(&mut self, tape: &mut Tape, mut x: Var, mode: Mode) -> Var {
-        let mut i = 0;
-        while i < self.layers.len() {
-            // The layer's output goes nowhere but into the next layer, so the pair may fuse.
-            let relu_next = self.get_as::<Activation>(i + 1) == Some(&Activation::Relu);
-            let layer = &mut *self.layers[i];
-            match then_relu(layer).filter(|_| relu_next) {
-                Some(fused) => {
-                    x = fused.forward_then_relu(tape, x, mode);
-                    i += 2;
-                }
-                None => {
-                    x = layer.forward(tape, x, mode);
-                    i += 1;
-                }
+        for (layer, &absorbed) in self.layers.iter_mut().zip(&self.absorbed) {
+            if !absorbed {
+                x = layer.forward(tape, x, mode);
             }
         }
         x
@@ -142,34 +193,6 @@ impl Module for Sequential {
     fn as_any_mut(&mut self) -> Option<&mut dyn Any> {
         Some(self)
     }
-}
-
-/// A layer that can run the ReLU after it inside its own op.
-trait ThenRelu {
-    /// The layer's forward followed by a ReLU, as one op.
-    fn forward_then_relu(&mut self, tape: &mut Tape, x: Var, mode: Mode) -> Var;
-}
-
-impl ThenRelu for Linear {
-    fn forward_then_relu(&mut self, tape: &mut Tape, x: Var, mode: Mode) -> Var {
-        Linear::forward_then_relu(self, tape, x, mode)
-    }
-}
-
-impl ThenRelu for BatchNorm1d {
-    fn forward_then_relu(&mut self, tape: &mut Tape, x: Var, mode: Mode) -> Var {
-        BatchNorm1d::forward_then_relu(self, tape, x, mode)
-    }
-}
-
-/// `layer` as a [`ThenRelu`], if it is a built-in layer that is one.
-fn then_relu(layer: &mut dyn Module) -> Option<&mut dyn ThenRelu> {
-    let any = layer.as_any_mut()?;
-    if any.is::<Linear>() {
-        return any.downcast_mut::<Linear>().map(|l| l as &mut dyn ThenRelu);
-    }
-    any.downcast_mut::<BatchNorm1d>()
-        .map(|b| b as &mut dyn ThenRelu)
 }
 
 impl std::fmt::Debug for Sequential {
@@ -228,6 +251,70 @@ mod tests {
         for (g, e) in tape.value(y).data().iter().zip(&expected) {
             assert!((g - e).abs() < 1e-6, "{g} vs {e}");
         }
+    }
+
+    /// A user layer that takes a ReLU in, counting its forwards.
+    #[derive(Default)]
+    struct Shift {
+        relu: bool,
+        calls: usize,
+    }
+    impl Module for Shift {
+        fn forward(&mut self, tape: &mut Tape, x: Var, _mode: Mode) -> Var {
+            self.calls += 1;
+            let y = tape.add_scalar(x, -0.5);
+            if self.relu {
+                tape.relu(y)
+            } else {
+                y
+            }
+        }
+        fn visit<'a>(&'a self, _: Path<'_>, _: &mut dyn Visitor<'a>) {}
+        fn visit_mut<'a>(&'a mut self, _: Path<'_>, _: &mut dyn VisitorMut<'a>) {}
+        fn fuse_activation(&mut self, activation: Activation) -> bool {
+            self.relu = activation == Activation::Relu;
+            self.relu
+        }
+        fn as_any(&self) -> Option<&dyn Any> {
+            Some(self)
+        }
+    }
+
+    #[test]
+    fn a_user_layer_takes_part_in_fusion_and_the_activation_is_skipped() {
+        let build = || {
+            let inner = Sequential::new()
+                .with(Shift::default())
+                .with(Activation::Relu);
+            Sequential::new()
+                .with(Double)
+                .with(Activation::Relu)
+                .with(inner)
+                .with(Activation::Tanh)
+        };
+        let (mut plain, mut fused) = (build(), build());
+        let report = fused.fuse();
+        let relu = Activation::Relu;
+        let expected = [Fusion {
+            layer: "2.0".into(),
+            activation: relu,
+        }];
+        assert_eq!(report, expected, "Double declines, Shift takes its ReLU in");
+        let run = |model: &mut Sequential| {
+            let mut tape = Tape::new();
+            let x = tape.variable(Tensor::from_vec(vec![1, 3], vec![-1.0, 0.3, 2.0]));
+            let y = model.forward(&mut tape, x, Mode::Train);
+            (tape.value(y).clone(), tape.num_recorded_ops())
+        };
+        let (a, b) = (run(&mut plain), run(&mut fused));
+        assert_eq!(a.0, b.0);
+        assert_eq!(
+            (a.1, b.1),
+            (5, 5),
+            "the layer's own relu replaces the skipped one"
+        );
+        let inner = fused.get_as::<Sequential>(2).unwrap();
+        assert_eq!(inner.get_as::<Shift>(0).unwrap().calls, 1);
     }
 
     #[test]

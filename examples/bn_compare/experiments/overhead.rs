@@ -111,7 +111,7 @@ pub fn run(study: &Study) -> Results {
         .expect("at least one seed")
         .try_into()
         .unwrap_or_else(|_| unreachable!("two recipes, two models"));
-    let mut folded = fold_batchnorm(&bn).expect("the MLP has only built-in layers");
+    let mut folded = (fold_batchnorm(&bn).expect("the MLP has only built-in layers")).model;
     let (abs, rel) = fold_difference(&mut bn, &mut folded, data);
 
     let latency = first(&data.test, Some(b.latency_images));

@@ -1,31 +1,19 @@
-//! `BatchNorm1d` over `(batch, features)`, PyTorch's semantics, on one fused tape op.
-//!
-//! - `stats.rs`: batch statistics (one pass per panel, `f64`) and the running-statistics update;
-//! - `op.rs`: the fused op, forward and closed-form backward, and functional forms;
-//! - `reference.rs`: the same computation composed from core ops, to test and benchmark
-//!   against;
-//! - `panels.rs` and `kernels.rs`: the cache-friendly, vectorised, thread-count-independent
-//!   loops under them.
-//!
-//! The derivation of the backward and a table of conventions against PyTorch and Keras are
-//! in `docs/BATCHNORM.md`.
+//! `BatchNorm1d` over `(batch, features)` with PyTorch's semantics: the layer (here), the
+//! fused op and its functional forms (`op.rs`), the statistics and the fixed-chunk loops
+//! (`stats.rs`), the composed reference (`reference.rs`). `docs/BATCHNORM.md` derives the
+//! backward and compares conventions with PyTorch and Keras.
 
-mod kernels;
 mod op;
-mod panels;
 mod reference;
 mod stats;
 
 pub use op::{batch_norm_eval, batch_norm_train, BatchNormOp};
-
-use op::StatsReport;
 pub use reference::batch_norm_composed;
 pub use stats::{BatchStats, RunningStats};
 
-use crate::{BufferMut, BufferRef, Mode, Module, Path, Visitor, VisitorMut};
+use crate::{Activation, BufferMut, BufferRef, Mode, Module, Path, Visitor, VisitorMut};
 use stats::require_two_rows;
 use std::any::Any;
-use std::fmt;
 use tapegrad_core::{Param, Tape, Tensor, Var};
 
 /// The settings of a [`BatchNorm1d`]; the defaults are PyTorch's.
@@ -41,10 +29,9 @@ pub struct BatchNormConfig {
     /// Learnable per-feature scale `weight` (gamma, init 1) and shift `bias` (beta, init 0).
     /// Default `true`.
     pub affine: bool,
-    /// Keep running statistics (buffers `running_mean`, `running_var`,
-    /// `num_batches_tracked`) and normalise with them in `Mode::Eval`. When `false` there are
-    /// no buffers and the batch statistics are used in both modes, as PyTorch.
-    /// Default `true`.
+    /// Keep running statistics (buffers `running_mean`, `running_var`, `num_batches_tracked`)
+    /// and normalise with them in `Mode::Eval`; without, batch statistics in both modes, as
+    /// PyTorch. Default `true`.
     pub track_running_stats: bool,
 }
 
@@ -68,13 +55,11 @@ impl Default for BatchNormConfig {
 ///   respect to the input, `weight` and `bias` (the statistics are constants there).
 /// - With `track_running_stats: false`: batch statistics in both modes, no buffers.
 ///
-/// Either way the whole normalisation is one [`BatchNormOp`] on the tape, with a fused
-/// closed-form backward. Names as PyTorch: `weight`, `bias`, `running_mean`,
-/// `running_var`, `num_batches_tracked`.
-///
-/// A training batch of one row panics (PyTorch raises the same error) instead of
-/// normalising by a zero variance and putting a NaN in `running_var`; an input that is
-/// not `[batch, num_features]` panics naming the layer and both shapes.
+/// In training the layer computes the batch statistics, updates its running statistics with
+/// them and hands them to one [`BatchNormOp`] on the tape; a ReLU after it can run inside
+/// that op ([`Module::fuse_activation`]). Names as PyTorch: `weight`, `bias`,
+/// `running_mean`, `running_var`, `num_batches_tracked`. A training batch of one row panics
+/// as PyTorch raises; so does an input that is not `[batch, num_features]`.
 ///
 /// ```
 /// use tapegrad_core::{Tape, Tensor};
@@ -84,12 +69,9 @@ impl Default for BatchNormConfig {
 /// let mut tape = Tape::new();
 /// let x = tape.constant(Tensor::from_vec(vec![2, 2], vec![1.0, 10.0, 3.0, 30.0]));
 /// let y = bn.forward(&mut tape, x, Mode::Train);
-/// // Each feature is normalised to mean 0 and biased variance 1 (up to eps).
-/// assert!((tape.value(y).data()[0] + 1.0).abs() < 1e-4);
-/// // running_mean = 0.9 * 0 + 0.1 * mean; running_var = 0.9 * 1 + 0.1 * unbiased var.
-/// let stats = bn.running_stats().unwrap();
-/// assert_eq!(stats.mean.data(), &[0.2, 2.0]);
-/// assert_eq!(stats.num_batches_tracked, 1);
+/// assert!((tape.value(y).data()[0] + 1.0).abs() < 1e-4); // (1 - 2) / sqrt(1 + eps)
+/// // running_mean = 0.9 * 0 + 0.1 * mean
+/// assert_eq!(bn.running_stats().unwrap().mean.data(), &[0.2, 2.0]);
 /// ```
 #[derive(Clone, Debug)]
 pub struct BatchNorm1d {
@@ -98,6 +80,8 @@ pub struct BatchNorm1d {
     /// `(weight, bias)`, present when `affine`.
     affine: Option<(Param, Param)>,
     running: Option<RunningStats>,
+    /// Whether the forward applies a ReLU itself (see [`Module::fuse_activation`]).
+    fused_relu: bool,
 }
 
 impl BatchNorm1d {
@@ -107,30 +91,25 @@ impl BatchNorm1d {
         Self::with_config(num_features, BatchNormConfig::default())
     }
 
-    /// A layer with explicit settings.
-    ///
-    /// Panics if `eps` is negative or not finite, or `momentum` is outside `[0, 1]`.
+    /// A layer with explicit settings. Panics if `eps` is negative or not finite, or `momentum` is outside `[0, 1]`.
     pub fn with_config(num_features: usize, config: BatchNormConfig) -> Self {
-        let who = Who(num_features);
         assert!(
             config.eps >= 0.0 && config.eps.is_finite(),
-            "{who}: eps must be finite and >= 0, got {}",
+            "BatchNorm1d({num_features}): eps must be finite and >= 0, got {}",
             config.eps
         );
-        check_momentum(who, config.momentum);
-        let affine = config.affine.then(|| {
-            (
-                Param::new(Tensor::full(vec![num_features], 1.0)),
-                Param::new(Tensor::zeros(vec![num_features])),
-            )
-        });
+        check_momentum(num_features, config.momentum);
+        let (ones, zeros) = (
+            Tensor::full(vec![num_features], 1.0),
+            Tensor::zeros(vec![num_features]),
+        );
+        let running = RunningStats::new(num_features);
         BatchNorm1d {
             num_features,
             config,
-            affine,
-            running: config
-                .track_running_stats
-                .then(|| RunningStats::new(num_features)),
+            affine: config.affine.then(|| (Param::new(ones), Param::new(zeros))),
+            running: config.track_running_stats.then_some(running),
+            fused_relu: false,
         }
     }
 
@@ -144,7 +123,7 @@ impl BatchNorm1d {
         &self.config
     }
 
-    /// The momentum of the running statistics (`None`: cumulative average).
+    /// The momentum of the running statistics (`None`: a cumulative average).
     pub fn momentum(&self) -> Option<f32> {
         self.config.momentum
     }
@@ -153,7 +132,7 @@ impl BatchNorm1d {
     ///
     /// Panics if it is outside `[0, 1]`.
     pub fn set_momentum(&mut self, momentum: Option<f32>) {
-        check_momentum(Who(self.num_features), momentum);
+        check_momentum(self.num_features, momentum);
         self.config.momentum = momentum;
     }
 
@@ -196,94 +175,45 @@ impl BatchNorm1d {
     }
 }
 
-/// The layer's name in panic messages, `BatchNorm1d(C)`, formatted only when one is raised.
-#[derive(Clone, Copy)]
-struct Who(usize);
-
-impl fmt::Display for Who {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "BatchNorm1d({})", self.0)
-    }
-}
-
-fn check_momentum(who: Who, momentum: Option<f32>) {
-    if let Some(m) = momentum {
-        assert!(
-            (0.0..=1.0).contains(&m),
-            "{who}: momentum must be in [0, 1], got {m}"
-        );
-    }
-}
-
-impl BatchNorm1d {
-    /// [`Module::forward`] followed by a ReLU, as one fused op (see
-    /// [`BatchNormOp::then_relu`]): the same outputs, gradients and running statistics, to
-    /// the bit, as `forward` then [`Tape::relu`], in fewer passes over memory.
-    /// [`Sequential`](crate::Sequential) calls it for a `BatchNorm1d` directly followed by a
-    /// ReLU; a layer of your own can call it likewise.
-    ///
-    /// ```
-    /// use tapegrad_core::{Tape, Tensor};
-    /// use tapegrad_layers::{BatchNorm1d, Mode};
-    ///
-    /// let mut bn = BatchNorm1d::new(1);
-    /// let mut tape = Tape::new();
-    /// let x = tape.variable(Tensor::from_vec(vec![2, 1], vec![1.0, 3.0]));
-    /// let y = bn.forward_then_relu(&mut tape, x, Mode::Train);
-    /// assert_eq!(tape.value(y).data()[0], 0.0); // relu(-1)
-    /// assert!((tape.value(y).data()[1] - 1.0).abs() < 1e-5);
-    /// ```
-    pub fn forward_then_relu(&mut self, tape: &mut Tape, x: Var, mode: Mode) -> Var {
-        self.forward_op(tape, x, mode, true)
-    }
-
-    /// The forward, with a fused ReLU if `relu`.
-    fn forward_op(&mut self, tape: &mut Tape, x: Var, mode: Mode, relu: bool) -> Var {
-        let with_relu = |op: BatchNormOp| if relu { op.then_relu() } else { op };
-        let who = Who(self.num_features);
-        let shape = tape.shape(x);
-        let rows = match shape {
-            &[n, c] if c == self.num_features => n,
-            _ => panic!(
-                "{who}: expected an input of shape [batch, {}], got {shape:?}",
-                self.num_features
-            ),
-        };
-        let affine = self
-            .affine
-            .as_ref()
-            .map(|(w, b)| (tape.param(w), tape.param(b)));
-        let eps = self.config.eps;
-        match (&mut self.running, mode) {
-            (Some(running), Mode::Eval) => {
-                let op =
-                    BatchNormOp::with_fixed_stats(running.mean.data(), running.var.data(), eps);
-                op::apply(tape, with_relu(op), x, affine)
-            }
-            (running, _) => {
-                // Batch statistics: training, or no running statistics to use. The op computes
-                // them in the sweep that normalises, and reports them for the running update.
-                require_two_rows(&who, &[rows, self.num_features]);
-                let running = running.as_mut().filter(|_| mode == Mode::Train);
-                let report: Option<StatsReport> = running.is_some().then(Default::default);
-                let op = BatchNormOp::from_input(self.num_features, eps, report.clone());
-                let y = op::apply(tape, with_relu(op), x, affine);
-                if let (Some(running), Some(report)) = (running, report) {
-                    let stats = report.lock().expect("batch statistics report").take();
-                    running.update(
-                        &stats.expect("the forward reports its statistics"),
-                        self.config.momentum,
-                    );
-                }
-                y
-            }
-        }
+/// Panics, naming the layer, if `momentum` is outside `[0, 1]`.
+fn check_momentum(num_features: usize, momentum: Option<f32>) {
+    if let Some(m) = momentum.filter(|m| !(0.0..=1.0).contains(m)) {
+        panic!("BatchNorm1d({num_features}): momentum must be in [0, 1], got {m}");
     }
 }
 
 impl Module for BatchNorm1d {
     fn forward(&mut self, tape: &mut Tape, x: Var, mode: Mode) -> Var {
-        self.forward_op(tape, x, mode, false)
+        let (shape, c) = (tape.shape(x), self.num_features);
+        if !matches!(shape, &[_, xc] if xc == c) {
+            panic!("BatchNorm1d({c}): expected an input of shape [batch, {c}], got {shape:?}");
+        }
+        let eps = self.config.eps;
+        let op = match (&mut self.running, mode) {
+            (Some(running), Mode::Eval) => {
+                BatchNormOp::with_fixed_stats(running.mean.data(), running.var.data(), eps)
+            }
+            // Training, or no running statistics: the batch's, computed here for the op and
+            // the running update alike (nothing has to come back from the op).
+            (running, _) => {
+                require_two_rows(&format_args!("BatchNorm1d({c})"), shape);
+                let stats = BatchStats::of(tape.value(x));
+                if let Some(running) = running.as_mut().filter(|_| mode == Mode::Train) {
+                    running.update(&stats, self.config.momentum);
+                }
+                BatchNormOp::with_batch_stats(&stats, eps)
+            }
+        };
+        let op = if self.fused_relu { op.then_relu() } else { op };
+        let affine = (self.affine.as_ref()).map(|(w, b)| (tape.param(w), tape.param(b)));
+        op::apply(tape, op, x, affine)
+    }
+
+    /// Takes a ReLU into the layer's op ([`BatchNormOp::then_relu`]): the same outputs,
+    /// gradients and running statistics, to the bit, as the layer then [`Tape::relu`].
+    fn fuse_activation(&mut self, activation: Activation) -> bool {
+        self.fused_relu |= activation == Activation::Relu;
+        activation == Activation::Relu
     }
 
     fn visit<'a>(&'a self, path: Path<'_>, visitor: &mut dyn Visitor<'a>) {
@@ -294,10 +224,8 @@ impl Module for BatchNorm1d {
         if let Some(r) = &self.running {
             visitor.buffer(path.name("running_mean"), BufferRef::Float(&r.mean));
             visitor.buffer(path.name("running_var"), BufferRef::Float(&r.var));
-            visitor.buffer(
-                path.name("num_batches_tracked"),
-                BufferRef::Int(&r.num_batches_tracked),
-            );
+            let count = BufferRef::Int(&r.num_batches_tracked);
+            visitor.buffer(path.name("num_batches_tracked"), count);
         }
     }
 
@@ -306,18 +234,11 @@ impl Module for BatchNorm1d {
             visitor.param(path.name("weight"), weight);
             visitor.param(path.name("bias"), bias);
         }
-        if let Some(RunningStats {
-            mean,
-            var,
-            num_batches_tracked,
-        }) = &mut self.running
-        {
-            visitor.buffer(path.name("running_mean"), BufferMut::Float(mean));
-            visitor.buffer(path.name("running_var"), BufferMut::Float(var));
-            visitor.buffer(
-                path.name("num_batches_tracked"),
-                BufferMut::Int(num_batches_tracked),
-            );
+        if let Some(r) = &mut self.running {
+            visitor.buffer(path.name("running_mean"), BufferMut::Float(&mut r.mean));
+            visitor.buffer(path.name("running_var"), BufferMut::Float(&mut r.var));
+            let count = BufferMut::Int(&mut r.num_batches_tracked);
+            visitor.buffer(path.name("num_batches_tracked"), count);
         }
     }
 

@@ -1,20 +1,61 @@
-//! BatchNorm's statistics: those of one batch (`f64` accumulators) and the
-//! running ones with PyTorch's update rule, kept in small functions so that
-//! [`recalibrate`](crate::recalibrate()) and checkpoints can reason about them.
+//! BatchNorm's statistics (those of a batch, the running ones), and the fixed-chunk loops
+//! under them and the op.
 
-use super::kernels::shifted_sums;
-use super::panels::{reduce_rows, strip, Totals};
-use std::ops::Range;
+use tapegrad_core::kernels::for_each_chunk_mut;
 use tapegrad_core::Tensor;
+
+/// Rows per parallel task of a `[n, c]` loop: about 16K elements, at least 32 rows (so that
+/// a reduction's per-task sums stay small beside the data). Never a function of the thread
+/// count: every sum is then formed in the same order on any number of threads.
+fn row_chunks(c: usize) -> usize {
+    (16384 / c.max(1)).max(32)
+}
+
+/// Calls `f(i, row)` for every row `i` of a `[n, c]` output, in parallel by chunks of
+/// [`row_chunks`] rows.
+pub(super) fn for_each_row_chunk(out: &mut [f32], c: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
+    let rows = row_chunks(c);
+    if c > 0 {
+        for_each_chunk_mut(out, rows * c, |t, chunk| {
+            for (r, row) in chunk.chunks_exact_mut(c).enumerate() {
+                f(t * rows + r, row)
+            }
+        });
+    }
+}
+
+/// `k` per-feature sums over the `n` rows of a `[n, c]` tensor (`k * c` values): `add(i,
+/// sums)` adds row `i`'s terms. Each chunk of [`row_chunks`] rows is summed on its own, in
+/// parallel, then the chunks' sums are added in chunk order.
+pub(super) fn column_sums(
+    n: usize,
+    c: usize,
+    k: usize,
+    add: impl Fn(usize, &mut [f64]) + Sync,
+) -> Vec<f64> {
+    let (rows, width) = (row_chunks(c), k * c);
+    if width == 0 {
+        return Vec::new();
+    }
+    let mut sums = vec![0f64; n.div_ceil(rows).max(1) * width];
+    for_each_chunk_mut(&mut sums, width, |t, acc| {
+        (t * rows..n.min((t + 1) * rows)).for_each(|i| add(i, acc))
+    });
+    let (total, rest) = sums.split_at_mut(width);
+    for chunk in rest.chunks_exact(width) {
+        total.iter_mut().zip(chunk).for_each(|(t, s)| *t += s);
+    }
+    sums.truncate(width);
+    sums
+}
 
 /// The per-feature statistics of one batch `x: [n, c]`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct BatchStats {
     /// The number of rows the statistics were taken over.
     pub n: usize,
-    /// The mean of each feature, `[c]`, kept in `f64` as accumulated: rounding it to `f32`
-    /// would shift every `x_hat` of a feature with a small spread by the same error (the
-    /// op keeps the rounding residual, see [`BatchNormOp`](crate::BatchNormOp)).
+    /// The mean of each feature, `[c]`, in `f64` as accumulated (the op keeps what rounding
+    /// it to `f32` loses).
     pub mean: Vec<f64>,
     /// The *biased* variance of each feature (divided by `n`), `[c]`: what training
     /// normalises with, as PyTorch.
@@ -22,31 +63,26 @@ pub struct BatchStats {
 }
 
 impl BatchStats {
-    /// The statistics of `x: [n, c]`: over each panel of rows (see `panels.rs`) in one pass,
-    /// the sums of the deviations from the panel's first row and of their squares,
-    /// accumulated in `f64`; then the panels merged pairwise in order. Never `E[x^2] -
-    /// E[x]^2`, which in `f32` loses every digit of the variance of a feature whose mean is
-    /// large against its spread.
-    ///
-    /// Panics if `x` is not 2-D or has no row.
-    ///
-    /// ```
-    /// use tapegrad_core::Tensor;
-    /// use tapegrad_layers::BatchStats;
-    /// let x = Tensor::from_vec(vec![2, 2], vec![1000.0, 1.0, 1002.0, 5.0]);
-    /// let s = BatchStats::of(&x);
-    /// assert_eq!(s.mean, [1001.0, 3.0]);
-    /// assert_eq!(s.var, [1.0, 4.0]);
-    /// assert_eq!(s.unbiased_var(1), 8.0);
-    /// ```
+    /// The statistics of `x: [n, c]` in two passes accumulated in `f64`: the mean, then the
+    /// mean squared deviation from it. Never `E[x^2] - E[x]^2`, which loses every digit of
+    /// the variance of a feature whose mean is large against its spread; a sum of squares is
+    /// never negative, and a NaN stays NaN. Panics if `x` is not 2-D or has no row.
     pub fn of(x: &Tensor) -> Self {
         let (n, c) = match x.shape() {
             &[n, c] if n > 0 => (n, c),
-            s => panic!(
-                "batch_norm: statistics need an input of shape [batch > 0, features], got {s:?}"
-            ),
+            s => panic!("batch_norm: statistics need an input of shape [batch > 0, c], got {s:?}"),
         };
-        let (mean, var) = batch_moments(x.data(), n, c).into_mean_var();
+        let row = |i: usize| &x.data()[i * c..][..c];
+        let mut mean = column_sums(n, c, 1, |i, sum| {
+            (sum.iter_mut().zip(row(i))).for_each(|(s, &x)| *s += x as f64)
+        });
+        mean.iter_mut().for_each(|m| *m /= n as f64);
+        let mut var = column_sums(n, c, 1, |i, sum| {
+            for ((s, &x), &m) in sum.iter_mut().zip(row(i)).zip(&mean) {
+                *s += (x as f64 - m) * (x as f64 - m);
+            }
+        });
+        var.iter_mut().for_each(|v| *v /= n as f64);
         BatchStats { n, mean, var }
     }
 
@@ -57,87 +93,8 @@ impl BatchStats {
     }
 }
 
-/// The per-feature mean and sum of squared deviations of a batch.
-pub(super) struct Moments {
-    n: usize,
-    mean: Vec<f64>,
-    m2: Vec<f64>,
-}
-
-/// The moments of `rows` rows `stride` apart (a strip's piece of a panel, see `panels.rs`)
-/// into `mean` and `m2`, one value per feature, in one pass: the sums of the deviations `d`
-/// from the panel's first row and of their squares, in `f64`, then `mean = first + sum(d) /
-/// rows` and `m2 = sum(d^2) - sum(d)^2 / rows`.
-///
-/// Not the `E[x^2] - E[x]^2` that loses a feature with a large mean: the first row is one of
-/// the rows, so its squared distance to the mean is at most `m2` and `sum(d^2)` at most
-/// `(rows + 1) * m2`: the subtraction cancels at most `log2(rows + 1)` of `f64`'s 53 bits.
-/// With the sums' worst-case roundings, that is about `2 * log2(rows)` bits lost at worst
-/// (14 at a batch of 128 rows; 30 at the 32K rows of a one-feature panel), a bound far above
-/// what the roundings of a real sum lose: an outlier first row on a mean of 1e4 leaves `m2`
-/// within 6e-14 of exact in the test below, where `E[x^2] - E[x]^2` in `f64` is off by 2e-7.
-fn panel_moments(x: &[f32], stride: usize, rows: usize, (mean, m2): Totals<'_>) {
-    shifted_sums(x, stride, mean, m2);
-    let n = rows as f64;
-    for ((m, squares), &first) in mean.iter_mut().zip(m2).zip(x) {
-        let sum = *m;
-        *m = first as f64 + sum / n;
-        // Never below zero, which rounding could reach for a feature of almost equal values.
-        *squares = (*squares - sum * (sum / n)).max(0.0);
-    }
-}
-
-/// Adds `n_b` rows with mean `mean_b` and squared deviations `m2_b` to `n_a` rows with
-/// `mean_a` and `m2_a` (Chan, Golub and LeVeque's pairwise update): `delta = mean_b -
-/// mean_a`, `mean = mean_a + delta * n_b / n`, `m2 = m2_a + m2_b + delta^2 * n_a * n_b / n`.
-/// Stable: no `E[x^2] - E[x]^2`. The first rows (`n_a = 0`) are copied as they are.
-fn merge_moments(
-    n_a: usize,
-    n_b: usize,
-    (mean_a, m2_a): Totals<'_>,
-    (mean_b, m2_b): (&[f64], &[f64]),
-) {
-    if n_a == 0 {
-        mean_a.copy_from_slice(mean_b);
-        m2_a.copy_from_slice(m2_b);
-        return;
-    }
-    let (na, nb) = (n_a as f64, n_b as f64);
-    let n = na + nb;
-    for j in 0..mean_a.len() {
-        let delta = mean_b[j] - mean_a[j];
-        mean_a[j] += delta * (nb / n);
-        m2_a[j] += m2_b[j] + delta * delta * (na * nb / n);
-    }
-}
-
-impl Moments {
-    /// The mean and biased variance (the squared deviations divided in place).
-    pub(super) fn into_mean_var(mut self) -> (Vec<f64>, Vec<f64>) {
-        let n = self.n as f64;
-        self.m2.iter_mut().for_each(|m2| *m2 /= n);
-        (self.mean, self.m2)
-    }
-}
-
-/// The moments of a whole batch `x: [n > 0, c]`: each panel of rows in one pass, the
-/// panels merged in order, by column strips in parallel (the
-/// same bits on any thread count).
-pub(super) fn batch_moments(x: &[f32], n: usize, c: usize) -> Moments {
-    let (mut mean, mut m2) = (vec![0.0; c], vec![0.0; c]);
-    if c > 0 {
-        let partial = |rows: Range<usize>, cols: Range<usize>, sums: Totals<'_>| {
-            panel_moments(strip(x, c, &rows, &cols), c, rows.len() / c, sums)
-        };
-        reduce_rows(x.len(), c, (&mut mean, &mut m2), partial, merge_moments);
-    }
-    Moments { n, mean, m2 }
-}
-
-/// Panics, naming `who` and the shape, when a batch has fewer than two rows: a batch of
-/// one has no variance to normalise with (every output would be `beta`) and its unbiased
-/// variance is `0/0`. PyTorch raises the same error rather than let a NaN into
-/// `running_var`.
+/// Panics, naming `who` and the shape, when a batch has fewer than two rows (no variance to
+/// normalise with, an unbiased variance of `0/0`), as PyTorch raises.
 pub(crate) fn require_two_rows(who: &dyn std::fmt::Display, shape: &[usize]) {
     assert!(
         shape.first().is_some_and(|&n| n > 1),
@@ -174,13 +131,10 @@ impl RunningStats {
         self.num_batches_tracked = 0;
     }
 
-    /// PyTorch's update after a training batch:
-    /// `num_batches_tracked += 1`, then with `f = momentum`, or `1 / num_batches_tracked`
-    /// when `momentum` is `None` (a cumulative average of every batch so far),
-    /// `running_mean = (1 - f) running_mean + f mean` and
-    /// `running_var = (1 - f) running_var + f n/(n-1) var`. Computed in `f64`.
-    ///
-    /// Panics if the batch has fewer than two rows (its unbiased variance is undefined).
+    /// PyTorch's update after a training batch, in `f64`: `num_batches_tracked += 1`; with
+    /// `f = momentum`, or `1 / num_batches_tracked` for `None` (a cumulative average),
+    /// `running_mean = (1 - f) running_mean + f mean`,
+    /// `running_var = (1 - f) running_var + f n/(n-1) var`. Panics for a batch of one row.
     pub fn update(&mut self, batch: &BatchStats, momentum: Option<f32>) {
         assert!(
             batch.n > 1,
@@ -188,119 +142,12 @@ impl RunningStats {
             batch.n
         );
         self.num_batches_tracked += 1;
-        let f = match momentum {
-            Some(m) => m as f64,
-            None => 1.0 / self.num_batches_tracked as f64,
-        };
-        let means = self.mean.data_mut().iter_mut().zip(&batch.mean);
-        for (rm, &m) in means {
+        let f = momentum.map_or(1.0 / self.num_batches_tracked as f64, |m| m as f64);
+        for (rm, &m) in self.mean.data_mut().iter_mut().zip(&batch.mean) {
             *rm = ((1.0 - f) * *rm as f64 + f * m) as f32;
         }
         for (j, rv) in self.var.data_mut().iter_mut().enumerate() {
             *rv = ((1.0 - f) * *rv as f64 + f * batch.unbiased_var(j)) as f32;
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_variance_of_a_large_mean_stays_exact() {
-        // Mean 1e4, spread 1: E[x^2] - E[x]^2 in f32 would be dominated by rounding of 1e8.
-        let data: Vec<f32> = (0..64).map(|i| 1e4 + (i % 4) as f32 - 1.5).collect();
-        let s = BatchStats::of(&Tensor::from_vec(vec![64, 1], data));
-        assert_eq!(s.mean, [1e4]);
-        assert_eq!(s.var, [1.25]);
-    }
-
-    #[test]
-    fn an_outlier_first_row_costs_the_one_pass_sums_nothing_visible() {
-        // Each panel's sums are of the deviations from its first row (16384 rows at two
-        // features): put an outlier there, on a large mean, beside a constant feature.
-        let (n, c) = (70_000, 2);
-        let first_of_panel = |i: usize| i.is_multiple_of(crate::batchnorm::panels::panel_rows(c));
-        let data: Vec<f32> = (0..n)
-            .flat_map(|i| {
-                let spread = ((i * 7919) % 1000) as f32 * 1e-3;
-                let v = if first_of_panel(i) {
-                    1e4 + 500.0
-                } else {
-                    1e4 + spread
-                };
-                [v, 3.0]
-            })
-            .collect();
-        let s = BatchStats::of(&Tensor::from_vec(vec![n, c], data.clone()));
-        let column: Vec<f64> = data.iter().step_by(c).map(|&v| v as f64).collect();
-        let mean = column.iter().sum::<f64>() / n as f64;
-        let var = column.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n as f64;
-        assert!(
-            (s.mean[0] - mean).abs() <= 1e-12 * mean,
-            "{} vs {mean}",
-            s.mean[0]
-        );
-        assert!(
-            (s.var[0] - var).abs() <= 1e-9 * var,
-            "{} vs {var}",
-            s.var[0]
-        );
-        assert_eq!((s.mean[1], s.var[1]), (3.0, 0.0));
-    }
-
-    #[test]
-    fn momentum_none_is_a_cumulative_average() {
-        let mut r = RunningStats::new(1);
-        let batches = [(1.0f32, 2.0f32), (3.0, 4.0), (8.0, 0.5)];
-        for &(m, v) in &batches {
-            r.update(
-                &BatchStats {
-                    n: 2,
-                    mean: vec![m as f64],
-                    var: vec![v as f64],
-                },
-                None,
-            );
-        }
-        assert_eq!(r.num_batches_tracked, 3);
-        assert!((r.mean.data()[0] - 4.0).abs() < 1e-6);
-        // The average of the unbiased variances (2 * biased for n = 2): (4 + 8 + 1) / 3.
-        assert!((r.var.data()[0] - 13.0 / 3.0).abs() < 1e-6);
-        r.reset();
-        assert_eq!(r, RunningStats::new(1));
-    }
-
-    #[test]
-    fn momentum_update_uses_the_unbiased_variance() {
-        let mut r = RunningStats::new(2);
-        r.update(
-            &BatchStats {
-                n: 4,
-                mean: vec![1.0, -2.0],
-                var: vec![3.0, 0.0],
-            },
-            Some(0.1),
-        );
-        let expected_mean = [0.1, -0.2];
-        let expected_var = [0.9 + 0.1 * 4.0, 0.9];
-        for j in 0..2 {
-            assert!((r.mean.data()[j] - expected_mean[j]).abs() < 1e-7);
-            assert!((r.var.data()[j] - expected_var[j]).abs() < 1e-7);
-        }
-        assert_eq!(r.num_batches_tracked, 1);
-    }
-
-    #[test]
-    #[should_panic(expected = "cannot update running statistics from a batch of 1 row(s)")]
-    fn a_batch_of_one_cannot_update() {
-        RunningStats::new(1).update(
-            &BatchStats {
-                n: 1,
-                mean: vec![0.0],
-                var: vec![0.0],
-            },
-            None,
-        );
     }
 }
