@@ -8,8 +8,8 @@ use tapegrad::layers::{Activation, Mlp, Sequential};
 use tapegrad::optim::{OptimizerKind, OptimizerSpec};
 
 /// Every flag; the ones that shape the run are saved in checkpoints so that `--resume`
-/// refuses a run with different ones.
-#[derive(Parser, Serialize)]
+/// refuses a run with different ones (`checkpointing::settings`).
+#[derive(Parser)]
 // Negative numbers parse as values, so `--lr -0.1` is refused by the flag's own rule
 // instead of as an unknown `-0` flag.
 #[command(
@@ -53,29 +53,24 @@ pub struct Args {
     /// Seed of the initialisation, the shuffling and dropout.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Worker threads [default: all cores]; results are bit-identical for any count.
+    /// Worker threads [default: all cores, at most 4 per core]; results are bit-identical for
+    /// any count.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
-    #[serde(skip)]
     pub threads: Option<u32>,
     /// Folder with the MNIST files [default: $MNIST_DIR, else datasets/mnist, downloaded if missing].
     #[arg(long)]
-    #[serde(skip)]
     pub data: Option<PathBuf>,
     /// Write a full checkpoint here after each epoch (atomically).
     #[arg(long)]
-    #[serde(skip)]
     pub save: Option<PathBuf>,
     /// Continue the run saved in this checkpoint, up to --epochs in total.
     #[arg(long)]
-    #[serde(skip)]
     pub resume: Option<PathBuf>,
     /// Write the final weights as safetensors with PyTorch's names.
     #[arg(long)]
-    #[serde(skip)]
     pub export: Option<PathBuf>,
     /// Print one JSON object as the last line of stdout (and no progress bar).
     #[arg(long)]
-    #[serde(skip)]
     pub json: bool,
 }
 
@@ -97,11 +92,35 @@ pub enum Opt {
 }
 
 impl Args {
-    /// Checks what clap cannot: a `--save` or `--export` path whose folder is missing would
-    /// only fail after training.
+    /// Checks what clap cannot, before any data is read: a `--save` or `--export` path whose
+    /// folder is missing, or an `--export` that would overwrite the checkpoint, would only fail
+    /// or do harm after training; BatchNorm cannot train on a batch of one sample.
     pub fn validate(&self) -> Result<(), String> {
         for (flag, path) in [("--save", &self.save), ("--export", &self.export)] {
             path.as_deref().map_or(Ok(()), |p| writable(flag, p))?;
+        }
+        if let Some(export) = &self.export {
+            for (flag, path) in [("--save", &self.save), ("--resume", &self.resume)] {
+                match path {
+                    Some(path) if same_file(export, path) => {
+                        return Err(format!(
+                            "--export {} and {flag} {} are the same file ({}): the exported \
+                             weights would replace the checkpoint; give --export another path",
+                            export.display(),
+                            path.display(),
+                            normalise(path).display()
+                        ))
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if self.bn && self.batch_size < 2 {
+            return Err(format!(
+                "--batch-size {} with --bn: BatchNorm needs at least 2 samples per batch to \
+                 measure a variance",
+                self.batch_size
+            ));
         }
         Ok(())
     }
@@ -156,17 +175,66 @@ fn writable(flag: &str, path: &Path) -> Result<(), String> {
     }
 }
 
-fn probability(s: &str) -> Result<f32, String> {
-    let p: f32 = s.parse().map_err(|e| format!("{e}"))?;
-    (0.0..1.0)
-        .contains(&p)
-        .then_some(p)
-        .ok_or(format!("must be in [0, 1), got {p}"))
+/// Whether `a` and `b` name one file, however spelled (`X`, `./X`, `dir/../X`, a symbolic or
+/// hard link): the file itself may not exist yet, so its folder is what gets resolved.
+fn same_file(a: &Path, b: &Path) -> bool {
+    if normalise(a) == normalise(b) {
+        return true;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let (Ok(a), Ok(b)) = (a.metadata(), b.metadata()) {
+            return a.dev() == b.dev() && a.ino() == b.ino();
+        }
+    }
+    false
 }
 
+/// `path` made absolute with links, `.` and `..` resolved: the whole path if the file exists,
+/// else its folder with the file name appended.
+fn normalise(path: &Path) -> PathBuf {
+    if let Ok(full) = path.canonicalize() {
+        return full;
+    }
+    let folder = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    match (folder.canonicalize(), path.file_name()) {
+        (Ok(folder), Some(name)) => folder.join(name),
+        _ => path.to_path_buf(),
+    }
+}
+
+/// A probability in [0, 1) as f32, the type dropout uses: a value just below 1 that rounds to
+/// 1 in f32 is refused saying so, with the value as the user wrote it.
+fn probability(s: &str) -> Result<f32, String> {
+    let p: f32 = s.parse().map_err(|e| format!("{e}"))?;
+    if (0.0..1.0).contains(&p) {
+        Ok(p)
+    } else if p == 1.0 && s.parse::<f64>().is_ok_and(|v| v < 1.0) {
+        Err(format!(
+            "must be in [0, 1), got {s}, which rounds to 1 as a 32-bit float"
+        ))
+    } else {
+        Err(format!("must be in [0, 1), got {s}"))
+    }
+}
+
+/// A finite number >= 0 that stays finite as the f32 the optimizers compute with: 1e39 is
+/// finite as f64 but infinite as f32, and would show up as a diverged run instead of a bad
+/// flag.
 fn non_negative(s: &str) -> Result<f64, String> {
     let v: f64 = s.parse().map_err(|e| format!("{e}"))?;
-    (v >= 0.0 && v.is_finite())
-        .then_some(v)
-        .ok_or(format!("must be a finite number >= 0, got {v}"))
+    if !(v >= 0.0 && v.is_finite()) {
+        Err(format!("must be a finite number >= 0, got {s}"))
+    } else if !(v as f32).is_finite() {
+        Err(format!(
+            "must be a finite number >= 0, got {s}, beyond the largest 32-bit float ({:e})",
+            f32::MAX
+        ))
+    } else {
+        Ok(v)
+    }
 }

@@ -2,12 +2,18 @@
 //!
 //! `cargo run --release --example mnist_mlp -- --epochs 1 --bn`   (`--help` lists the flags)
 //!
-//! Exit status: 0 done, 2 bad arguments or data, 3 training diverged.
+//! Exit status: 0 done, 2 bad arguments or data (refused before training), 3 training
+//! diverged, 130 stopped by Ctrl-C, 141 stdout's reader went away (`| head`); the last two
+//! after the current epoch's checkpoint is written, if one was being written.
 //!
-//! The training loop is [`run`]; the flags are parsed in `args.rs`, checkpoints are read and
-//! written in `checkpointing.rs`, and what is printed is in `report.rs`.
+//! The training loop is [`run`]; the flags are parsed and checked in `args.rs`, what can only
+//! be checked once the data is known (threads, batches, memory) in `preflight.rs`,
+//! checkpoints are read and written in `checkpointing.rs`, what is printed is in
+//! `report.rs`, and Ctrl-C is caught in `interrupt.rs`.
 mod args;
 mod checkpointing;
+mod interrupt;
+mod preflight;
 mod report;
 
 use args::Args;
@@ -16,6 +22,16 @@ use report::EpochMeter;
 use std::process::ExitCode;
 use tapegrad::prelude::*;
 use tapegrad::train::{Diverged, StepError};
+
+/// How a run that did not fail ended.
+enum Ended {
+    /// Every epoch ran (exit 0).
+    Done,
+    /// Ctrl-C, after the current step and save (exit 130).
+    Interrupted,
+    /// Stdout was closed by its reader, after the current save (exit 141).
+    ReaderGone,
+}
 
 /// Why the run stopped: bad input (exit 2) or divergence (exit 3).
 enum Failure {
@@ -44,30 +60,35 @@ fn failure(error: StepError, epoch: usize, step: usize) -> Failure {
 }
 
 fn main() -> ExitCode {
-    match run(&Args::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
+    let args = Args::parse();
+    let mut out = report::Stdout::default();
+    match run(&args, &mut out) {
+        Ok(Ended::Done) => ExitCode::SUCCESS,
+        Ok(Ended::Interrupted) => {
+            report::error("interrupted: stopped after the current step; a --save checkpoint holds the last finished epoch");
+            ExitCode::from(130)
+        }
+        Ok(Ended::ReaderGone) => ExitCode::from(141),
         Err(Failure::Input(message)) => {
-            eprintln!("error: {message}");
+            report::error(format_args!("error: {message}"));
             ExitCode::from(2)
         }
         Err(Failure::Diverged(message)) => {
-            eprintln!("error: {message}");
+            report::error(format_args!("error: {message}"));
             ExitCode::from(3)
         }
     }
 }
 
-fn run(args: &Args) -> Result<(), Failure> {
+fn run(args: &Args, out: &mut report::Stdout) -> Result<Ended, Failure> {
     args.validate().map_err(Failure::Input)?;
-    if let Some(threads) = args.threads {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads as usize)
-            .build_global()
-            .map_err(input)?;
-    }
+    preflight::start_threads(args).map_err(Failure::Input)?;
     let mut trainer = Trainer::new(args.optimizer().build().map_err(input)?);
     let mnist = Mnist::load(args.data.as_deref()).map_err(input)?;
     let pixels = mnist.train.pixels_per_image();
+    preflight::check_batches(args, mnist.train.len()).map_err(Failure::Input)?;
+    preflight::check_memory(args, pixels, mnist.train.len()).map_err(Failure::Input)?;
+    interrupt::install();
     let mut model = args.model(pixels);
     let (first_epoch, mut steps_done) =
         checkpointing::resume(args, &mut model, trainer.optimizer_mut().as_mut()).map_err(input)?;
@@ -91,17 +112,27 @@ fn run(args: &Args) -> Result<(), Failure> {
             let step = step.map_err(|e| failure(e, epoch, meter.steps() + 1))?;
             meter.add(step.loss, step.output, batch.len());
             bar.inc(1);
+            if interrupt::requested() {
+                bar.finish_and_clear();
+                return Ok(Ended::Interrupted);
+            }
         }
         bar.finish_and_clear();
         let train = meter.finish();
         let test = evaluate(&mut model, &mnist.test, Mode::Eval);
         train_seconds += train.seconds;
         steps_done += train.steps as u64;
-        report::print_epoch(args, epoch, &train, &test);
+        report::print_epoch(out, args, epoch, &train, &test);
         if let Some(path) = &args.save {
             let optimizer = trainer.optimizer().as_ref();
             checkpointing::save(path, args, &model, optimizer, epoch + 1, steps_done)
                 .map_err(input)?;
+        }
+        if interrupt::requested() {
+            return Ok(Ended::Interrupted);
+        }
+        if out.reader_gone() {
+            return Ok(Ended::ReaderGone);
         }
         last = Some((train, test));
     }
@@ -109,16 +140,17 @@ fn run(args: &Args) -> Result<(), Failure> {
         export_safetensors(&model, path).map_err(input)?;
     }
     if first_epoch >= args.epochs as usize {
-        eprintln!(
+        report::error(format_args!(
             "the checkpoint has already trained {first_epoch} of --epochs {}: nothing to do",
             args.epochs
-        );
+        ));
     }
     if args.json {
         let test = last.map_or_else(|| evaluate(&mut model, &mnist.test, Mode::Eval), |l| l.1);
         let epochs_run = args.epochs as usize - first_epoch.min(args.epochs as usize);
         let params = model.param_count();
         report::print_json(
+            out,
             args,
             last.map(|l| l.0),
             test,
@@ -127,5 +159,5 @@ fn run(args: &Args) -> Result<(), Failure> {
             params,
         );
     }
-    Ok(())
+    Ok(Ended::Done)
 }

@@ -1,6 +1,10 @@
 //! The `mnist_mlp` example as a user runs it: every bad flag is refused with a message
 //! naming it and exit status 2; bad data or checkpoints exit 2 naming the file; a diverging
-//! run exits 3 naming the epoch and step, and leaves the file at `--save` untouched.
+//! run exits 3 naming the epoch and step, and leaves the file at `--save` untouched. Runs
+//! that cannot work (an export over the checkpoint, BatchNorm batches of one or none, too
+//! many threads or too few allowed, a model beyond the available memory) are refused before
+//! training; a closed or full stdout or Ctrl-C never cost the epoch's checkpoint; and a run
+//! resumed with more epochs ends where a straight run does.
 //!
 //! `cargo test` builds the examples with the tests, so the binary sits in
 //! `target/<profile>/examples/`, beside this test's `deps/` folder.
@@ -183,4 +187,276 @@ fn divergence_exits_3_naming_epoch_and_step_and_keeps_the_saved_checkpoint() {
     Checkpoint::load(&path).unwrap();
     // Nothing else was left beside it (no temporary file from an aborted save).
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+}
+
+/// The epochs a checkpoint written by the example has finished.
+fn epochs_done(path: &Path) -> usize {
+    let checkpoint = Checkpoint::load(path).unwrap();
+    checkpoint
+        .progress
+        .expect("a training checkpoint")
+        .epochs_done
+}
+
+/// A data folder that does not exist: a run given it and refused for another reason shows
+/// that the refusal came before the data, so before training.
+fn no_data(dir: &Path) -> String {
+    dir.join("no-data").to_str().unwrap().to_string()
+}
+
+#[test]
+fn an_export_over_the_checkpoint_exits_2_before_training() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    let ck = dir.path().join("run.ckpt");
+    fixtures::tiny_training_checkpoint().save(&ck).unwrap();
+    let before = std::fs::read(&ck).unwrap();
+    let ck = ck.to_str().unwrap();
+    let dotted = format!("{}/./run.ckpt", dir.path().display());
+    let detour = format!("{}/sub/../run.ckpt", dir.path().display());
+    let no_data = no_data(dir.path());
+    for (flag, export) in [
+        ("--save", ck),
+        ("--save", dotted.as_str()),
+        ("--resume", ck),
+        ("--resume", detour.as_str()),
+    ] {
+        let args = [flag, ck, "--export", export, "--data", no_data.as_str()];
+        assert_fails(&args, 2, &["--export", flag, "are the same file"]);
+        assert_eq!(std::fs::read(ck).unwrap(), before);
+    }
+}
+
+#[test]
+fn batchnorm_batches_of_one_exit_2_before_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let no_data = no_data(dir.path());
+    assert_fails(
+        &["--bn", "--batch-size", "1", "--data", &no_data],
+        2,
+        &["--batch-size 1 with --bn", "at least 2 samples per batch"],
+    );
+}
+
+#[test]
+fn a_batchnorm_batch_larger_than_the_training_set_exits_2() {
+    // With --bn the last partial batch is dropped, so no step would run.
+    assert_fails(
+        &["--bn", "--batch-size", "60001", "--epochs", "1"],
+        2,
+        &["--batch-size 60001 with --bn", "60000 training images"],
+    );
+}
+
+#[test]
+fn numbers_beyond_f32_and_dropout_rounding_to_1_exit_2_as_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let no_data = no_data(dir.path());
+    for flag in ["--lr", "--momentum", "--weight-decay"] {
+        assert_fails(
+            &[flag, "1e39", "--data", &no_data],
+            2,
+            &[flag, "got 1e39", "largest 32-bit float"],
+        );
+    }
+    assert_fails(
+        &["--dropout", "0.99999999", "--data", &no_data],
+        2,
+        &["--dropout", "got 0.99999999", "rounds to 1"],
+    );
+}
+
+#[test]
+fn too_many_threads_exit_2_naming_the_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let no_data = no_data(dir.path());
+    assert_fails(
+        &["--threads", "1000", "--data", &no_data],
+        2,
+        &["--threads 1000: at most", "per available core"],
+    );
+}
+
+#[test]
+fn a_low_process_limit_exits_2_instead_of_panicking() {
+    // Root ignores RLIMIT_NPROC, so as root the run is made as `nobody`.
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+    let limited = || {
+        let mut c = Command::new(if root { "setpriv" } else { "prlimit" });
+        if root {
+            c.args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                "prlimit",
+            ]);
+        }
+        c.arg("--nproc=1").arg(mnist_mlp_binary());
+        c
+    };
+    // `--help` starts no thread: it fails only where the limit cannot be set up here (no
+    // prlimit or setpriv, no right to change user, a binary `nobody` cannot run).
+    if !limited()
+        .arg("--help")
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        eprintln!("cannot run the example under `prlimit --nproc=1` here: skipped");
+        return;
+    }
+    let out = limited()
+        .args(["--epochs", "1", "--hidden", "8"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("could not start"), "{stderr}");
+    assert!(stderr.contains("ulimit -u"), "{stderr}");
+}
+
+#[test]
+fn a_model_larger_than_the_memory_exits_2_with_the_figures() {
+    if !std::fs::read_to_string("/proc/meminfo").is_ok_and(|m| m.contains("MemAvailable:")) {
+        eprintln!("no MemAvailable in /proc/meminfo: the example checks nothing; skipped");
+        return;
+    }
+    assert_fails(
+        &["--hidden", "100000,100000", "--epochs", "1"],
+        2,
+        &[
+            "--hidden 100000,100000",
+            "GiB (parameters",
+            "optimizer state",
+            "MemAvailable",
+        ],
+    );
+}
+
+#[test]
+fn a_closed_stdout_ends_the_run_after_the_save_with_141() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let ck = dir.path().join("run.ckpt");
+    let mut child = Command::new(mnist_mlp_binary())
+        .args([
+            "--epochs",
+            "2",
+            "--hidden",
+            "16",
+            "--save",
+            ck.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // `| head -1`: the first epoch's line is read, then the reader goes away.
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.starts_with("epoch  1/2"), "{first}");
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(141), "{stderr}");
+    assert!(stderr.is_empty(), "not quiet: {stderr}");
+    // The second epoch's line could not be printed; its checkpoint was written all the same.
+    assert_eq!(epochs_done(&ck), 2);
+}
+
+#[test]
+fn a_full_stdout_does_not_stop_training_or_saving() {
+    let dir = tempfile::tempdir().unwrap();
+    let ck = dir.path().join("run.ckpt");
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let out = Command::new(mnist_mlp_binary())
+        .args([
+            "--epochs",
+            "1",
+            "--hidden",
+            "16",
+            "--save",
+            ck.to_str().unwrap(),
+        ])
+        .stdout(full)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("stdout: "), "{stderr}");
+    assert_eq!(epochs_done(&ck), 1);
+}
+
+#[test]
+fn ctrl_c_finishes_the_step_and_exits_130_with_the_checkpoint_whole() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let ck = dir.path().join("run.ckpt");
+    let mut child = Command::new(mnist_mlp_binary())
+        .args([
+            "--epochs",
+            "3",
+            "--hidden",
+            "16",
+            "--save",
+            ck.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    // Stopped during the second epoch (or right after its save): the checkpoint is whole.
+    assert!((1..=2).contains(&epochs_done(&ck)), "{stderr}");
+}
+
+#[test]
+fn resuming_with_more_epochs_extends_the_run_to_the_same_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let (ck, resumed, straight) = (path("run.ckpt"), path("resumed.st"), path("straight.st"));
+    let common = ["--hidden", "16", "--seed", "7"];
+    let run_ok = |extra: &[&str]| {
+        let args: Vec<&str> = common.iter().chain(extra).copied().collect();
+        let out = run(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+    };
+    run_ok(&["--epochs", "1", "--save", &ck]);
+    // `--lr 0.1` and `--momentum 0.9` spell out the defaults the first run left implicit.
+    run_ok(&[
+        "--epochs",
+        "2",
+        "--resume",
+        &ck,
+        "--export",
+        &resumed,
+        "--lr",
+        "0.1",
+        "--momentum",
+        "0.9",
+    ]);
+    run_ok(&["--epochs", "2", "--export", &straight]);
+    assert_eq!(
+        std::fs::read(&resumed).unwrap(),
+        std::fs::read(&straight).unwrap(),
+        "an extended run ends with other weights than a straight one"
+    );
 }
