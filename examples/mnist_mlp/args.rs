@@ -92,9 +92,9 @@ pub enum Opt {
 }
 
 impl Args {
-    /// Checks what clap cannot, before any data is read: a `--save` or `--export` path whose
-    /// folder is missing, or an `--export` that would overwrite the checkpoint, would only fail
-    /// or do harm after training; BatchNorm cannot train on a batch of one sample.
+    /// Checks what clap cannot, before any data is read: a `--save` or `--export` path that
+    /// cannot be written, or an `--export` that would overwrite the checkpoint, would only
+    /// fail or do harm after training; BatchNorm cannot train on a batch of one sample.
     pub fn validate(&self) -> Result<(), String> {
         for (flag, path) in [("--save", &self.save), ("--export", &self.export)] {
             path.as_deref().map_or(Ok(()), |p| writable(flag, p))?;
@@ -160,19 +160,11 @@ impl Args {
     }
 }
 
+/// Asks the library's atomic write whether `path` can be written (an existing folder that
+/// takes a new file, a name short enough for the temporary file beside it, no device or folder
+/// in the way), without writing it: found now, not after an epoch of training.
 fn writable(flag: &str, path: &Path) -> Result<(), String> {
-    let folder_exists = match path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        Some(dir) => dir.is_dir(),
-        None => true, // the current folder
-    };
-    if folder_exists && !path.is_dir() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{flag} {}: not a file in an existing folder",
-            path.display()
-        ))
-    }
+    tapegrad::io::check_writable(path).map_err(|e| format!("{flag} {e}"))
 }
 
 /// Whether `a` and `b` name one file, however spelled (`X`, `./X`, `dir/../X`, a symbolic or

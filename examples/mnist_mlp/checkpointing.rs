@@ -3,7 +3,8 @@
 
 use crate::args::{Act, Args, Opt};
 use serde::Serialize;
-use std::path::Path;
+use std::fmt::Display;
+use std::path::{Path, PathBuf};
 use tapegrad::optim::{AdamConfig, OptimizerSpec, WeightDecay};
 use tapegrad::prelude::*;
 
@@ -84,4 +85,36 @@ pub fn save(
         .with_optimizer(model, optimizer)
         .with_progress(progress)
         .save(path)
+}
+
+/// Writes with `write` to `path`; if that fails although the destination passed the check
+/// before training (the folder was removed, the disk filled up), writes to a file in the
+/// system's temporary folder instead, so that a finished run's weights are never lost, and
+/// says where in the error.
+pub fn write_or_rescue<E: Display>(
+    path: &Path,
+    write: impl Fn(&Path) -> Result<(), E>,
+) -> Result<(), String> {
+    let Err(error) = write(path) else {
+        return Ok(());
+    };
+    let rescue = rescue_path(path);
+    match write(&rescue) {
+        Ok(()) => Err(format!(
+            "{error}; the weights were written to {} instead",
+            rescue.display()
+        )),
+        Err(again) => Err(format!(
+            "{error}; writing them to {} failed too: {again}",
+            rescue.display()
+        )),
+    }
+}
+
+/// `NAME.rescued-PID` in the system's temporary folder, for `write_or_rescue`.
+fn rescue_path(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map_or_else(|| "mnist_mlp".into(), |n| n.to_string_lossy());
+    std::env::temp_dir().join(format!("{name}.rescued-{}", std::process::id()))
 }

@@ -125,8 +125,10 @@ fn run(args: &Args, out: &mut report::Stdout) -> Result<Ended, Failure> {
         report::print_epoch(out, args, epoch, &train, &test);
         if let Some(path) = &args.save {
             let optimizer = trainer.optimizer().as_ref();
-            checkpointing::save(path, args, &model, optimizer, epoch + 1, steps_done)
-                .map_err(input)?;
+            checkpointing::write_or_rescue(path, |path| {
+                checkpointing::save(path, args, &model, optimizer, epoch + 1, steps_done)
+            })
+            .map_err(Failure::Input)?;
         }
         if interrupt::requested() {
             return Ok(Ended::Interrupted);
@@ -137,7 +139,8 @@ fn run(args: &Args, out: &mut report::Stdout) -> Result<Ended, Failure> {
         last = Some((train, test));
     }
     if let Some(path) = &args.export {
-        export_safetensors(&model, path).map_err(input)?;
+        checkpointing::write_or_rescue(path, |path| export_safetensors(&model, path))
+            .map_err(Failure::Input)?;
     }
     if first_epoch >= args.epochs as usize {
         report::error(format_args!(

@@ -109,12 +109,74 @@ fn outputs_in_missing_folders_exit_2_before_training() {
     let lost = dir.path().join("no/such/folder/run.ckpt");
     let folder = dir.path().to_str().unwrap();
     let no_data = dir.path().join("no-data");
-    for (flag, path) in [("--save", lost.to_str().unwrap()), ("--export", folder)] {
+    for (flag, path, why) in [
+        ("--save", lost.to_str().unwrap(), "does not exist"),
+        ("--export", folder, "it is a directory, not a regular file"),
+    ] {
         // Refused before anything else, not after an epoch: the missing data is not reached.
         let args = [flag, path, "--data", no_data.to_str().unwrap()];
-        let stderr = assert_fails(&args, 2, &[flag, "not a file in an existing folder"]);
+        let stderr = assert_fails(&args, 2, &[flag, why]);
         assert!(!stderr.contains("MNIST"), "{stderr}");
     }
+}
+
+#[test]
+fn unwritable_destinations_exit_2_before_training_naming_flag_and_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let no_data = no_data(dir.path());
+    let long = dir.path().join("x".repeat(250));
+    let trailing = format!("{}/run.ckpt/", dir.path().display());
+    let cases: [(&str, &str, &str); 4] = [
+        // Root may write anywhere but here: /proc takes no new file.
+        ("--save", "/proc/self/run.ckpt", "/proc/self/run.ckpt"),
+        ("--export", trailing.as_str(), "ends with '/'"),
+        // 250 bytes fit a file system's 255, but not the temporary file beside it.
+        ("--save", long.to_str().unwrap(), "at most 243 fit"),
+        ("--export", "/dev/null", "not a regular file"),
+    ];
+    for (flag, path, why) in cases {
+        let args = [flag, path, "--data", no_data.as_str()];
+        let stderr = assert_fails(&args, 2, &[flag, why]);
+        assert!(!stderr.contains("MNIST"), "reached the data: {stderr}");
+    }
+    use std::os::unix::fs::FileTypeExt;
+    let null = std::fs::metadata("/dev/null").unwrap();
+    assert!(null.file_type().is_char_device(), "/dev/null was replaced");
+}
+
+#[test]
+fn a_late_write_failure_keeps_the_weights_in_the_temporary_folder() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let sub = dir.path().join("out");
+    std::fs::create_dir(&sub).unwrap();
+    let export = sub.join("weights.safetensors");
+    let mut child = Command::new(mnist_mlp_binary())
+        .args(["--epochs", "2", "--hidden", "16"])
+        .args(["--export", export.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The destination passed the check before training; it goes away during the run.
+    let mut first = String::new();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    stdout.read_line(&mut first).unwrap();
+    assert!(first.starts_with("epoch  1/2"), "{first}");
+    std::fs::remove_dir_all(&sub).unwrap();
+    std::io::copy(&mut stdout, &mut std::io::sink()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let rescued = stderr
+        .split("the weights were written to ")
+        .nth(1)
+        .and_then(|rest| rest.split(" instead").next())
+        .unwrap_or_else(|| panic!("no rescue named in: {stderr}"));
+    let mut model = Mlp::new(&[784, 16, 10]).build();
+    let loaded = import_safetensors(&mut model, Path::new(rescued));
+    std::fs::remove_file(rescued).unwrap();
+    loaded.expect("the rescued file holds the trained weights");
 }
 
 #[test]
