@@ -232,7 +232,8 @@ mod tests {
     use super::*;
     use crate::budget::Budget;
     use crate::study::Study;
-    use tapegrad::data::Mnist;
+    use std::path::Path;
+    use tapegrad::data::{Mnist, MnistLocation, Origin, DEFAULT_MNIST_DIR};
 
     /// A learning rate of 1e6 makes the loss infinite within a few steps: the run must end
     /// with a recorded divergence, not a panic, and report no final accuracy.
@@ -241,7 +242,14 @@ mod tests {
         let mut budget = Budget::quick();
         budget.train_images = Some(640);
         budget.test_images = Some(100);
-        let data = Dataset::mnist(Mnist::load(None).expect("MNIST"), &budget);
+        // `$MNIST_DIR`, else the repository's default folder (tests run in this package's).
+        let mut location = MnistLocation::resolve(None);
+        if location.origin == Origin::Default {
+            location.dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../..")
+                .join(DEFAULT_MNIST_DIR);
+        }
+        let data = Dataset::mnist(Mnist::load_from(&location).expect("MNIST"), &budget);
         let study = Study {
             data,
             budget,

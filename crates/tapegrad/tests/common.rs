@@ -3,20 +3,35 @@
 
 #![allow(dead_code)]
 
+use std::path::Path;
 use std::sync::OnceLock;
-use tapegrad::data::{BatchConfig, Mnist, Split};
+use tapegrad::data::{BatchConfig, Mnist, MnistLocation, Origin, Split, DEFAULT_MNIST_DIR};
 use tapegrad::layers::{Mlp, Sequential};
 use tapegrad::optim::{OptimizerKind, OptimizerSpec};
 use tapegrad::prelude::*;
 use tapegrad::train::train_epoch;
 
-/// MNIST, loaded once per test binary. Panics with the loader's message (which says where
-/// it looked and how to place the files) if the data cannot be had.
+/// The repository's root: cargo runs a test in its package's folder, a user from the root.
+pub fn repo_root() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+}
+
+/// MNIST through the loader's own resolution (`$MNIST_DIR`, else the default folder), with the
+/// default taken under the repository's root, where a user's run puts it. Panics with the
+/// loader's message (which says where it looked and how to place the files) if the data
+/// cannot be had.
+pub fn load_mnist() -> Mnist {
+    let mut location = MnistLocation::resolve(None);
+    if location.origin == Origin::Default {
+        location.dir = repo_root().join(DEFAULT_MNIST_DIR);
+    }
+    Mnist::load_from(&location).unwrap_or_else(|e| panic!("MNIST is required by this test: {e}"))
+}
+
+/// MNIST, loaded once per test binary (see [`load_mnist`]).
 pub fn mnist() -> &'static Mnist {
     static MNIST: OnceLock<Mnist> = OnceLock::new();
-    MNIST.get_or_init(|| {
-        Mnist::load(None).unwrap_or_else(|e| panic!("MNIST is required by this test: {e}"))
-    })
+    MNIST.get_or_init(load_mnist)
 }
 
 /// The first `n` training images of MNIST, as their own split.

@@ -31,12 +31,17 @@ fn mnist_mlp_binary() -> PathBuf {
     path
 }
 
+/// The example as a command, run from the repository's root as a user runs it (so that its
+/// default data folder is the repository's `datasets/mnist`).
+fn mnist_mlp() -> Command {
+    let mut command = Command::new(mnist_mlp_binary());
+    command.current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
+    command
+}
+
 /// Runs the example with `args` (MNIST from `$MNIST_DIR`, as the tests have it).
 fn run(args: &[&str]) -> Output {
-    Command::new(mnist_mlp_binary())
-        .args(args)
-        .output()
-        .expect("the example runs")
+    mnist_mlp().args(args).output().expect("the example runs")
 }
 
 /// Asserts the run exited with `status` and its stderr holds every one of `needles`.
@@ -151,7 +156,7 @@ fn a_late_write_failure_keeps_the_weights_in_the_temporary_folder() {
     let sub = dir.path().join("out");
     std::fs::create_dir(&sub).unwrap();
     let export = sub.join("weights.safetensors");
-    let mut child = Command::new(mnist_mlp_binary())
+    let mut child = mnist_mlp()
         .args(["--epochs", "2", "--hidden", "16"])
         .args(["--export", export.to_str().unwrap()])
         .stdout(std::process::Stdio::piped())
@@ -357,6 +362,7 @@ fn a_low_process_limit_exits_2_instead_of_panicking() {
             ]);
         }
         c.arg("--nproc=1").arg(mnist_mlp_binary());
+        c.current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
         c
     };
     // `--help` starts no thread: it fails only where the limit cannot be set up here (no
@@ -402,7 +408,7 @@ fn a_closed_stdout_ends_the_run_after_the_save_with_141() {
     use std::io::BufRead;
     let dir = tempfile::tempdir().unwrap();
     let ck = dir.path().join("run.ckpt");
-    let mut child = Command::new(mnist_mlp_binary())
+    let mut child = mnist_mlp()
         .args([
             "--epochs",
             "2",
@@ -437,7 +443,7 @@ fn a_full_stdout_does_not_stop_training_or_saving() {
         .write(true)
         .open("/dev/full")
         .unwrap();
-    let out = Command::new(mnist_mlp_binary())
+    let out = mnist_mlp()
         .args([
             "--epochs",
             "1",
@@ -460,7 +466,7 @@ fn ctrl_c_finishes_the_step_and_exits_130_with_the_checkpoint_whole() {
     use std::io::BufRead;
     let dir = tempfile::tempdir().unwrap();
     let ck = dir.path().join("run.ckpt");
-    let mut child = Command::new(mnist_mlp_binary())
+    let mut child = mnist_mlp()
         .args([
             "--epochs",
             "3",

@@ -2,6 +2,7 @@
 //! and two worker threads, over 200 steps of the real MNIST MLP (784-512-256-10, BatchNorm,
 //! dropout, SGD with momentum).
 
+mod common;
 #[path = "reliability/fixtures.rs"]
 mod fixtures;
 
@@ -36,7 +37,7 @@ fn run(mnist: &Mnist, threads: usize) -> (Vec<u32>, String) {
 
 #[test]
 fn same_seed_same_bits_across_runs_and_thread_counts() {
-    let mnist = Mnist::load(None).expect("MNIST (set MNIST_DIR)");
+    let mnist = common::load_mnist();
     let one = run(&mnist, 1);
     let two = run(&mnist, 2);
     let two_again = run(&mnist, 2);
