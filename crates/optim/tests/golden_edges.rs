@@ -2,12 +2,12 @@
 //! them, and the `optimizer_cases` of `golden/edge_cases.json` (regenerate with
 //! `/opt/torchvenv/bin/python crates/testutil/golden/edge_cases.py`).
 
+mod common;
+
+use common::optimizer_for;
 use tapegrad_core::{Gradients, Param, Tensor};
-use tapegrad_optim::{
-    Adam, AdamConfig, Momentum, Optimizer, OptimizerExt, OptimizerState, Sgd, SgdConfig,
-    WeightDecay,
-};
-use tapegrad_testutil::edge::{check, edge_tensor, Value};
+use tapegrad_optim::{Adam, AdamConfig, Optimizer, OptimizerExt, OptimizerState};
+use tapegrad_testutil::edge::{check, edge_tensor};
 use tapegrad_testutil::load;
 
 /// One step of `optimizer` on `param` with gradient `grad`.
@@ -15,51 +15,6 @@ fn step_once(optimizer: &mut dyn Optimizer, param: &mut Param, grad: &[f32]) {
     let grad = Tensor::from_vec(param.shape().to_vec(), grad.to_vec());
     let grads = Gradients::from_params([(param.id(), grad)]);
     optimizer.step([param], &grads).unwrap();
-}
-
-/// The optimizer a case's `hyper` describes (the keys of `golden/optim.json`; PyTorch's
-/// defaults for what it does not list).
-fn optimizer_for(hyper: &Value) -> Box<dyn Optimizer> {
-    let f64_of = |key: &str| hyper.get(key).map(|v| v.as_f64().expect("a number"));
-    let lr = f64_of("lr").expect("every case sets lr");
-    let weight_decay = f64_of("weight_decay").map(|wd| match hyper["weight_decay_kind"].as_str() {
-        Some("l2") => WeightDecay::L2(wd),
-        Some("decoupled") => WeightDecay::Decoupled(wd),
-        other => panic!("unknown weight_decay_kind {other:?}"),
-    });
-    match hyper["optimizer"].as_str().expect("optimizer name") {
-        "sgd" => {
-            let momentum = f64_of("momentum").map(|mu| {
-                if hyper.get("nesterov").and_then(Value::as_bool) == Some(true) {
-                    Momentum::Nesterov(mu)
-                } else {
-                    Momentum::Classic(mu)
-                }
-            });
-            let config = SgdConfig {
-                lr,
-                momentum,
-                dampening: f64_of("dampening").unwrap_or(0.0),
-                weight_decay,
-            };
-            Box::new(Sgd::new(config).unwrap())
-        }
-        name @ ("adam" | "adamw") => {
-            let defaults = if name == "adam" {
-                AdamConfig::adam()
-            } else {
-                AdamConfig::adamw()
-            };
-            let config = AdamConfig {
-                lr,
-                weight_decay: weight_decay.or(defaults.weight_decay),
-                amsgrad: hyper.get("amsgrad").and_then(Value::as_bool) == Some(true),
-                ..defaults
-            };
-            Box::new(Adam::new(config).unwrap())
-        }
-        other => panic!("unknown optimizer {other}"),
-    }
 }
 
 /// SGD (momentum, Nesterov, L2 decay), Adam, AdamW and amsgrad over gradients with NaN,

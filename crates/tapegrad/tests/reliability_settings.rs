@@ -19,15 +19,8 @@ fn sgd() -> Sgd {
     .unwrap()
 }
 
-/// A training checkpoint saved with `saved` settings, resumed with `requested` under
-/// `rules`; returns the result and whether the model was left untouched.
-fn resume(
-    saved: &str,
-    requested: &str,
-    rules: &SettingsRules,
-) -> Result<Progress, CheckpointError> {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("run.ckpt");
+/// Saves a training checkpoint of `model(1)` made with `saved` settings to `path`.
+fn save_with_settings(path: &std::path::Path, saved: &str) {
     let progress = Progress {
         epochs_done: 1,
         steps_done: 10,
@@ -38,8 +31,20 @@ fn resume(
     Checkpoint::of_model(&model(1))
         .with_optimizer(&model(1), &sgd())
         .with_progress(progress)
-        .save(&path)
+        .save(path)
         .unwrap();
+}
+
+/// A training checkpoint saved with `saved` settings, resumed with `requested` under
+/// `rules`; returns the result and whether the model was left untouched.
+fn resume(
+    saved: &str,
+    requested: &str,
+    rules: &SettingsRules,
+) -> Result<Progress, CheckpointError> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run.ckpt");
+    save_with_settings(&path, saved);
     let mut other = model(2);
     let before = other.named_params()[0].1.value().data().to_vec();
     let result =
@@ -70,18 +75,7 @@ fn numbers_spelled_differently_are_the_same_setting() {
     // Through the plain `resume`, which has no exceptions at all.
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("run.ckpt");
-    let progress = Progress {
-        epochs_done: 1,
-        steps_done: 10,
-        schedule: None,
-        rng: None,
-        settings: saved.into(),
-    };
-    Checkpoint::of_model(&model(1))
-        .with_optimizer(&model(1), &sgd())
-        .with_progress(progress)
-        .save(&path)
-        .unwrap();
+    save_with_settings(&path, saved);
     let progress = Checkpoint::load(&path)
         .unwrap()
         .resume(&mut model(2), &mut sgd(), requested)
