@@ -1,13 +1,13 @@
 //! The tape (a Wengert list): every value computed in a step, the op that made it and its
 //! inputs, walked in reverse by [`Tape::backward`].
 
-use crate::kernels::axpy_into;
 use crate::op::{BackwardCtx, ForwardCtx};
 use crate::op_times::{timed, Pass};
 use crate::{BufferPool, Gradients, Op, OpTimes, Param, ParamId, Tensor};
 use std::ops::{Deref, Range};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
+use tapegrad_kernels::axpy_into;
 
 static NEXT_TAPE_ID: AtomicU32 = AtomicU32::new(1);
 

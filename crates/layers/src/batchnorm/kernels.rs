@@ -9,8 +9,8 @@
 //! the sums take a column strip's piece of a panel (see `panels::strip`): rows `stride`
 //! apart, of which the first values are the strip's features.
 
-use tapegrad_core::kernels::{relu, relu_backward};
-use tapegrad_core::multiversion;
+use tapegrad_kernels::multiversion;
+use tapegrad_kernels::{relu, relu_backward};
 
 /// The per-feature constants of a normalisation: `x_hat = ((x - mean) - mean_lo) * invstd`.
 #[derive(Clone, Copy)]

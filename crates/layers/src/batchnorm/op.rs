@@ -9,7 +9,8 @@ use super::panels::{for_each_row_chunk_mut, reduce_rows, strip, Totals};
 use super::stats::{batch_moments, require_two_rows, BatchStats};
 use std::ops::Range;
 use std::sync::{Arc, Mutex};
-use tapegrad_core::{multiversion, BackwardCtx, ForwardCtx, Op, Tape, Tensor, Var};
+use tapegrad_core::{BackwardCtx, ForwardCtx, Op, Tape, Tensor, Var};
+use tapegrad_kernels::multiversion;
 
 /// Where a training op puts the batch statistics its forward computed, for the layer's
 /// running statistics.

@@ -12,7 +12,7 @@
 
 use std::cell::Cell;
 use std::ops::Range;
-use tapegrad_core::kernels::{for_each_chunk_mut, for_each_chunk_pair_mut, threads, CHUNK};
+use tapegrad_kernels::{for_each_chunk_mut, for_each_chunk_pair_mut, threads, CHUNK};
 
 /// Rows per panel of an `(n, c)` matrix: about [`CHUNK`] elements, a panel of each input
 /// small enough for the core's L2 cache, and enough rows that merging the panels' sums

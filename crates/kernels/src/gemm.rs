@@ -6,7 +6,7 @@
 //! block) wherever the element sits in its tile, and the tasks below cut `C` into blocks of
 //! whole rows or whole columns, never `k`. So one thread, two or three give the same bits.
 //! `matrixmultiply`'s own threading is not used: it would start threads beside the team's
-//! (`kernels/team.rs`), which runs the blocks here.
+//! (`team.rs`), which runs the blocks here.
 
 use super::{parallel_for, threads};
 

@@ -49,7 +49,7 @@ pub fn threads() -> usize {
 ///
 /// ```
 /// use std::sync::atomic::{AtomicUsize, Ordering};
-/// use tapegrad_core::kernels::parallel_for;
+/// use tapegrad_kernels::parallel_for;
 ///
 /// let total = AtomicUsize::new(0);
 /// parallel_for(10, |t| {
@@ -73,7 +73,7 @@ pub fn parallel_for(tasks: usize, f: impl Fn(usize) + Sync) {
 /// Runs `a` and `b`, side by side when a team worker is free, and returns their results.
 ///
 /// ```
-/// use tapegrad_core::kernels::join;
+/// use tapegrad_kernels::join;
 /// assert_eq!(join(|| 1 + 1, || "two"), (2, "two"));
 /// ```
 pub fn join<A: Send, B: Send>(
@@ -292,7 +292,7 @@ impl Team {
 /// last may be shorter), in parallel when there are several.
 ///
 /// ```
-/// use tapegrad_core::kernels::for_each_chunk_mut;
+/// use tapegrad_kernels::for_each_chunk_mut;
 /// let mut v = vec![0.0f32; 10];
 /// for_each_chunk_mut(&mut v, 4, |i, c| c.fill(i as f32));
 /// assert_eq!(v, [0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 2.0, 2.0]);
@@ -309,7 +309,7 @@ pub fn for_each_chunk_mut<T: Send>(
 /// of b)`, where `b`'s chunks are empty past its end (pass an empty `b` for one output).
 ///
 /// ```
-/// use tapegrad_core::kernels::for_each_chunk_pair_mut;
+/// use tapegrad_kernels::for_each_chunk_pair_mut;
 /// let (mut a, mut b) = (vec![1.0f32; 5], vec![0.0f32; 5]);
 /// for_each_chunk_pair_mut(&mut a, &mut b, 2, |_, a, b| {
 ///     b.copy_from_slice(a);
@@ -344,7 +344,7 @@ pub fn for_each_chunk_pair_mut<T: Send, U: Send>(
 /// `[f(0), f(1), ..., f(n - 1)]`, computed in parallel, in index order.
 ///
 /// ```
-/// use tapegrad_core::kernels::map_tasks;
+/// use tapegrad_kernels::map_tasks;
 /// assert_eq!(map_tasks(4, |i| i * i), [0, 1, 4, 9]);
 /// ```
 pub fn map_tasks<R: Send>(n: usize, f: impl Fn(usize) -> R + Sync) -> Vec<R> {

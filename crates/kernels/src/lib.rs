@@ -1,10 +1,15 @@
-//! The arithmetic under the ops: chunked parallel loops, deterministic reductions and GEMM.
+//! # tapegrad-kernels
+//!
+//! The arithmetic under tapegrad's ops, optimizers and batch loader: chunked parallel loops,
+//! deterministic reductions and GEMM. It knows nothing of tensors or autograd, so every crate
+//! of the workspace can use its threads.
 //!
 //! Work is split in fixed-size chunks, never "one chunk per thread", so every result is
 //! bit-identical whatever the number of threads (GEMM splits per thread, but only along rows
 //! or columns of the output, which leaves each element's arithmetic unchanged: see
-//! `kernels/gemm.rs`). [`multiversion!`](crate::multiversion) compiles a loop for AVX-512
-//! and AVX2 too, chosen at run time, with identical results.
+//! `gemm.rs`). [`multiversion!`] compiles a loop for AVX-512 and AVX2 too, chosen at run
+//! time, with identical results.
+#![warn(missing_docs)]
 
 mod gemm;
 mod math;
@@ -18,8 +23,8 @@ pub use team::{
     for_each_chunk_mut, for_each_chunk_pair_mut, join, map_tasks, parallel_for, threads, MAX_TASKS,
 };
 
-/// Elements per parallel chunk of an element-wise loop: a few microseconds of work, against
-/// well under one to hand a task to a spinning worker of the team (`kernels/team.rs`).
+/// Elements per parallel chunk of an element-wise loop (`2^15`): a few microseconds of work, against
+/// well under one to hand a task to a spinning worker of the team (`team.rs`).
 pub const CHUNK: usize = 1 << 15;
 
 /// The piece of `a` that lines up with chunk `i` of an output of `len` elements.
