@@ -21,16 +21,16 @@ pub enum Backend {
     /// atomic store rather than waking a sleeping thread (see `team.rs`). The calling thread
     /// works on its loop too; a loop started while the team is busy runs on its caller.
     Team,
-    /// Rayon's pool (the global one, or the one a `ThreadPool::install` runs in). The calling
-    /// thread works on its loop too, beside one pool job per other thread.
+    /// Rayon's pool (the global one, or the one a `ThreadPool::install` runs in), through
+    /// `rayon::join`: the calling thread works on its loop too when it is one of the pool's.
     Rayon,
 }
 
 impl Backend {
     /// The backend used when [`BACKEND_VAR`] is unset: rayon's pool, faster on the shared
     /// 2-core machine the project is measured on, where other processes keep both cores busy
-    /// (load 5 to 9): an MNIST epoch at batch 128 took 4.06 s on it against 5.59 s on the team
-    /// (medians of 6 interleaved runs of `benches/compare/workloads.rs`), whose spinning
+    /// (load 8 to 40): an MNIST epoch at batch 128 took 3.29 s on it against 4.67 s on the
+    /// team (medians of 5 interleaved runs of `benches/compare/workloads.rs`), whose spinning
     /// workers take turns on the cores from busier threads. The team may win on idle cores.
     pub const DEFAULT: Backend = Backend::Rayon;
 
@@ -148,10 +148,12 @@ fn run_on(backend: Backend, tasks: usize, f: &(dyn Fn(usize) + Sync)) {
     }
 }
 
-/// The rayon backend: the caller and one pool job per other thread claim task numbers from a
-/// shared counter until none is left. The caller starts at once, where a `par_iter` called
-/// from outside the pool would hand all the work to the pool's threads and wait for them to
-/// wake up; and tasks go to whichever thread is free, whatever their sizes.
+/// The rayon backend: one worker per thread, spread by a tree of `rayon::join`s, claiming
+/// task numbers from a shared counter until none is left, so that tasks go to whichever thread
+/// is free, whatever their sizes. `join` keeps its jobs on the stack, where a scope's `spawn`
+/// would allocate one per loop (a dozen per training step). Called from a thread of the pool,
+/// the caller works too, and runs a worker no other thread has taken itself; called from
+/// outside, the pool's threads do the work while the caller waits.
 fn run_on_rayon(tasks: usize, f: &(dyn Fn(usize) + Sync)) {
     let next = AtomicUsize::new(0);
     let work = || loop {
@@ -161,12 +163,17 @@ fn run_on_rayon(tasks: usize, f: &(dyn Fn(usize) + Sync)) {
         }
         f(task);
     };
-    rayon::in_place_scope(|scope| {
-        for _ in 1..threads().min(tasks) {
-            scope.spawn(|_| work());
-        }
+    spread(threads().min(tasks), &work);
+}
+
+/// Runs `work` on `workers` threads of rayon's pool at most (fewer when the others are busy).
+fn spread(workers: usize, work: &(dyn Fn() + Sync)) {
+    if workers <= 1 {
         work();
-    });
+    } else {
+        let half = workers / 2;
+        rayon::join(|| spread(half, work), || spread(workers - half, work));
+    }
 }
 
 /// Runs `a` and `b`, side by side when a thread of the [`backend`] is free, and returns their
