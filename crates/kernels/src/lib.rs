@@ -20,7 +20,8 @@
 //! - `TAPEGRAD_THREADS=team`: tapegrad's own workers, which spin between the short loops of
 //!   a training step instead of going to sleep;
 //! - `TAPEGRAD_THREADS=rayon`: rayon's pool;
-//! - unset: [`Backend::DEFAULT`], the faster of the two on an MNIST epoch where measured.
+//! - unset: [`Backend::DEFAULT`], rayon's pool, the faster of the two on the MNIST epochs
+//!   where measured.
 //!
 //! Both give the same bits. [`with_backend`] overrides the variable for the loops one thread
 //! starts (the tests run every kernel on both that way).

@@ -30,8 +30,9 @@ impl Backend {
     /// The backend used when [`BACKEND_VAR`] is unset: rayon's pool, faster on the shared
     /// 2-core machine the project is measured on, where other processes keep both cores busy
     /// (load 8 to 40): an MNIST epoch at batch 128 took 3.29 s on it against 4.67 s on the
-    /// team (medians of 5 interleaved runs of `benches/compare/workloads.rs`), whose spinning
-    /// workers take turns on the cores from busier threads. The team may win on idle cores.
+    /// team (medians of 5 interleaved runs of `benches/compare/workloads.rs`): there the
+    /// team's spinning workers take core time that the work needs. On idle cores the team may
+    /// win.
     pub const DEFAULT: Backend = Backend::Rayon;
 
     /// Parses a value of [`BACKEND_VAR`]: `team` or `rayon`, in any case.
@@ -188,7 +189,7 @@ pub fn join<A: Send, B: Send>(
     b: impl FnOnce() -> B + Send,
 ) -> (A, B) {
     // Each closure is taken out of its slot by the one task that runs it. On both backends,
-    // the caller runs `b` too when no other thread has taken it by the time `a` is done.
+    // a thread done with one task runs the other too if no other thread has claimed it.
     let (a, b) = (Mutex::new(Some(a)), Mutex::new(Some(b)));
     let (ra, rb) = (Mutex::new(None), Mutex::new(None));
     parallel_for(2, |t| {
