@@ -9,7 +9,7 @@ mod common;
 
 use common::uniform;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use tapegrad::core::kernels::{gemm, gemm_serial, MatRef};
+use tapegrad_kernels::{gemm, gemm_serial, MatRef};
 
 /// `(name, batch, fan_in, fan_out)` of each layer.
 const LAYERS: &[(&str, usize, usize, usize)] = &[

@@ -38,6 +38,7 @@ mod common;
 use common::batch_norm_step;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use rand_distr::StandardNormal;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -377,15 +378,10 @@ fn peak_rss_workload(data: Option<&Path>) -> Value {
     })
 }
 
-/// Standard normal samples (Box-Muller), seeded.
+/// Standard normal samples, seeded.
 fn normal(shape: &[usize], rng: &mut ChaCha8Rng) -> Tensor {
     let numel = shape.iter().product();
-    let data = (0..numel)
-        .map(|_| {
-            let (u, v): (f64, f64) = (1.0 - rng.random::<f64>(), rng.random());
-            ((-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()) as f32
-        })
-        .collect();
+    let data = (0..numel).map(|_| rng.sample(StandardNormal)).collect();
     Tensor::from_vec(shape.to_vec(), data)
 }
 

@@ -23,7 +23,6 @@
 
 mod gradcheck;
 mod gradients;
-pub mod kernels;
 mod op;
 mod op_times;
 mod ops;

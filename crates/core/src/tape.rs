@@ -1,7 +1,6 @@
 //! The tape (a Wengert list): every value computed in a step, the op that made it and its
 //! inputs, walked in reverse by [`Tape::backward`].
 
-use crate::kernels::axpy_into;
 use crate::op::{BackwardCtx, ForwardCtx};
 use crate::op_times::{timed, Pass};
 use crate::pool::BufferPool;
@@ -9,6 +8,7 @@ use crate::{Gradients, Op, OpTimes, Param, ParamId, Tensor};
 use std::ops::{Deref, Range};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
+use tapegrad_kernels::axpy_into;
 
 static NEXT_TAPE_ID: AtomicU32 = AtomicU32::new(1);
 

@@ -7,8 +7,8 @@
 
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use tapegrad_core::kernels::{for_each_chunk_mut, threads};
-use tapegrad_core::multiversion;
+use tapegrad_kernels::multiversion;
+use tapegrad_kernels::{for_each_chunk_mut, threads};
 
 use crate::mnist::Split;
 

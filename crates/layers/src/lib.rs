@@ -42,7 +42,10 @@ pub use batchnorm::{
 };
 pub use dropout::{Dropout, DropoutOp};
 pub use fold::{fold_batchnorm, FoldError, Folded, SkipReason, Skipped};
-pub use init::{seeded_rng, uniform};
+pub use init::{
+    calculate_gain, constant, fan_in_and_fan_out, kaiming_normal, kaiming_uniform, normal,
+    seeded_rng, uniform, xavier_normal, xavier_uniform, FanMode, Kaiming, Nonlinearity,
+};
 pub use linear::Linear;
 pub use mlp::Mlp;
 pub use module::{BufferMut, BufferRef, Mode, Module, ModuleExt, Path, Rng, Visitor, VisitorMut};

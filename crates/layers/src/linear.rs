@@ -48,8 +48,8 @@ impl Linear {
             "Linear: in_features must be positive, got {in_features} (out_features {out_features})"
         );
         let bound = 1.0 / (in_features as f32).sqrt();
-        let weight = Param::new(uniform(&[out_features, in_features], bound, rng));
-        let bias = bias.then(|| Param::new(uniform(&[out_features], bound, rng)));
+        let weight = Param::new(uniform(&[out_features, in_features], -bound, bound, rng));
+        let bias = bias.then(|| Param::new(uniform(&[out_features], -bound, bound, rng)));
         Linear {
             weight,
             bias,

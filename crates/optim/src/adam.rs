@@ -7,8 +7,8 @@ use crate::spread::{Cut, Piece, Run, StepState};
 use crate::weight_decay::{self, WeightDecay};
 use crate::{OptimError, Optimizer, OptimizerState};
 use serde::{Deserialize, Serialize};
-use tapegrad_core::multiversion;
 use tapegrad_core::{Gradients, Param, ParamId};
+use tapegrad_kernels::multiversion;
 
 /// The settings of [`Adam`]. [`Default`] (same as [`AdamConfig::adam`]) gives
 /// `torch.optim.Adam`'s defaults; [`AdamConfig::adamw`] gives `torch.optim.AdamW`'s.

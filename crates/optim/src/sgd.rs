@@ -7,8 +7,8 @@ use crate::spread::{Cut, Piece, Run, StepState};
 use crate::weight_decay::WeightDecay;
 use crate::{OptimError, Optimizer, OptimizerState};
 use serde::{Deserialize, Serialize};
-use tapegrad_core::multiversion;
 use tapegrad_core::{Gradients, Param, ParamId};
+use tapegrad_kernels::multiversion;
 
 /// The momentum variant, with its coefficient `mu`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

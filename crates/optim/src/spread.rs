@@ -12,7 +12,7 @@
 
 use crate::slot::ParamSlot;
 use std::sync::{Mutex, PoisonError};
-use tapegrad_core::kernels::{parallel_for, threads};
+use tapegrad_kernels::{parallel_for, threads};
 
 /// The fewest values worth a thread of their own: handing a task over costs about a
 /// microsecond, the time an update takes over a few thousand values.

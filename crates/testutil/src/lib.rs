@@ -178,7 +178,7 @@ mod tests {
                 );
             }
         }
-        assert_eq!(files, 6);
+        assert_eq!(files, 7);
     }
 
     #[test]

@@ -1,9 +1,8 @@
 //! A stochastic layer: it owns a seeded generator and shows it to visitors, so that a
 //! checkpoint saves it and a resumed run draws the same numbers.
 
-use tapegrad::core::{Tape, Tensor, Var};
-use tapegrad::layers::rand::Rng as _;
-use tapegrad::layers::{seeded_rng, Mode, Module, Path, Rng, Visitor, VisitorMut};
+use tapegrad::core::{Tape, Var};
+use tapegrad::layers::{normal, seeded_rng, Mode, Module, Path, Rng, Visitor, VisitorMut};
 
 /// Adds `N(0, std^2)` noise to every element in `Mode::Train`; the identity in `Mode::Eval`
 /// (Keras' `GaussianNoise`, a regulariser).
@@ -50,23 +49,13 @@ impl GaussianNoise {
     }
 }
 
-/// One draw of `N(0, 1)` (Box-Muller; `1 - u` is in `(0, 1]`, so its logarithm is finite).
-fn standard_normal(rng: &mut Rng) -> f32 {
-    let (u, v) = (rng.random::<f64>(), rng.random::<f64>());
-    ((-2.0 * (1.0 - u).ln()).sqrt() * (std::f64::consts::TAU * v).cos()) as f32
-}
-
 impl Module for GaussianNoise {
     fn forward(&mut self, tape: &mut Tape, x: Var, mode: Mode) -> Var {
         if mode == Mode::Eval || self.std == 0.0 {
             return x; // no op recorded, no number drawn
         }
         let shape = tape.shape(x).to_vec();
-        let numel = shape.iter().product();
-        let noise = (0..numel)
-            .map(|_| self.std * standard_normal(&mut self.rng))
-            .collect();
-        let noise = tape.constant(Tensor::from_vec(shape, noise));
+        let noise = tape.constant(normal(&shape, 0.0, self.std, &mut self.rng));
         tape.add(x, noise)
     }
 

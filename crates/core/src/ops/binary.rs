@@ -1,8 +1,8 @@
 //! Element-wise `add`, `sub`, `mul`, `div`, with the right operand either of the same shape
 //! or one row broadcast over every row of the left one (a bias, a per-feature scale).
 
-use crate::kernels::{sum_rows_into, zip3_into, zip_into};
 use crate::{BackwardCtx, ForwardCtx, Op, Tape, Tensor, Var};
+use tapegrad_kernels::{sum_rows_into, zip3_into, zip_into};
 
 #[derive(Clone, Copy)]
 enum Kind {

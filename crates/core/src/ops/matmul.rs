@@ -2,11 +2,11 @@
 //! `linear` (`x W^T + b`, PyTorch's layout, the bias folded into the GEMM), optionally
 //! followed by a ReLU in the same op (`linear_relu`).
 
-use crate::kernels::{
+use crate::{BackwardCtx, ForwardCtx, Op, Tape, Tensor, Var};
+use tapegrad_kernels::{
     for_each_chunk_mut, gemm, gemm_is_large, gemm_serial, join, relu, relu_backward, sum_rows_into,
     zip_into, MatRef, CHUNK,
 };
-use crate::{BackwardCtx, ForwardCtx, Op, Tape, Tensor, Var};
 
 /// The two dimensions of a matrix operand, or a panic naming the op and both shapes.
 fn matrix_dims(op: &str, which: &Tensor, other: &Tensor) -> (usize, usize) {

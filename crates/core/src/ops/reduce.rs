@@ -1,8 +1,8 @@
 //! `sum` and `mean`, over everything or along one axis (the axis is removed, as PyTorch's
 //! default `keepdim=False`).
 
-use crate::kernels::sum_all;
 use crate::{BackwardCtx, ForwardCtx, Op, Tape, Tensor, Var};
+use tapegrad_kernels::sum_all;
 
 struct Reduce {
     /// `None`: every element; `Some(k)`: along axis `k`.

@@ -1,7 +1,7 @@
 //! `a + s` and `a * s` for a plain number `s` (no gradient for `s`).
 
-use crate::kernels::map_into;
 use crate::{BackwardCtx, ForwardCtx, Op, Tape, Tensor, Var};
+use tapegrad_kernels::map_into;
 
 /// `y = a * scale + shift`: one op serves both `add_scalar` and `mul_scalar`.
 struct Affine {

@@ -2,8 +2,8 @@
 //! is taken from the output where it can be (`relu`, `sigmoid`, `tanh`, `exp`, `sqrt`), so
 //! the backward reads one tensor instead of recomputing the function.
 
-use crate::kernels::{map_into, relu, relu_backward, sigmoid_into, zip_into};
 use crate::{BackwardCtx, ForwardCtx, Op, Tape, Tensor, Var};
+use tapegrad_kernels::{map_into, relu, relu_backward, sigmoid_into, zip_into};
 
 #[derive(Clone, Copy)]
 enum Kind {
@@ -64,7 +64,7 @@ impl Op for Unary {
 
 impl Tape {
     /// `max(x, 0)`; its derivative at 0 is 0, and a NaN stays NaN with the gradient passed
-    /// through, as in PyTorch (see [`kernels::relu`](crate::kernels::relu)).
+    /// through, as in PyTorch (see [`tapegrad_kernels::relu`]).
     pub fn relu(&mut self, x: Var) -> Var {
         self.apply(Unary { kind: Kind::Relu }, &[x])
     }

@@ -3,8 +3,8 @@
 //! composed version in `reference.rs` records.
 
 use super::stats::{column_sums, for_each_row_chunk, require_two_rows, BatchStats};
-use tapegrad_core::kernels::{relu, relu_backward};
 use tapegrad_core::{BackwardCtx, ForwardCtx, Op, Tape, Tensor, Var};
+use tapegrad_kernels::{relu, relu_backward};
 
 /// `y = gamma * (x - mean) * invstd + beta` over `x: [n, c]`, per feature, as one tape op.
 ///

@@ -1,8 +1,8 @@
 //! BatchNorm's statistics (those of a batch, the running ones), and the fixed-chunk loops
 //! under them and the op.
 
-use tapegrad_core::kernels::for_each_chunk_mut;
 use tapegrad_core::Tensor;
+use tapegrad_kernels::for_each_chunk_mut;
 
 /// Rows per parallel task of a `[n, c]` loop: about 16K elements, at least 32 rows (so that
 /// a reduction's per-task sums stay small beside the data). Never a function of the thread

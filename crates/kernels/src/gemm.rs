@@ -1,12 +1,12 @@
 //! GEMM through `matrixmultiply::sgemm`, with strides for transposes and a split of large
-//! products across rayon's threads that leaves every result bit-identical.
+//! products across the kernels' threads that leaves every result bit-identical.
 //!
 //! Why the split cannot change a result: `sgemm` computes each element of `C` with the same
 //! micro-kernel and the same summation order over `k` (fixed blocks of `k`, one FMA chain per
 //! block) wherever the element sits in its tile, and the tasks below cut `C` into blocks of
 //! whole rows or whole columns, never `k`. So one thread, two or three give the same bits.
 //! `matrixmultiply`'s own threading is not used: it would start threads beside the team's
-//! (`kernels/team.rs`), which runs the blocks here.
+//! (`team.rs`), or beside rayon's pool, which run the blocks here.
 
 use super::{parallel_for, threads};
 
@@ -205,6 +205,7 @@ fn task_boundary(task: usize, tasks: usize, extent: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{with_backend, Backend};
 
     fn naive(a: MatRef<'_>, b: MatRef<'_>) -> Vec<f32> {
         let (m, k) = a.dims();
@@ -283,7 +284,7 @@ mod tests {
     }
 
     #[test]
-    fn gemm_is_bit_identical_on_one_and_two_threads() {
+    fn gemm_is_bit_identical_on_either_backend_and_any_thread_count() {
         // Tall (split by rows), wide (split by columns), ragged sizes, transposes, and a beta
         // that reads the old contents of c.
         let cases = [
@@ -305,18 +306,22 @@ mod tests {
             } else {
                 MatRef::new(&b, k, n)
             };
-            let product = |threads: usize| {
+            let product = |backend: Backend, threads: usize| {
                 let pool = rayon::ThreadPoolBuilder::new()
                     .num_threads(threads)
                     .build()
                     .unwrap();
                 let mut c = filled(m * n, 31);
-                pool.install(|| gemm(am, bm, beta, &mut c));
+                pool.install(|| with_backend(backend, || gemm(am, bm, beta, &mut c)));
                 c
             };
-            let one = product(1);
-            assert_eq!(one, product(2), "{m}x{k}x{n}");
-            assert_eq!(one, product(3), "{m}x{k}x{n}");
+            let one = product(Backend::Team, 1);
+            for backend in [Backend::Team, Backend::Rayon] {
+                for threads in [1, 2, 3] {
+                    let c = product(backend, threads);
+                    assert_eq!(one, c, "{m}x{k}x{n}, {backend:?} on {threads} threads");
+                }
+            }
             let mut serial = filled(m * n, 31);
             gemm_serial(am, bm, beta, &mut serial);
             assert_eq!(one, serial, "{m}x{k}x{n}");

@@ -40,7 +40,7 @@ pub fn has_avx2() -> bool {
 /// be compiled for the wider instruction set). Arguments must be plain (no `impl Trait`).
 ///
 /// ```
-/// tapegrad_core::multiversion! {
+/// tapegrad_kernels::multiversion! {
 ///     /// `out[i] = a[i] * s`.
 ///     fn scale(out: &mut [f32], a: &[f32], s: f32) {
 ///         for (o, &x) in out.iter_mut().zip(a) {
@@ -69,11 +69,11 @@ macro_rules! multiversion {
                 unsafe fn avx2($($arg: $ty),*) $(-> $ret)? {
                     body($($arg),*)
                 }
-                if $crate::kernels::has_avx512() {
+                if $crate::has_avx512() {
                     // SAFETY: the CPU has AVX-512F.
                     return unsafe { avx512($($arg),*) };
                 }
-                if $crate::kernels::has_avx2() {
+                if $crate::has_avx2() {
                     // SAFETY: the CPU has AVX2.
                     return unsafe { avx2($($arg),*) };
                 }

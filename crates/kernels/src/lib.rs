@@ -1,25 +1,57 @@
-//! The arithmetic under the ops: chunked parallel loops, deterministic reductions and GEMM.
+//! # tapegrad-kernels
+//!
+//! The arithmetic under tapegrad's ops, optimizers and batch loader: chunked parallel loops,
+//! deterministic reductions, GEMM, and vectorised element-wise math. It knows nothing of
+//! tensors or autograd, so every crate of the workspace can use its threads.
 //!
 //! Work is split in fixed-size chunks, never "one chunk per thread", so every result is
 //! bit-identical whatever the number of threads (GEMM splits per thread, but only along rows
 //! or columns of the output, which leaves each element's arithmetic unchanged: see
-//! `kernels/gemm.rs`). [`multiversion!`](crate::multiversion) compiles a loop for AVX-512
-//! and AVX2 too, chosen at run time, with identical results.
+//! `gemm.rs`). [`multiversion!`] compiles a loop for AVX-512 and AVX2 too, chosen at run
+//! time, with identical results.
+//!
+//! ## Threads
+//!
+//! The number of tasks a large loop is split into is rayon's thread count where the loop
+//! starts ([`threads`]): `RAYON_NUM_THREADS`, or the pool a `ThreadPool::install` runs in.
+//! Which threads run them is the [`Backend`], chosen by the environment variable
+//! `TAPEGRAD_THREADS` ([`BACKEND_VAR`]), read once at the first parallel loop:
+//!
+//! - `TAPEGRAD_THREADS=team`: tapegrad's own workers, which spin between the short loops of
+//!   a training step instead of going to sleep;
+//! - `TAPEGRAD_THREADS=rayon`: rayon's pool;
+//! - unset: [`Backend::DEFAULT`], rayon's pool, the faster of the two on the MNIST epochs
+//!   where measured.
+//!
+//! Both give the same bits. [`with_backend`] overrides the variable for the loops one thread
+//! starts (the tests run every kernel on both that way).
+//!
+//! ```
+//! use tapegrad_kernels::{sum_all, with_backend, Backend};
+//! let x: Vec<f32> = (0..100_000).map(|i| (i % 10) as f32).collect();
+//! let team = with_backend(Backend::Team, || sum_all(&x));
+//! let rayon = with_backend(Backend::Rayon, || sum_all(&x));
+//! assert_eq!(team.to_bits(), rayon.to_bits());
+//! ```
+#![warn(missing_docs)]
 
 mod gemm;
 mod math;
+mod parallel;
 mod simd;
 mod team;
 
 pub use gemm::{gemm, gemm_is_large, gemm_serial, MatRef};
 pub use math::{exp, relu, relu_backward, sigmoid, sigmoid_into};
-pub use simd::{has_avx2, has_avx512};
-pub use team::{
-    for_each_chunk_mut, for_each_chunk_pair_mut, join, map_tasks, parallel_for, threads, MAX_TASKS,
+pub use parallel::{
+    backend, for_each_chunk_mut, for_each_chunk_pair_mut, join, map_tasks, parallel_for, threads,
+    with_backend, Backend, BACKEND_VAR,
 };
+pub use simd::{has_avx2, has_avx512};
+pub use team::MAX_TASKS;
 
-/// Elements per parallel chunk of an element-wise loop: a few microseconds of work, against
-/// well under one to hand a task to a spinning worker of the team (`kernels/team.rs`).
+/// Elements per parallel chunk of an element-wise loop (`2^15`): a few microseconds of work,
+/// against well under one to hand a task to a spinning worker of the team (`team.rs`).
 pub const CHUNK: usize = 1 << 15;
 
 /// The piece of `a` that lines up with chunk `i` of an output of `len` elements.
@@ -122,6 +154,65 @@ mod tests {
         let a: Vec<f32> = (0..200_000).map(|i| (i % 7) as f32).collect();
         let expected: f64 = (0..200_000).map(|i| (i % 7) as f64).sum();
         assert_eq!(sum_all(&a), expected);
+    }
+
+    /// The outputs of every chunked kernel on inputs of several chunks, as bits.
+    fn every_kernel(x: &[f32], y: &[f32], z: &[f32]) -> Vec<u64> {
+        let n = x.len();
+        let mut out = vec![0.0; n];
+        let mut bits: Vec<u64> = Vec::new();
+        let mut keep = |v: &[f32]| bits.extend(v.iter().map(|x| x.to_bits() as u64));
+        map_into(&mut out, x, |v| exp(v) * 0.5);
+        keep(&out);
+        zip_into(&mut out, x, y, |a, b| a * b + a);
+        keep(&out);
+        zip3_into(&mut out, x, y, z, |a, b, c| a * b - c);
+        keep(&out);
+        sigmoid_into(&mut out, x);
+        keep(&out);
+        out.copy_from_slice(z);
+        axpy_into(&mut out, 0.3, y);
+        keep(&out);
+        let mut rows = vec![0.0; 100];
+        sum_rows_into(&mut rows, &x[..n / 100 * 100], n / 100, 100);
+        keep(&rows);
+        let mut c = vec![0.0; 100 * 100];
+        gemm(
+            MatRef::new(&x[..100 * 700], 100, 700),
+            MatRef::new(&y[..700 * 100], 100, 700).t(true),
+            0.0,
+            &mut c,
+        );
+        keep(&c);
+        bits.push(sum_all(x).to_bits());
+        bits
+    }
+
+    #[test]
+    fn every_kernel_gives_the_same_bits_on_either_backend_and_any_thread_count() {
+        let n = 5 * CHUNK + 1200;
+        let wave = |k: f32| -> Vec<f32> { (0..n).map(|i| (i as f32 * k).sin() * 3.0).collect() };
+        let (x, y, z) = (wave(0.37), wave(1.13), wave(0.071));
+        let reference = with_backend(Backend::Team, || {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(1)
+                .build()
+                .unwrap()
+                .install(|| every_kernel(&x, &y, &z))
+        });
+        for backend in [Backend::Team, Backend::Rayon] {
+            for threads in [1, 2, 3, 4] {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap();
+                let bits = pool.install(|| with_backend(backend, || every_kernel(&x, &y, &z)));
+                assert!(
+                    bits == reference,
+                    "{backend:?} on {threads} threads differs"
+                );
+            }
+        }
     }
 
     #[test]

@@ -9,11 +9,16 @@
 //! costs one atomic store seen by a spinning core. When no job comes for longer they sleep,
 //! so a program that has stopped computing does not keep a core busy.
 //!
+//! This is the [`Backend::Team`](crate::Backend::Team) of [`parallel_for`](crate::parallel_for),
+//! chosen with `TAPEGRAD_THREADS=team`; the default hands the same loops to rayon's pool,
+//! which was faster on a machine whose cores other processes keep busy (where spinning
+//! takes time from them; see [`Backend::DEFAULT`](crate::Backend::DEFAULT)).
+//!
 //! One caller uses the team at a time. Another thread that forks meanwhile, or a task that
 //! forks inside a job, runs its tasks itself, one after the other: every kernel gives the
 //! same bits on any number of threads, so who runs a task never changes a result.
 //!
-//! The number of tasks is the caller's choice (the kernels use [`threads`], rayon's thread
+//! The number of tasks is the caller's choice (the kernels use [`threads`](crate::threads), rayon's thread
 //! count, so `ThreadPool::install` and `RAYON_NUM_THREADS` still set the parallelism); the
 //! team has one worker fewer than the machine has cores, since the caller works too.
 
@@ -34,66 +39,17 @@ const PURE_SPINS: u32 = 1 << 12;
 /// Bits of the team's state word for the next task to claim and for the job's task count.
 const TASK_BITS: u32 = 24;
 const TASK_MASK: u64 = (1 << TASK_BITS) - 1;
-/// The most tasks one job can have.
+/// The most tasks one job can have (`2^24 - 1`: the width of a field of the state word).
 pub const MAX_TASKS: usize = TASK_MASK as usize;
 
-/// How many tasks the kernels split a large loop into: rayon's thread count where the call is
-/// made (the global pool's, or that of the pool a `ThreadPool::install` runs in).
-pub fn threads() -> usize {
-    rayon::current_num_threads()
-}
-
-/// Runs `f(0)`, `f(1)`, ..., `f(tasks - 1)`, on the team's threads and the calling one (only
-/// the calling one where [`threads`] is 1), and returns when all have returned. Tasks run in no particular order. A panic in a task is
-/// re-raised here, after every task has finished.
-///
-/// ```
-/// use std::sync::atomic::{AtomicUsize, Ordering};
-/// use tapegrad_core::kernels::parallel_for;
-///
-/// let total = AtomicUsize::new(0);
-/// parallel_for(10, |t| {
-///     total.fetch_add(t, Ordering::Relaxed);
-/// });
-/// assert_eq!(total.into_inner(), 45);
-/// ```
-pub fn parallel_for(tasks: usize, f: impl Fn(usize) + Sync) {
-    assert!(
-        tasks <= MAX_TASKS,
-        "parallel_for: {tasks} tasks is too many"
-    );
-    // One thread asked for (`--threads 1`, `RAYON_NUM_THREADS=1`, a one-thread pool): serial.
-    let parallel = tasks > 1 && threads() > 1;
-    match parallel.then(team).flatten().filter(|t| t.try_acquire()) {
-        Some(team) => team.run(&f, tasks),
+/// Runs `f(0)`, ..., `f(tasks - 1)` on the team's threads and the calling one, or all on the
+/// calling one when the team is taken (by another caller, or by the job this call is nested
+/// in) or there is none, and returns when all have returned, re-raising a task's panic.
+pub(crate) fn run(tasks: usize, f: &(dyn Fn(usize) + Sync)) {
+    match team().filter(|t| t.try_acquire()) {
+        Some(team) => team.run(f, tasks),
         None => (0..tasks).for_each(f),
     }
-}
-
-/// Runs `a` and `b`, side by side when a team worker is free, and returns their results.
-///
-/// ```
-/// use tapegrad_core::kernels::join;
-/// assert_eq!(join(|| 1 + 1, || "two"), (2, "two"));
-/// ```
-pub fn join<A: Send, B: Send>(
-    a: impl FnOnce() -> A + Send,
-    b: impl FnOnce() -> B + Send,
-) -> (A, B) {
-    // Each closure is taken out of its slot by the one task that runs it.
-    let (a, b) = (Mutex::new(Some(a)), Mutex::new(Some(b)));
-    let (ra, rb) = (Mutex::new(None), Mutex::new(None));
-    parallel_for(2, |t| {
-        if t == 0 {
-            *lock(&ra) = lock(&a).take().map(|a| a());
-        } else {
-            *lock(&rb) = lock(&b).take().map(|b| b());
-        }
-    });
-    let ran = "both tasks ran";
-    let ra = ra.into_inner().ok().flatten().expect(ran);
-    let rb = rb.into_inner().ok().flatten().expect(ran);
-    (ra, rb)
 }
 
 /// Locks a mutex that a panicking task may have poisoned (the panic is re-raised anyway).
@@ -288,141 +244,32 @@ impl Team {
     }
 }
 
-/// Calls `f(chunk index, chunk)` for the consecutive `chunk`-element pieces of `out` (the
-/// last may be shorter), in parallel when there are several.
-///
-/// ```
-/// use tapegrad_core::kernels::for_each_chunk_mut;
-/// let mut v = vec![0.0f32; 10];
-/// for_each_chunk_mut(&mut v, 4, |i, c| c.fill(i as f32));
-/// assert_eq!(v, [0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 2.0, 2.0]);
-/// ```
-pub fn for_each_chunk_mut<T: Send>(
-    out: &mut [T],
-    chunk: usize,
-    f: impl Fn(usize, &mut [T]) + Sync,
-) {
-    for_each_chunk_pair_mut(out, &mut [] as &mut [()], chunk, |i, o, _| f(i, o));
-}
-
-/// Like [`for_each_chunk_mut`], for two outputs updated together: `f(i, chunk i of a, chunk i
-/// of b)`, where `b`'s chunks are empty past its end (pass an empty `b` for one output).
-///
-/// ```
-/// use tapegrad_core::kernels::for_each_chunk_pair_mut;
-/// let (mut a, mut b) = (vec![1.0f32; 5], vec![0.0f32; 5]);
-/// for_each_chunk_pair_mut(&mut a, &mut b, 2, |_, a, b| {
-///     b.copy_from_slice(a);
-///     a.fill(0.0);
-/// });
-/// assert_eq!((a, b), (vec![0.0; 5], vec![1.0; 5]));
-/// ```
-pub fn for_each_chunk_pair_mut<T: Send, U: Send>(
-    a: &mut [T],
-    b: &mut [U],
-    chunk: usize,
-    f: impl Fn(usize, &mut [T], &mut [U]) + Sync,
-) {
-    assert!(chunk > 0, "for_each_chunk_mut: chunk size 0");
-    let (a_len, b_len) = (a.len(), b.len());
-    let (a_base, b_base) = (SharedMut(a.as_mut_ptr()), SharedMut(b.as_mut_ptr()));
-    parallel_for(a_len.div_ceil(chunk), |i| {
-        let start = i * chunk;
-        let b_start = start.min(b_len);
-        // SAFETY: the chunks are disjoint pieces of `a` and of `b`, which stay mutably
-        // borrowed until every task has returned.
-        let (a, b) = unsafe {
-            (
-                a_base.slice(start, chunk.min(a_len - start)),
-                b_base.slice(b_start, chunk.min(b_len - b_start)),
-            )
-        };
-        f(i, a, b)
-    });
-}
-
-/// `[f(0), f(1), ..., f(n - 1)]`, computed in parallel, in index order.
-///
-/// ```
-/// use tapegrad_core::kernels::map_tasks;
-/// assert_eq!(map_tasks(4, |i| i * i), [0, 1, 4, 9]);
-/// ```
-pub fn map_tasks<R: Send>(n: usize, f: impl Fn(usize) -> R + Sync) -> Vec<R> {
-    let mut out: Vec<Option<R>> = (0..n).map(|_| None).collect();
-    for_each_chunk_mut(&mut out, 1, |i, slot| slot[0] = Some(f(i)));
-    out.into_iter()
-        .map(|r| r.expect("every task ran"))
-        .collect()
-}
-
-/// A pointer into a slice whose disjoint pieces are handed to different tasks.
-struct SharedMut<T>(*mut T);
-
-impl<T> SharedMut<T> {
-    /// `len` elements from `start`.
-    ///
-    /// SAFETY: the range must lie inside the slice, and no other live reference may overlap it.
-    unsafe fn slice<'a>(&self, start: usize, len: usize) -> &'a mut [T] {
-        std::slice::from_raw_parts_mut(self.0.add(start), len)
-    }
-}
-
-// SAFETY: tasks only touch disjoint pieces (see the callers), so sharing the base pointer
-// across threads is sound for element types that may be sent between threads.
-unsafe impl<T: Send> Sync for SharedMut<T> {}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::sync::atomic::AtomicU32;
 
-    #[test]
-    fn every_task_runs_exactly_once_across_many_jobs() {
-        for tasks in [0, 1, 2, 3, 7, 100] {
-            for _ in 0..200 {
-                let counts: Vec<AtomicU32> = (0..tasks).map(|_| AtomicU32::new(0)).collect();
-                parallel_for(tasks, |t| {
-                    counts[t].fetch_add(1, Relaxed);
-                });
-                assert!(counts.iter().all(|c| c.load(Relaxed) == 1), "{tasks} tasks");
-            }
-        }
-    }
-
-    #[test]
-    fn a_panicking_task_panics_the_caller_and_the_team_stays_usable() {
-        let caught = catch_unwind(|| parallel_for(4, |t| assert!(t != 2, "task two fails")));
-        let message = caught.expect_err("the panic reaches the caller");
-        assert_eq!(message.downcast_ref::<&str>(), Some(&"task two fails"));
-        assert_eq!(map_tasks(3, |i| i + 1), [1, 2, 3]);
-    }
-
-    #[test]
-    fn nested_and_concurrent_calls_complete() {
-        // Tasks that fork again, from several threads at once: the inner loops run serially
-        // where the team is taken, and nothing deadlocks.
-        std::thread::scope(|s| {
-            for _ in 0..4 {
-                s.spawn(|| {
-                    for _ in 0..50 {
-                        let sums = map_tasks(3, |i| map_tasks(5, |j| i * j).iter().sum::<usize>());
-                        assert_eq!(sums, [0, 10, 20]);
-                    }
-                });
-            }
+    /// Runs `tasks` tasks on the team and counts the runs of each.
+    fn counts_after(tasks: usize) -> Vec<u32> {
+        let counts: Vec<AtomicU32> = (0..tasks).map(|_| AtomicU32::new(0)).collect();
+        run(tasks, &|t| {
+            counts[t].fetch_add(1, Relaxed);
         });
+        counts.into_iter().map(AtomicU32::into_inner).collect()
     }
 
     #[test]
     fn a_sleeping_worker_wakes_for_the_next_job() {
+        assert_eq!(counts_after(2), [1, 1]);
         std::thread::sleep(SPIN * 5);
-        assert_eq!(map_tasks(2, |i| i * 10), [0, 10]);
+        assert_eq!(counts_after(3), [1, 1, 1]);
     }
 
     #[test]
-    fn for_each_chunk_mut_covers_a_ragged_end() {
-        let mut v = vec![0usize; 1001];
-        for_each_chunk_mut(&mut v, 100, |i, c| c.iter_mut().for_each(|x| *x = i));
-        assert!(v.iter().enumerate().all(|(k, &x)| x == k / 100));
+    fn a_panicking_task_panics_the_caller_and_the_team_stays_usable() {
+        let caught = catch_unwind(|| run(4, &|t| assert!(t != 2, "task two fails")));
+        let message = caught.expect_err("the panic reaches the caller");
+        assert_eq!(message.downcast_ref::<&str>(), Some(&"task two fails"));
+        assert_eq!(counts_after(3), [1, 1, 1]);
     }
 }
