@@ -153,7 +153,7 @@ pub fn run_observed(
 /// partial batch dropped), epoch after epoch without end.
 pub struct Endless<'d> {
     batches: Batches<'d>,
-    epoch: u64,
+    epoch: usize,
     taken: usize,
 }
 

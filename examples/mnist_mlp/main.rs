@@ -100,7 +100,7 @@ fn run(args: &Args, out: &mut report::Stdout) -> Result<Ended, Failure> {
     for epoch in first_epoch..args.epochs as usize {
         let bar = report::progress_bar(args, batches.batches_per_epoch(), epoch);
         let mut meter = EpochMeter::start();
-        batches.set_epoch(epoch as u64);
+        batches.set_epoch(epoch);
         while let Some(batch) = batches.next_batch() {
             // Forward, loss, backward and optimizer step; the loss is checked before the update.
             let step = trainer.step(&mut model, |tape, model| {

@@ -171,7 +171,7 @@ impl Batch<'_> {
 pub struct Batches<'a> {
     split: &'a Split,
     config: BatchConfig,
-    epoch: u64,
+    epoch: usize,
     /// This epoch's sample order, and how much of it has been handed out.
     order: Vec<usize>,
     position: usize,
@@ -203,7 +203,7 @@ impl<'a> Batches<'a> {
     }
 
     /// Starts epoch `epoch` from its first batch, in that epoch's order.
-    pub fn set_epoch(&mut self, epoch: u64) {
+    pub fn set_epoch(&mut self, epoch: usize) {
         self.epoch = epoch;
         self.position = 0;
         match self.config.order {
@@ -215,7 +215,7 @@ impl<'a> Batches<'a> {
     }
 
     /// The current epoch.
-    pub fn epoch(&self) -> u64 {
+    pub fn epoch(&self) -> usize {
         self.epoch
     }
 
@@ -316,7 +316,7 @@ multiversion! {
 /// assert_eq!(epoch_order(1000, 7, 3), epoch_order(1000, 7, 3));
 /// assert_ne!(epoch_order(1000, 7, 3), epoch_order(1000, 7, 4));
 /// ```
-pub fn epoch_order(len: usize, seed: u64, epoch: u64) -> Vec<usize> {
+pub fn epoch_order(len: usize, seed: u64, epoch: usize) -> Vec<usize> {
     let mut order = Vec::with_capacity(len);
     fill_epoch_order(&mut order, len, seed, epoch);
     order
@@ -333,12 +333,13 @@ fn fill_sequential(order: &mut Vec<usize>, len: usize) {
 /// integers itself (Lemire's method on `next_u64`) instead of using `rand`'s helpers, whose
 /// algorithms may change between `rand` versions: a checkpoint's data order must survive a
 /// dependency upgrade.
-fn fill_epoch_order(order: &mut Vec<usize>, len: usize, seed: u64, epoch: u64) {
+fn fill_epoch_order(order: &mut Vec<usize>, len: usize, seed: u64, epoch: usize) {
     fill_sequential(order, len);
     let mut key = [0u8; 32];
     key[..8].copy_from_slice(&seed.to_le_bytes());
     let mut rng = ChaCha8Rng::from_seed(key);
-    rng.set_stream(epoch);
+    // The stream is a u64 on every platform, so the order does not depend on usize's width.
+    rng.set_stream(epoch as u64);
     for i in (1..len).rev() {
         let j = below(&mut rng, i as u64 + 1) as usize;
         order.swap(i, j);

@@ -64,7 +64,8 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 ///
 /// Gzip is detected by its magic bytes. At most [`MAX_IDX_BYTES`] plus a header's worth of
 /// decompressed bytes are hashed, so a "gzip bomb" costs time but never memory.
-pub fn sha256_of_file(path: &Path) -> Result<String, DataError> {
+pub fn sha256_of_file(path: impl AsRef<Path>) -> Result<String, DataError> {
+    let path = path.as_ref();
     let file = File::open(path).map_err(|e| DataError::io(path, e))?;
     let mut reader = Decompressed::new(BufReader::new(file)).map_err(|e| DataError::io(path, e))?;
     let mut hashing = HashingReader::new((&mut reader).take(MAX_IDX_BYTES as u64 + 1024));
@@ -75,7 +76,8 @@ pub fn sha256_of_file(path: &Path) -> Result<String, DataError> {
 }
 
 /// Checks that the decompressed content of `path` has the SHA-256 `expected` (hex).
-pub fn verify_file(path: &Path, expected: &str) -> Result<(), DataError> {
+pub fn verify_file(path: impl AsRef<Path>, expected: &str) -> Result<(), DataError> {
+    let path = path.as_ref();
     let actual = sha256_of_file(path)?;
     check_hex(path, expected, actual)
 }
@@ -84,7 +86,8 @@ pub fn verify_file(path: &Path, expected: &str) -> Result<(), DataError> {
 ///
 /// The loader does this on every load (it costs a fraction of a second and catches a corrupt
 /// local copy); this function is for checking a directory without loading it.
-pub fn verify_mnist_file(path: &Path) -> Result<(), DataError> {
+pub fn verify_mnist_file(path: impl AsRef<Path>) -> Result<(), DataError> {
+    let path = path.as_ref();
     let expected = expected_for(path)?;
     verify_file(path, expected)
 }

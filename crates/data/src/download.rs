@@ -36,7 +36,12 @@ const MAX_DOWNLOAD_BYTES: u64 = 256 << 20;
 /// URL in `mirrors` in turn, and checks it against the embedded `SHA256SUMS`.
 ///
 /// Returns the path written: `dir/NAME.gz` (or `dir/NAME` if a mirror served it uncompressed).
-pub fn download_file(dir: &Path, name: &str, mirrors: &[&str]) -> Result<PathBuf, DataError> {
+pub fn download_file(
+    dir: impl AsRef<Path>,
+    name: &str,
+    mirrors: &[&str],
+) -> Result<PathBuf, DataError> {
+    let dir = dir.as_ref();
     let expected = expected_sha256(name).ok_or_else(|| DataError::UnknownFile {
         path: dir.join(name),
     })?;

@@ -47,11 +47,12 @@ impl IdxArray {
 /// Reads the IDX file at `path`, raw or gzip-compressed (told by its first bytes, not its name).
 ///
 /// ```no_run
-/// let labels = tapegrad_data::read_idx("datasets/mnist/t10k-labels-idx1-ubyte.gz".as_ref())?;
+/// let labels = tapegrad_data::read_idx("datasets/mnist/t10k-labels-idx1-ubyte.gz")?;
 /// assert_eq!(labels.dims, [10_000]);
 /// # Ok::<(), tapegrad_data::DataError>(())
 /// ```
-pub fn read_idx(path: &Path) -> Result<IdxArray, DataError> {
+pub fn read_idx(path: impl AsRef<Path>) -> Result<IdxArray, DataError> {
+    let path = path.as_ref();
     read_idx_with_digest(path, None).map(|(array, _)| array)
 }
 

@@ -268,7 +268,8 @@ fn check_directory(location: &MnistLocation) -> Result<(), DataError> {
 }
 
 /// The path of MNIST file `name` in `dir`: `NAME.gz` if present, else `NAME`, else `None`.
-pub fn find_mnist_file(dir: &Path, name: &str) -> Option<PathBuf> {
+pub fn find_mnist_file(dir: impl AsRef<Path>, name: &str) -> Option<PathBuf> {
+    let dir = dir.as_ref();
     [dir.join(format!("{name}.gz")), dir.join(name)]
         .into_iter()
         .find(|path| path.is_file())

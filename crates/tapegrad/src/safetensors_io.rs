@@ -20,8 +20,9 @@ fn codec(path: &Path, action: &'static str, message: impl ToString) -> Checkpoin
 /// Random state is not part of PyTorch's state dict and is not written.
 pub fn export_safetensors<M: Module + ?Sized>(
     model: &M,
-    path: &Path,
+    path: impl AsRef<Path>,
 ) -> Result<(), CheckpointError> {
+    let path = path.as_ref();
     let state = ModelState::capture(model);
     let mut entries: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
     for p in &state.params {
@@ -63,8 +64,9 @@ pub fn export_safetensors<M: Module + ?Sized>(
 /// and shape first (the model is unchanged on an error).
 pub fn import_safetensors<M: Module + ?Sized>(
     model: &mut M,
-    path: &Path,
+    path: impl AsRef<Path>,
 ) -> Result<(), CheckpointError> {
+    let path = path.as_ref();
     let bytes = std::fs::read(path).map_err(|source| CheckpointError::Io {
         path: path.to_path_buf(),
         action: "read",

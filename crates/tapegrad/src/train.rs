@@ -256,7 +256,7 @@ pub fn train_epoch<M: Module + ?Sized>(
 ) -> Result<EpochStats, EpochError> {
     let started = Instant::now();
     let (mut loss_sum, mut correct, mut seen, mut steps) = (0.0f64, 0usize, 0usize, 0usize);
-    batches.set_epoch(epoch as u64);
+    batches.set_epoch(epoch);
     while let Some(batch) = batches.next_batch() {
         steps += 1;
         let stats = match train_step(tape, model, optimizer, batch.images, batch.labels) {

@@ -34,7 +34,7 @@ fn child_saves_in_a_loop() {
     for version in 1.. {
         Checkpoint::of_model(&model)
             .with_progress(progress(version))
-            .save(&dir.join(NAME))
+            .save(dir.join(NAME))
             .expect("the child saves");
         println!("saved {version}");
     }

@@ -316,7 +316,7 @@ fn probing_a_missing_folder_is_refused() {
 fn probing_a_file_in_place_of_the_folder_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     fs::write(dir.path().join("plain"), b"").unwrap();
-    let err = check_writable(&dir.path().join("plain/run.ckpt")).unwrap_err();
+    let err = check_writable(dir.path().join("plain/run.ckpt")).unwrap_err();
     assert!(
         matches!(err, WriteError::FolderNotADirectory { .. }),
         "{err}"

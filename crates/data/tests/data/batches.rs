@@ -12,7 +12,7 @@ fn split(len: usize) -> Split {
 }
 
 /// Every index of one epoch, in the order the batches gave them, with the batch sizes.
-fn run_epoch(batches: &mut Batches<'_>, epoch: u64) -> (Vec<usize>, Vec<usize>) {
+fn run_epoch(batches: &mut Batches<'_>, epoch: usize) -> (Vec<usize>, Vec<usize>) {
     batches.set_epoch(epoch);
     let (mut seen, mut sizes) = (Vec::new(), Vec::new());
     while let Some(batch) = batches.next_batch() {

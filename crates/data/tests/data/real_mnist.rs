@@ -54,7 +54,7 @@ fn loads_the_real_mnist() {
     let mnist = load(&location);
     check(&mnist);
     for name in MNIST_FILES {
-        verify_mnist_file(&find_mnist_file(&location.dir, name).unwrap()).unwrap();
+        verify_mnist_file(find_mnist_file(&location.dir, name).unwrap()).unwrap();
     }
     // The test set in order, in batches of 1000, normalized to about mean 0 and std 1.
     let mut batches = mnist.test.batches(BatchConfig::sequential(1000));

@@ -104,7 +104,8 @@ impl Checkpoint {
     /// Writes the checkpoint to `path` atomically ([`crate::io::write_atomic`]: temporary
     /// file, sync, rename): a crash during the save leaves the previous file intact, a
     /// symlink is written through, and a device, fifo or folder is refused.
-    pub fn save(&self, path: &Path) -> Result<(), CheckpointError> {
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<(), CheckpointError> {
+        let path = path.as_ref();
         frame::write_atomic(path, &self.encode(path)?)
     }
 
@@ -129,7 +130,8 @@ impl Checkpoint {
     /// Reads and verifies a checkpoint: magic number, format version, length and SHA-256
     /// are checked before anything is decoded, and every tensor's data against its shape
     /// after.
-    pub fn load(path: &Path) -> Result<Self, CheckpointError> {
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, CheckpointError> {
+        let path = path.as_ref();
         let payload = frame::read_verified(path)?;
         Self::decode(&payload, path)
     }

@@ -209,7 +209,8 @@ impl Destination {
 ///   a symlink planted beside the target is never followed; it is removed on any error.
 ///
 /// Errors name `path`, never the temporary file.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
+pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8]) -> Result<(), WriteError> {
+    let path = path.as_ref();
     let destination = resolve(path)?;
     let temp = destination
         .create_temp()

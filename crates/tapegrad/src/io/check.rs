@@ -18,7 +18,8 @@ use std::path::Path;
 ///
 /// A check is not a promise: the folder can change between the check and the write, which
 /// reports its own errors.
-pub fn check_writable(path: &Path) -> Result<(), WriteError> {
+pub fn check_writable(path: impl AsRef<Path>) -> Result<(), WriteError> {
+    let path = path.as_ref();
     let destination = resolve(path)?;
     let probe = destination.create_temp().map_err(|source| WriteError::Io {
         path: path.to_path_buf(),
