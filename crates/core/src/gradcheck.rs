@@ -2,23 +2,28 @@
 
 use crate::{Backward, Tape, Tensor, Var};
 
-/// Settings of [`gradcheck_with`]. The defaults suit `f32` ops on unit-scale inputs.
+/// Settings of [`gradcheck_with`]. The defaults (`step 1e-2`, `rtol 1e-2`, `atol 1e-3`,
+/// `seed 0x5eed`, what [`gradcheck()`] uses) suit `f32` ops on unit-scale inputs.
 #[derive(Clone, Copy, Debug)]
 pub struct GradcheckConfig {
     /// The finite-difference step `h` (central differences: `(f(x+h) - f(x-h)) / 2h`).
+    /// Default `1e-2`.
     pub step: f64,
     /// Relative tolerance: an element passes if `|analytic - numeric| <= atol + rtol * |numeric|`.
+    /// Default `1e-2`.
     pub rtol: f64,
-    /// Absolute tolerance (see `rtol`).
+    /// Absolute tolerance (see `rtol`). Default `1e-3`.
     pub atol: f64,
     /// Seed of the random projection that turns a non-scalar output into a scalar.
+    /// Default `0x5eed` (24301).
     pub seed: u64,
 }
 
 impl Default for GradcheckConfig {
-    /// `step 1e-2, rtol 1e-2, atol 1e-3`: an `f32` forward carries about 7 digits, so a step
-    /// of 1e-2 keeps the rounding error of the difference near 1e-5 relative, while the
-    /// truncation error (`h^2 f'''/6`) stays below the tolerance for smooth ops.
+    /// `step 1e-2, rtol 1e-2, atol 1e-3, seed 0x5eed`: an `f32` forward carries about 7
+    /// digits, so a step of 1e-2 keeps the rounding error of the difference near 1e-5
+    /// relative, while the truncation error (`h^2 f'''/6`) stays below the tolerance for
+    /// smooth ops.
     fn default() -> Self {
         GradcheckConfig {
             step: 1e-2,

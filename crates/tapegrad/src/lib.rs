@@ -4,8 +4,9 @@
 //! PyTorch-equivalent layers (with a fused BatchNorm), optimizers, MNIST loading, and
 //! checkpoints that resume bit-identically.
 //!
-//! This crate is the one users depend on: it re-exports the workspace's crates and gathers
-//! what a training script needs in [`prelude`].
+//! This crate is the one users depend on: it re-exports the workspace's crates
+//! ([`core`], [`layers`], [`optim`], [`data`]; the threads and loops of `tapegrad-kernels`
+//! stay behind them) and gathers what a training script needs in [`prelude`].
 //!
 //! ```
 //! use tapegrad::prelude::*;

@@ -285,8 +285,14 @@ pub fn train_epoch<M: Module + ?Sized>(
     })
 }
 
-/// Loss and accuracy of `model` over a whole split in `mode`, in batches of 1000, recording
-/// nothing.
+/// Loss and accuracy of `model` over a whole split in `mode`, in batches of 1000 taken in
+/// order (the last may be smaller), recording nothing.
+///
+/// The pixels are normalised as [`BatchConfig::sequential`] does, with
+/// [`Normalization::MNIST`](tapegrad_data::Normalization::MNIST): `(pixel / 255 - 0.1307) /
+/// 0.3081` in `f32`, what PyTorch's `ToTensor()` then `Normalize((0.1307,), (0.3081,))`
+/// computes. A model trained on other inputs (another normalisation, another data set) is
+/// evaluated with an [`Evaluator`] fed batches of its own.
 pub fn evaluate<M: Module + ?Sized>(model: &mut M, split: &Split, mode: Mode) -> EvalStats {
     let mut evaluator = Evaluator::with_mode(mode);
     let mut batches = split.batches(BatchConfig::sequential(1000));
