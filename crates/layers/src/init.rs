@@ -3,7 +3,7 @@
 
 use crate::Rng;
 use rand::{Rng as _, SeedableRng};
-use tapegrad_core::Tensor;
+use tapegrad_core::{AllocError, Tensor};
 
 /// The generator of `seed` (ChaCha8, stream 0), what layer constructors draw from.
 ///
@@ -18,23 +18,39 @@ pub fn seeded_rng(seed: u64) -> Rng {
 }
 
 /// A tensor of `shape` with elements drawn from `U(-bound, bound)`, in row-major order.
+///
+/// Panics with the [`AllocError`] message if the tensor cannot be allocated;
+/// [`try_uniform`] returns the error instead.
 pub fn uniform(shape: &[usize], bound: f32, rng: &mut Rng) -> Tensor {
-    let numel = shape.iter().product();
-    let data = (0..numel)
-        .map(|_| {
-            if bound > 0.0 {
-                rng.random_range(-bound..bound)
-            } else {
-                0.0
-            }
-        })
-        .collect();
-    Tensor::from_vec(shape.to_vec(), data)
+    try_uniform(shape, bound, rng).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// [`uniform`] that returns an error instead of aborting when the tensor cannot be allocated
+/// (see [`Tensor::try_zeros`]); the generator is left untouched then.
+pub fn try_uniform(shape: &[usize], bound: f32, rng: &mut Rng) -> Result<Tensor, AllocError> {
+    Tensor::try_from_fn(shape, |_| {
+        if bound > 0.0 {
+            rng.random_range(-bound..bound)
+        } else {
+            0.0
+        }
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refused_shape_draws_nothing() {
+        let mut rng = seeded_rng(2);
+        assert!(try_uniform(&[1 << 40, 1 << 40], 0.1, &mut rng).is_err());
+        assert_eq!(rng, seeded_rng(2));
+        assert_eq!(
+            try_uniform(&[3, 4], 0.1, &mut rng).unwrap(),
+            uniform(&[3, 4], 0.1, &mut seeded_rng(2))
+        );
+    }
 
     #[test]
     fn uniform_stays_in_range_and_fills_it() {

@@ -42,7 +42,7 @@ pub use batchnorm::{
 };
 pub use dropout::{Dropout, DropoutOp};
 pub use fold::{fold_batchnorm, FoldError, Folded, SkipReason, Skipped};
-pub use init::{seeded_rng, uniform};
+pub use init::{seeded_rng, try_uniform, uniform};
 pub use linear::Linear;
 pub use mlp::Mlp;
 pub use module::{BufferMut, BufferRef, Mode, Module, ModuleExt, Path, Rng, Visitor, VisitorMut};
