@@ -2,9 +2,10 @@
 //! naming it and exit status 2; bad data or checkpoints exit 2 naming the file; a diverging
 //! run exits 3 naming the epoch and step, and leaves the file at `--save` untouched. Runs
 //! that cannot work (an export over the checkpoint, BatchNorm batches of one or none, too
-//! many threads or too few allowed, a model beyond the available memory or the address-space
-//! limit) are refused before training; a closed or full stdout or Ctrl-C never cost the epoch's checkpoint; and a run
-//! resumed with more epochs ends where a straight run does.
+//! many threads or too few allowed, a model beyond the available memory or the
+//! address-space limit) are refused before training; a closed or full stdout or Ctrl-C
+//! never cost the epoch's checkpoint; and a run resumed with more epochs ends where a
+//! straight run does.
 //!
 //! `cargo test` builds the examples with the tests, so the binary sits in
 //! `target/<profile>/examples/`, beside this test's `deps/` folder.
