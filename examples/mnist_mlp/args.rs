@@ -4,6 +4,7 @@
 use clap::{Parser, ValueEnum};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
+use tapegrad::core::AllocError;
 use tapegrad::layers::{Activation, Mlp, Sequential};
 use tapegrad::optim::{OptimizerKind, OptimizerSpec};
 
@@ -125,8 +126,10 @@ impl Args {
         Ok(())
     }
 
-    /// The MLP the flags describe, from `inputs` features to MNIST's 10 classes.
-    pub fn model(&self, inputs: usize) -> Sequential {
+    /// The MLP the flags describe, from `inputs` features to MNIST's 10 classes, or the
+    /// layer whose parameters could not be allocated (an allocation that fails in `build`
+    /// would abort the process without a word).
+    pub fn model(&self, inputs: usize) -> Result<Sequential, AllocError> {
         let mut widths = vec![inputs];
         widths.extend(self.hidden.iter().map(|&w| w as usize));
         widths.push(10);
@@ -140,7 +143,13 @@ impl Args {
             .batch_norm(self.bn)
             .dropout(self.dropout)
             .seed(self.seed)
-            .build()
+            .try_build()
+    }
+
+    /// `--hidden` as the user writes it: `512,256`.
+    pub fn hidden_list(&self) -> String {
+        let widths: Vec<String> = self.hidden.iter().map(u32::to_string).collect();
+        widths.join(",")
     }
 
     /// The optimizer the flags describe (built, and so validated, by the caller).

@@ -89,7 +89,11 @@ fn run(args: &Args, out: &mut report::Stdout) -> Result<Ended, Failure> {
     preflight::check_batches(args, mnist.train.len()).map_err(Failure::Input)?;
     preflight::check_memory(args, pixels, mnist.train.len()).map_err(Failure::Input)?;
     interrupt::install();
-    let mut model = args.model(pixels);
+    // check_memory refuses what would not fit in the available memory; this catches what it
+    // cannot see, such as an address-space limit (`ulimit -v`).
+    let mut model = args
+        .model(pixels)
+        .map_err(|e| input(format!("--hidden {}: {e}", args.hidden_list())))?;
     let (first_epoch, mut steps_done) =
         checkpointing::resume(args, &mut model, trainer.optimizer_mut().as_mut()).map_err(input)?;
 

@@ -66,11 +66,7 @@ pub fn check_memory(args: &Args, inputs: usize, train_samples: usize) -> Result<
         "--hidden {} with --batch-size {}: training needs about {:.1} GiB (parameters {:.1}, \
          gradients {:.1}, optimizer state {:.1}, activations {:.1} GiB) but {:.1} GiB of memory \
          is available (MemAvailable in /proc/meminfo); use narrower layers or smaller batches",
-        args.hidden
-            .iter()
-            .map(u32::to_string)
-            .collect::<Vec<_>>()
-            .join(","),
+        args.hidden_list(),
         args.batch_size,
         gib(estimate.total()),
         gib(estimate.parameters),

@@ -40,4 +40,4 @@ pub use op::{BackwardCtx, ForwardCtx, Op};
 pub use op_times::{OpTime, OpTimes};
 pub use param::{Param, ParamId};
 pub use tape::{Backward, Tape, Var};
-pub use tensor::Tensor;
+pub use tensor::{AllocError, AllocFailure, Tensor};

@@ -18,7 +18,7 @@
 use crate::Rng;
 use rand::{Rng as _, SeedableRng};
 use rand_distr::{Distribution, Normal};
-use tapegrad_core::Tensor;
+use tapegrad_core::{AllocError, Tensor};
 
 /// The generator of `seed` (ChaCha8, stream 0), what layer constructors draw from.
 ///
@@ -32,10 +32,16 @@ pub fn seeded_rng(seed: u64) -> Rng {
     Rng::seed_from_u64(seed)
 }
 
-/// A tensor of `shape` whose elements are drawn one after the other by `draw`.
-fn drawn(shape: &[usize], mut draw: impl FnMut() -> f32) -> Tensor {
-    let numel = shape.iter().product();
-    Tensor::from_vec(shape.to_vec(), (0..numel).map(|_| draw()).collect())
+/// A tensor of `shape` whose elements are drawn one after the other by `draw`; panics with
+/// the [`AllocError`] message if it cannot be allocated.
+fn drawn(shape: &[usize], draw: impl FnMut() -> f32) -> Tensor {
+    try_drawn(shape, draw).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// [`drawn`] that returns an error instead when the tensor cannot be allocated (see
+/// [`Tensor::try_zeros`]); nothing is drawn then.
+fn try_drawn(shape: &[usize], mut draw: impl FnMut() -> f32) -> Result<Tensor, AllocError> {
+    Tensor::try_from_fn(shape, |_| draw())
 }
 
 /// A tensor of `shape` with elements drawn from `U(a, b)` (`a` included, `b` excluded), as
@@ -49,14 +55,22 @@ fn drawn(shape: &[usize], mut draw: impl FnMut() -> f32) -> Tensor {
 /// assert!(t.data().iter().all(|&v| (-0.1..0.1).contains(&v)));
 /// ```
 pub fn uniform(shape: &[usize], a: f32, b: f32, rng: &mut Rng) -> Tensor {
+    try_uniform(shape, a, b, rng).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// [`uniform`] that returns an error instead of aborting when the tensor cannot be allocated
+/// (see [`Tensor::try_zeros`]); the generator is left untouched then.
+///
+/// Panics if `a > b` or either is not finite.
+pub fn try_uniform(shape: &[usize], a: f32, b: f32, rng: &mut Rng) -> Result<Tensor, AllocError> {
     assert!(
         a <= b && a.is_finite() && b.is_finite(),
         "uniform: expects a finite range a <= b, got a={a}, b={b}"
     );
     if a == b {
-        return constant(shape, a);
+        return try_drawn(shape, || a);
     }
-    drawn(shape, || rng.random_range(a..b))
+    try_drawn(shape, || rng.random_range(a..b))
 }
 
 /// A tensor of `shape` with elements drawn from `N(mean, std^2)`, as
@@ -436,5 +450,15 @@ mod tests {
             assert_eq!(a.data(), init(&mut seeded_rng(11)).data(), "init {i}");
             assert_ne!(a.data(), init(&mut seeded_rng(12)).data(), "init {i}");
         }
+    }
+    #[test]
+    fn a_refused_shape_draws_nothing() {
+        let mut rng = seeded_rng(2);
+        assert!(try_uniform(&[1 << 40, 1 << 40], -0.1, 0.1, &mut rng).is_err());
+        assert_eq!(rng, seeded_rng(2));
+        assert_eq!(
+            try_uniform(&[3, 4], -0.1, 0.1, &mut rng).unwrap(),
+            uniform(&[3, 4], -0.1, 0.1, &mut seeded_rng(2))
+        );
     }
 }

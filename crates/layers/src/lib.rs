@@ -44,7 +44,8 @@ pub use dropout::{Dropout, DropoutOp};
 pub use fold::{fold_batchnorm, FoldError, Folded, SkipReason, Skipped};
 pub use init::{
     calculate_gain, constant, fan_in_and_fan_out, kaiming_normal, kaiming_uniform, normal,
-    seeded_rng, uniform, xavier_normal, xavier_uniform, FanMode, Kaiming, Nonlinearity,
+    seeded_rng, try_uniform, uniform, xavier_normal, xavier_uniform, FanMode, Kaiming,
+    Nonlinearity,
 };
 pub use linear::Linear;
 pub use mlp::Mlp;

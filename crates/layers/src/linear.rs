@@ -1,10 +1,10 @@
 //! `Linear`: `y = x W^T + b`, PyTorch's `nn.Linear`, on the core's fused `linear` op (the
 //! bias is added inside the GEMM).
 
-use crate::init::uniform;
+use crate::init::try_uniform;
 use crate::{Activation, Mode, Module, Path, Rng, Visitor, VisitorMut};
 use std::any::Any;
-use tapegrad_core::{Param, Tape, Tensor, Var};
+use tapegrad_core::{AllocError, Param, Tape, Tensor, Var};
 
 /// A fully connected layer: `weight: [out_features, in_features]` (PyTorch's layout) and an
 /// optional `bias: [out_features]`.
@@ -35,26 +35,72 @@ pub struct Linear {
 
 impl Linear {
     /// A layer with a bias, initialised as PyTorch's `nn.Linear(in_features, out_features)`.
+    ///
+    /// Panics if the parameters cannot be allocated, with the message of
+    /// [`Linear::try_new`]'s error.
     pub fn new(in_features: usize, out_features: usize, rng: &mut Rng) -> Self {
         Self::with_bias(in_features, out_features, true, rng)
     }
 
     /// [`Linear::new`] with the bias switched on or off (`bias=False` in PyTorch).
     ///
-    /// Panics if `in_features` is 0 (the init bound `1/sqrt(in_features)` is undefined).
+    /// Panics if `in_features` is 0 (the init bound `1/sqrt(in_features)` is undefined), or
+    /// if the parameters cannot be allocated (with the message of
+    /// [`Linear::try_with_bias`]'s error).
     pub fn with_bias(in_features: usize, out_features: usize, bias: bool, rng: &mut Rng) -> Self {
+        Self::try_with_bias(in_features, out_features, bias, rng).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`Linear::new`] that returns an error naming the layer, the parameter and the bytes
+    /// (`Linear(100000 -> 100000): could not allocate 40000000000 bytes for weight ...`)
+    /// instead of aborting the process when the parameters cannot be allocated.
+    ///
+    /// What the error can and cannot catch on Linux (a request accepted lazily and killed
+    /// later) is told at [`AllocError`].
+    ///
+    /// ```
+    /// use tapegrad_layers::{seeded_rng, Linear};
+    /// let err = Linear::try_new(1 << 40, 1 << 40, &mut seeded_rng(0)).unwrap_err();
+    /// assert!(err.to_string().starts_with("Linear(1099511627776 -> 1099511627776): could not allocate"));
+    /// ```
+    pub fn try_new(
+        in_features: usize,
+        out_features: usize,
+        rng: &mut Rng,
+    ) -> Result<Self, AllocError> {
+        Self::try_with_bias(in_features, out_features, true, rng)
+    }
+
+    /// [`Linear::with_bias`] that returns an error instead of aborting when the parameters
+    /// cannot be allocated (see [`Linear::try_new`]).
+    ///
+    /// Panics if `in_features` is 0: a programming error, not a question of resources.
+    pub fn try_with_bias(
+        in_features: usize,
+        out_features: usize,
+        bias: bool,
+        rng: &mut Rng,
+    ) -> Result<Self, AllocError> {
         assert!(
             in_features > 0,
             "Linear: in_features must be positive, got {in_features} (out_features {out_features})"
         );
+        let layer = || format!("Linear({in_features} -> {out_features})");
         let bound = 1.0 / (in_features as f32).sqrt();
-        let weight = Param::new(uniform(&[out_features, in_features], -bound, bound, rng));
-        let bias = bias.then(|| Param::new(uniform(&[out_features], -bound, bound, rng)));
-        Linear {
-            weight,
-            bias,
+        let weight = try_uniform(&[out_features, in_features], -bound, bound, rng)
+            .map_err(|e| e.for_param(layer(), "weight"))?;
+        let bias = match bias {
+            true => Some(
+                try_uniform(&[out_features], -bound, bound, rng)
+                    .map_err(|e| e.for_param(layer(), "bias"))?,
+            ),
+            false => None,
+        };
+        Ok(Linear {
+            weight: Param::new(weight),
+            bias: bias.map(Param::new),
             fused_relu: false,
-        }
+        })
     }
 
     /// A layer with the given values (weights loaded from elsewhere, a folded layer).
@@ -277,6 +323,49 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn an_impossible_size_is_an_error_naming_the_layer_not_an_abort() {
+        let mut rng = seeded_rng(0);
+        let err = Linear::try_new(1 << 40, 1 << 40, &mut rng).unwrap_err();
+        assert_eq!(err.failure(), tapegrad_core::AllocFailure::TooLarge);
+        assert_eq!(
+            err.param(),
+            Some(("Linear(1099511627776 -> 1099511627776)", "weight"))
+        );
+        assert!(
+            err.to_string().starts_with(
+                "Linear(1099511627776 -> 1099511627776): could not allocate \
+                 4835703278458516698824704 bytes for weight [1099511627776, 1099511627776]"
+            ),
+            "{err}"
+        );
+        // Without a bias too; a byte count that overflows while the element count fits.
+        let err = Linear::try_with_bias(1, 1 << 62, false, &mut rng).unwrap_err();
+        assert_eq!(
+            err.param(),
+            Some(("Linear(1 -> 4611686018427387904)", "weight"))
+        );
+        // Nothing was drawn for the refused layers.
+        assert_eq!(rng, seeded_rng(0));
+    }
+
+    #[test]
+    fn try_new_builds_the_layer_new_does() {
+        let a = Linear::try_new(7, 3, &mut seeded_rng(9)).unwrap();
+        let b = Linear::new(7, 3, &mut seeded_rng(9));
+        assert_eq!(a.weight().value(), b.weight().value());
+        assert_eq!(a.bias().unwrap().value(), b.bias().unwrap().value());
+        let c = Linear::try_with_bias(7, 3, false, &mut seeded_rng(9)).unwrap();
+        assert!(c.bias().is_none());
+        assert_eq!(c.weight().value(), b.weight().value());
+    }
+
+    #[test]
+    #[should_panic(expected = "Linear(4294967296 -> 4294967296): could not allocate")]
+    fn new_panics_with_the_message_instead_of_aborting() {
+        Linear::new(1 << 32, 1 << 32, &mut seeded_rng(0));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use crate::dropout::check_p;
 use crate::{seeded_rng, Activation, BatchNorm1d, Dropout, Linear, Rng, Sequential};
+use tapegrad_core::AllocError;
 
 /// The builder of a multi-layer perceptron: `Mlp::new(widths)`, options, then
 /// [`Mlp::build`].
@@ -87,7 +88,31 @@ impl Mlp {
     /// fused with it ([`Sequential::fuse`]: a `Linear` or a `BatchNorm1d` and its ReLU), so
     /// that a default model runs at full speed. The layers, names and numbers are those of
     /// the unfused model.
+    ///
+    /// Panics if the parameters cannot be allocated, with the message of
+    /// [`Mlp::try_build`]'s error.
     pub fn build(&self) -> Sequential {
+        self.try_build().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`Mlp::build`] that returns an error naming the layer, the parameter and the bytes
+    /// (`Linear(100000 -> 100000): could not allocate 40000000000 bytes for weight ...`)
+    /// instead of aborting the process when a `Linear`'s parameters cannot be allocated.
+    ///
+    /// The `Linear` weights and biases are what grows with the widths' products; a
+    /// `BatchNorm1d` holds four vectors of its width, each no larger than the weight of the
+    /// `Linear` before it, and is built infallibly. A request that Linux accepts lazily is
+    /// not caught (see [`AllocError`](tapegrad_core::AllocError)): compare the model's size
+    /// with the available memory first when that matters.
+    ///
+    /// Panics unless there are at least two widths (a programming error).
+    ///
+    /// ```
+    /// use tapegrad_layers::Mlp;
+    /// let err = Mlp::new(&[784, 1 << 62, 10]).try_build().unwrap_err();
+    /// assert!(err.to_string().starts_with("Linear(784 -> 4611686018427387904): could not allocate"));
+    /// ```
+    pub fn try_build(&self) -> Result<Sequential, AllocError> {
         assert!(
             self.widths.len() >= 2,
             "Mlp: needs at least an input and an output width, got {:?}",
@@ -97,7 +122,7 @@ impl Mlp {
         let mut model = Sequential::new();
         let layers = self.widths.len() - 1;
         for (i, pair) in self.widths.windows(2).enumerate() {
-            model.push(Linear::new(pair[0], pair[1], &mut init).scale_weight(self.init_scale));
+            model.push(Linear::try_new(pair[0], pair[1], &mut init)?.scale_weight(self.init_scale));
             if i + 1 == layers {
                 break;
             }
@@ -112,7 +137,7 @@ impl Mlp {
             }
         }
         model.fuse();
-        model
+        Ok(model)
     }
 }
 
@@ -253,6 +278,51 @@ mod tests {
             }
             assert_eq!(la.bias().unwrap().value(), lb.bias().unwrap().value());
         }
+    }
+
+    #[test]
+    fn an_impossible_width_is_an_error_naming_the_layer() {
+        // The first layer's weight, 2^64 elements, cannot be addressed.
+        let err = Mlp::new(&[4, 1 << 62, 1 << 62, 10])
+            .batch_norm(true)
+            .dropout(0.5)
+            .try_build()
+            .unwrap_err();
+        assert_eq!(
+            err.param(),
+            Some(("Linear(4 -> 4611686018427387904)", "weight"))
+        );
+        // The first layer fits, the second does not.
+        let err = Mlp::new(&[4, 8, 1 << 62]).try_build().unwrap_err();
+        assert_eq!(
+            err.param(),
+            Some(("Linear(8 -> 4611686018427387904)", "weight"))
+        );
+        assert!(
+            err.to_string()
+                .contains("more than the 9223372036854775807 bytes one allocation can hold"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn try_build_builds_the_model_build_does() {
+        let mlp = Mlp::new(&[6, 16, 8, 3])
+            .batch_norm(true)
+            .dropout(0.25)
+            .seed(4);
+        let (mut a, mut b) = (mlp.try_build().unwrap(), mlp.build());
+        assert_eq!(state_dict_keys(&a), state_dict_keys(&b));
+        for ((na, pa), (nb, pb)) in a.named_params().into_iter().zip(b.named_params()) {
+            assert_eq!((na, pa.value()), (nb, pb.value()));
+        }
+        assert_eq!(train_output(&mut a), train_output(&mut b));
+    }
+
+    #[test]
+    #[should_panic(expected = "Linear(8 -> 4611686018427387904): could not allocate")]
+    fn build_panics_with_the_message_instead_of_aborting() {
+        Mlp::new(&[4, 8, 1 << 62]).build();
     }
 
     #[test]

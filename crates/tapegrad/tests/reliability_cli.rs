@@ -2,9 +2,10 @@
 //! naming it and exit status 2; bad data or checkpoints exit 2 naming the file; a diverging
 //! run exits 3 naming the epoch and step, and leaves the file at `--save` untouched. Runs
 //! that cannot work (an export over the checkpoint, BatchNorm batches of one or none, too
-//! many threads or too few allowed, a model beyond the available memory) are refused before
-//! training; a closed or full stdout or Ctrl-C never cost the epoch's checkpoint; and a run
-//! resumed with more epochs ends where a straight run does.
+//! many threads or too few allowed, a model beyond the available memory or the
+//! address-space limit) are refused before training; a closed or full stdout or Ctrl-C
+//! never cost the epoch's checkpoint; and a run resumed with more epochs ends where a
+//! straight run does.
 //!
 //! `cargo test` builds the examples with the tests, so the binary sits in
 //! `target/<profile>/examples/`, beside this test's `deps/` folder.
@@ -400,6 +401,51 @@ fn a_model_larger_than_the_memory_exits_2_with_the_figures() {
             "optimizer state",
             "MemAvailable",
         ],
+    );
+}
+
+#[test]
+fn a_model_beyond_the_address_space_limit_exits_2_naming_the_layer() {
+    // Under `ulimit -v 400 MB` the data and the first layer fit, the 576 MB weight of the
+    // second does not; the memory estimate (about 2.2 GiB against MemAvailable) lets the run
+    // through, so it is the model's fallible build that refuses it, where `Mlp::build`
+    // aborted the process (exit 134, "memory allocation of 576000000 bytes failed").
+    let available_gib = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            let line = m.lines().find(|l| l.starts_with("MemAvailable:"))?;
+            line.split_whitespace().nth(1)?.parse::<u64>().ok()
+        })
+        .map(|kib| kib >> 20);
+    if available_gib.is_none_or(|gib| gib < 4) {
+        eprintln!("less than 4 GiB available: the memory estimate would refuse first; skipped");
+        return;
+    }
+    let limited = || {
+        let mut c = Command::new("prlimit");
+        c.arg("--as=400000000").arg(mnist_mlp_binary());
+        c
+    };
+    if !limited()
+        .arg("--help")
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        eprintln!("cannot run the example under `prlimit --as` here: skipped");
+        return;
+    }
+    let out = limited()
+        .args(["--hidden", "12000,12000", "--epochs", "1", "--threads", "1"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.starts_with(
+            "error: --hidden 12000,12000: Linear(12000 -> 12000): could not allocate \
+             576000000 bytes for weight [12000, 12000]: the allocator refused"
+        ),
+        "{stderr}"
     );
 }
 
