@@ -52,7 +52,12 @@ fn apply(case: &Value, tape: &mut Tape, v: &[Var]) -> Var {
             tape.cross_entropy(v[0], &labels)
         }
         "matmul" => tape.matmul(v[0], v[1]),
+        "matmul_t" => {
+            let flag = |key: &str| case[key].as_bool().expect("a transpose flag");
+            tape.matmul_t(v[0], flag("trans_a"), v[1], flag("trans_b"))
+        }
         "linear" => tape.linear(v[0], v[1], v.get(2).copied()),
+        "linear_relu" => tape.linear_relu(v[0], v[1], v.get(2).copied()),
         other => panic!("unknown op {other}"),
     }
 }
@@ -104,7 +109,9 @@ fn every_edge_case_matches_pytorch() {
         "log_softmax",
         "cross_entropy",
         "matmul",
+        "matmul_t",
         "linear",
+        "linear_relu",
     ] {
         assert!(ops_seen.contains(op), "no edge case for {op}");
     }

@@ -256,6 +256,26 @@ def products():
          [([2, 0], []), ([3, 0], []), ([3], [1.0, -0.0, NAN])], bias=True)
     case("linear_no_bias_zero_batch", "linear", torch.nn.functional.linear,
          [([0, 3], []), ([2, 3], [1.0] * 6)], bias=False)
+    # Transposes by strides: op(a) @ op(b) with a stored [3, 2] and b stored [2, 3].
+    at = ([3, 2], [HUGE, 1.0, HUGE, NAN, 1.0, -INF])
+    bt = ([2, 3], [1.0, HUGE, 0.0, -0.0, 1.0, 2.0])
+    case("matmul_t_both_transposed", "matmul_t", lambda a, b: a.T @ b.T, [at, bt],
+         trans_a=True, trans_b=True, rtol=1e-6, atol=0.0,
+         note="GEMM summation order differs from PyTorch's BLAS: a few ulp")
+    case("matmul_t_b_transposed_tiny", "matmul_t", lambda a, b: a @ b.T,
+         [([2, 2], [SUB, TINY, 1e-30, -TINY]), ([2, 2], [TINY, 1.0, 1e-30, 1.0])],
+         trans_a=False, trans_b=True, rtol=1e-6, atol=1e-44)
+    # The fused Linear + ReLU: a pre-activation of exactly 0 and of -0.0 (ReLU's gradient is 0
+    # there, as PyTorch's threshold_backward), NaN and inf through the ReLU.
+    xr = ([2, 3], [1.0, -1.0, 0.0, NAN, HUGE, -HUGE])
+    wr = ([3, 3], [1.0, 1.0, 0.0, -1.0, 0.0, 0.0, 0.0, 0.0, 1.0])
+    br = ([3], [0.0, -0.0, INF])
+    case("linear_relu_zero_nan_inf", "linear_relu",
+         lambda x, w, b: torch.relu(torch.nn.functional.linear(x, w, b)), [xr, wr, br],
+         bias=True, rtol=1e-6)
+    case("linear_relu_no_bias_zero_batch", "linear_relu",
+         lambda x, w: torch.relu(torch.nn.functional.linear(x, w)),
+         [([0, 3], []), ([2, 3], [1.0] * 6)], bias=False)
     many = ([2 ** 24 + 4096, 1], ("fill", 0.0))
     case("linear_bias_grad_past_2_24", "linear", torch.nn.functional.linear,
          [many, ([1, 1], [0.0]), ([1], [0.5])], bias=True,
