@@ -157,13 +157,13 @@ impl Op for BatchNormOp {
 // The loops over one row of features, which `fast.rs` runs over chunks of rows.
 /// `x - mean`, the mean's rounding residual included: how every loop centres `x`.
 #[inline(always)]
-pub(super) fn centred(x: f32, mean: f32, mean_lo: f32) -> f32 {
+fn centred(x: f32, mean: f32, mean_lo: f32) -> f32 {
     (x - mean) - mean_lo
 }
 
 /// The gradient reaching the normalisation: `dy`, gated by the output as `relu`'s if fused.
 #[inline(always)]
-pub(super) fn gated(dy: f32, out: f32, relu: bool) -> f32 {
+fn gated(dy: f32, out: f32, relu: bool) -> f32 {
     if relu {
         relu_backward(out, dy)
     } else {

@@ -816,8 +816,8 @@ mod fast_against_plain {
     }
 
     #[test]
-    fn the_fast_loops_give_the_plain_loops_bits_and_the_gradient_sums_within_1e_6() {
-        // Fewer rows than a group, whole groups, groups and a rest; widths off the vectors.
+    fn the_fast_loops_give_the_plain_loops_bits() {
+        // Widths off the vector length, one row and many.
         for (n, c) in [(3, 5), (8, 1), (16, 100), (37, 513), (70, 9)] {
             let ([x, dy, out], features) = inputs(n, c);
             let rows = || x.chunks(c).zip(dy.chunks(c)).zip(out.chunks(c));
@@ -850,13 +850,11 @@ mod fast_against_plain {
                 for ((x, dy), out) in rows() {
                     op::sums_row([x, dy, out], [m, lo], relu, &mut s_plain);
                 }
-                // Against the sum of the terms' magnitudes: about n = 70 terms of about 5^2.
-                for (f, p) in s_fast.iter().zip(&s_plain) {
-                    assert!(
-                        (f - p).abs() <= 1e-6 * 25.0 * n as f64,
-                        "{n}x{c} sums: {f} {p}"
-                    );
-                }
+                assert_eq!(
+                    bits(&s_fast),
+                    bits(&s_plain),
+                    "{n}x{c} gradient sums, relu {relu}"
+                );
 
                 for batch in [false, true] {
                     let (mut d_fast, mut d_plain) = (vec![0f32; n * c], vec![0f32; n * c]);
