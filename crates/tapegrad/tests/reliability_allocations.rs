@@ -15,10 +15,13 @@ static GLOBAL: Counting = Counting;
 
 const WARM_UP: usize = 5;
 const MEASURED: usize = 20;
-/// The most allocations one steady-state step may make: 40 measured on 2 threads, 36 on one (the
-/// same on every run; docs/RELIABILITY.md has the history), so a change that adds even a few
-/// per step fails here. Lower it as the core stops allocating.
-const MAX_PER_STEP: usize = 42;
+/// The most allocations one steady-state step may make: 47.3 measured on 2 threads (47.0 with
+/// `TAPEGRAD_THREADS=team`), 43 on one, the same on every run, so a change that adds even a few
+/// per step fails here. None is per element: each BatchNorm layer makes its per-feature
+/// vectors (statistics, their per-chunk sums, the op's constants) in each pass, a few kB, where
+/// threading them through a pool would cost the plain op its readability. Lower it as the
+/// core stops allocating.
+const MAX_PER_STEP: usize = 48;
 
 #[test]
 fn steady_state_steps_allocate_at_most_a_few_times() {

@@ -1,8 +1,8 @@
-//! `BatchNorm1d` over `(batch, features)` with PyTorch's semantics: the layer (here), the
-//! fused op and its functional forms (`op.rs`), the statistics and the fixed-chunk loops
-//! (`stats.rs`), the composed reference (`reference.rs`). `docs/BATCHNORM.md` derives the
-//! backward and compares conventions with PyTorch and Keras.
+//! `BatchNorm1d` with PyTorch's semantics: the layer (here), the fused op (`op.rs`), the
+//! statistics (`stats.rs`), the composed reference (`reference.rs`), the op's loops compiled
+//! for AVX2 (`fast.rs`). `docs/BATCHNORM.md` derives the backward.
 
+mod fast;
 mod op;
 mod reference;
 mod stats;
@@ -21,17 +21,13 @@ use tapegrad_core::{Param, Tape, Tensor, Var};
 pub struct BatchNormConfig {
     /// Added to the variance before the square root. Default `1e-5`.
     pub eps: f32,
-    /// The weight of the new batch in the running statistics:
-    /// `running = (1 - momentum) * running + momentum * batch`. Default `Some(0.1)`.
-    /// `None` is a cumulative average of every batch since the last reset (factor
-    /// `1 / num_batches_tracked`). This is `1 -` Keras' `momentum`.
+    /// The weight of a new batch in the running statistics (`1 -` Keras' `momentum`);
+    /// `None`: a cumulative average (factor `1 / num_batches_tracked`). Default `Some(0.1)`.
     pub momentum: Option<f32>,
-    /// Learnable per-feature scale `weight` (gamma, init 1) and shift `bias` (beta, init 0).
-    /// Default `true`.
+    /// Learnable scale `weight` (gamma, init 1) and shift `bias` (beta, init 0). Default `true`.
     pub affine: bool,
-    /// Keep running statistics (buffers `running_mean`, `running_var`, `num_batches_tracked`)
-    /// and normalise with them in `Mode::Eval`; without, batch statistics in both modes, as
-    /// PyTorch. Default `true`.
+    /// Keep running statistics and normalise with them in `Mode::Eval` (without: batch
+    /// statistics in both modes, as PyTorch). Default `true`.
     pub track_running_stats: bool,
 }
 
@@ -46,33 +42,13 @@ impl Default for BatchNormConfig {
     }
 }
 
-/// Batch normalisation over the features of `x: [batch, num_features]`, PyTorch's
-/// `nn.BatchNorm1d` on 2-D inputs.
+/// PyTorch's `nn.BatchNorm1d` on `x: [batch, num_features]`.
 ///
-/// - `Mode::Train`: normalise with the batch mean and *biased* variance, then update the
-///   running statistics with the *unbiased* variance (`n / (n - 1)` times larger).
-/// - `Mode::Eval`: normalise with the running statistics; still differentiable with
-///   respect to the input, `weight` and `bias` (the statistics are constants there).
-/// - With `track_running_stats: false`: batch statistics in both modes, no buffers.
-///
-/// In training the layer computes the batch statistics, updates its running statistics with
-/// them and hands them to one [`BatchNormOp`] on the tape; a ReLU after it can run inside
-/// that op ([`Module::fuse_activation`]). Names as PyTorch: `weight`, `bias`,
-/// `running_mean`, `running_var`, `num_batches_tracked`. A training batch of one row panics
-/// as PyTorch raises; so does an input that is not `[batch, num_features]`.
-///
-/// ```
-/// use tapegrad_core::{Tape, Tensor};
-/// use tapegrad_layers::{BatchNorm1d, Mode, Module};
-///
-/// let mut bn = BatchNorm1d::new(2);
-/// let mut tape = Tape::new();
-/// let x = tape.constant(Tensor::from_vec(vec![2, 2], vec![1.0, 10.0, 3.0, 30.0]));
-/// let y = bn.forward(&mut tape, x, Mode::Train);
-/// assert!((tape.value(y).data()[0] + 1.0).abs() < 1e-4); // (1 - 2) / sqrt(1 + eps)
-/// // running_mean = 0.9 * 0 + 0.1 * mean
-/// assert_eq!(bn.running_stats().unwrap().mean.data(), &[0.2, 2.0]);
-/// ```
+/// `Mode::Train` normalises with the batch mean and *biased* variance and updates the
+/// running statistics with the *unbiased* one; `Mode::Eval` normalises with the running
+/// statistics (still differentiable). One [`BatchNormOp`] on the tape, a following ReLU
+/// inside it when fused ([`Module::fuse_activation`]). PyTorch's names; a training batch of
+/// one row, or an input not `[batch, num_features]`, panics as PyTorch raises.
 #[derive(Clone, Debug)]
 pub struct BatchNorm1d {
     num_features: usize,
@@ -85,89 +61,70 @@ pub struct BatchNorm1d {
 }
 
 impl BatchNorm1d {
-    /// PyTorch's `nn.BatchNorm1d(num_features)`: eps 1e-5, momentum 0.1, affine, tracking
-    /// running statistics.
+    /// PyTorch's `nn.BatchNorm1d(num_features)`, the default settings.
     pub fn new(num_features: usize) -> Self {
         Self::with_config(num_features, BatchNormConfig::default())
     }
-
-    /// A layer with explicit settings. Panics if `eps` is negative or not finite, or `momentum` is outside `[0, 1]`.
+    /// A layer with explicit settings. Panics for a negative or infinite `eps`, or a
+    /// `momentum` outside `[0, 1]`.
     pub fn with_config(num_features: usize, config: BatchNormConfig) -> Self {
+        let (c, eps) = (num_features, config.eps);
         assert!(
-            config.eps >= 0.0 && config.eps.is_finite(),
-            "BatchNorm1d({num_features}): eps must be finite and >= 0, got {}",
-            config.eps
+            eps >= 0.0 && eps.is_finite(),
+            "BatchNorm1d({c}): eps must be finite and >= 0, got {eps}"
         );
-        check_momentum(num_features, config.momentum);
-        let (ones, zeros) = (
-            Tensor::full(vec![num_features], 1.0),
-            Tensor::zeros(vec![num_features]),
-        );
-        let running = RunningStats::new(num_features);
+        check_momentum(c, config.momentum);
+        let (ones, zeros) = (Tensor::full(vec![c], 1.0), Tensor::zeros(vec![c]));
         BatchNorm1d {
             num_features,
             config,
             affine: config.affine.then(|| (Param::new(ones), Param::new(zeros))),
-            running: config.track_running_stats.then_some(running),
+            running: (config.track_running_stats).then(|| RunningStats::new(num_features)),
             fused_relu: false,
         }
     }
-
     /// The number of features `C`.
     pub fn num_features(&self) -> usize {
         self.num_features
     }
-
     /// The settings.
     pub fn config(&self) -> &BatchNormConfig {
         &self.config
     }
-
     /// The momentum of the running statistics (`None`: a cumulative average).
     pub fn momentum(&self) -> Option<f32> {
         self.config.momentum
     }
-
-    /// Changes the momentum (what [`recalibrate`](crate::recalibrate()) does for a while).
-    ///
-    /// Panics if it is outside `[0, 1]`.
+    /// Changes the momentum ([`recalibrate`](crate::recalibrate()) does); panics outside `[0, 1]`.
     pub fn set_momentum(&mut self, momentum: Option<f32>) {
         check_momentum(self.num_features, momentum);
         self.config.momentum = momentum;
     }
-
     /// The scale gamma (`weight`), `[C]`, when `affine`.
     pub fn weight(&self) -> Option<&Param> {
         self.affine.as_ref().map(|(w, _)| w)
     }
-
     /// The shift beta (`bias`), `[C]`, when `affine`.
     pub fn bias(&self) -> Option<&Param> {
         self.affine.as_ref().map(|(_, b)| b)
     }
-
     /// The scale gamma, mutably.
     pub fn weight_mut(&mut self) -> Option<&mut Param> {
         self.affine.as_mut().map(|(w, _)| w)
     }
-
     /// The shift beta, mutably.
     pub fn bias_mut(&mut self) -> Option<&mut Param> {
         self.affine.as_mut().map(|(_, b)| b)
     }
-
     /// The running statistics, when `track_running_stats`.
     pub fn running_stats(&self) -> Option<&RunningStats> {
         self.running.as_ref()
     }
-
     /// The running statistics, mutably.
     pub fn running_stats_mut(&mut self) -> Option<&mut RunningStats> {
         self.running.as_mut()
     }
-
-    /// Running statistics back to mean 0, variance 1, no batch tracked (PyTorch's
-    /// `reset_running_stats`); nothing without them.
+    /// PyTorch's `reset_running_stats`: mean 0, variance 1, no batch tracked.
     pub fn reset_running_stats(&mut self) {
         if let Some(r) = &mut self.running {
             r.reset();
@@ -193,8 +150,7 @@ impl Module for BatchNorm1d {
             (Some(running), Mode::Eval) => {
                 BatchNormOp::with_fixed_stats(running.mean.data(), running.var.data(), eps)
             }
-            // Training, or no running statistics: the batch's, computed here for the op and
-            // the running update alike (nothing has to come back from the op).
+            // Training, or no running statistics: the batch's, for the op and the update.
             (running, _) => {
                 require_two_rows(&format_args!("BatchNorm1d({c})"), shape);
                 let stats = BatchStats::of(tape.value(x));
@@ -208,14 +164,11 @@ impl Module for BatchNorm1d {
         let affine = (self.affine.as_ref()).map(|(w, b)| (tape.param(w), tape.param(b)));
         op::apply(tape, op, x, affine)
     }
-
-    /// Takes a ReLU into the layer's op ([`BatchNormOp::then_relu`]): the same outputs,
-    /// gradients and running statistics, to the bit, as the layer then [`Tape::relu`].
+    /// Takes a ReLU into the layer's op ([`BatchNormOp::then_relu`]), to the bit.
     fn fuse_activation(&mut self, activation: Activation) -> bool {
         self.fused_relu |= activation == Activation::Relu;
         activation == Activation::Relu
     }
-
     fn visit<'a>(&'a self, path: Path<'_>, visitor: &mut dyn Visitor<'a>) {
         if let Some((weight, bias)) = &self.affine {
             visitor.param(path.name("weight"), weight);
@@ -228,7 +181,6 @@ impl Module for BatchNorm1d {
             visitor.buffer(path.name("num_batches_tracked"), count);
         }
     }
-
     fn visit_mut<'a>(&'a mut self, path: Path<'_>, visitor: &mut dyn VisitorMut<'a>) {
         if let Some((weight, bias)) = &mut self.affine {
             visitor.param(path.name("weight"), weight);
@@ -241,11 +193,9 @@ impl Module for BatchNorm1d {
             visitor.buffer(path.name("num_batches_tracked"), count);
         }
     }
-
     fn as_any(&self) -> Option<&dyn Any> {
         Some(self)
     }
-
     fn as_any_mut(&mut self) -> Option<&mut dyn Any> {
         Some(self)
     }

@@ -788,3 +788,106 @@ mod stats {
         );
     }
 }
+
+/// `fast.rs` against the plain row loops of `op.rs` and `stats.rs`, run a row at a time.
+mod fast_against_plain {
+    use super::super::{fast, op, stats};
+    use super::spread;
+
+    fn bits<T: Copy + Into<f64>>(v: &[T]) -> Vec<u64> {
+        v.iter().map(|&x| x.into().to_bits()).collect()
+    }
+
+    /// `x`, `dy`, an output with zeros and negatives for the ReLU gate, and per-feature
+    /// `mean`, `mean_lo` and three coefficients, for `n x c`.
+    fn inputs(n: usize, c: usize) -> ([Vec<f32>; 3], [Vec<f32>; 5]) {
+        let v = |seed| spread(n, c, seed).into_vec();
+        let f = |seed, scale: f32| {
+            spread(1, c, seed)
+                .data()
+                .iter()
+                .map(|v| v * scale)
+                .collect()
+        };
+        let mut out = v(9);
+        out.iter_mut().step_by(7).for_each(|o| *o = 0.0);
+        let features = [f(1, 1.0), f(2, 1e-7), f(3, 0.5), f(4, 0.1), f(5, 0.2)];
+        ([v(0), v(5), out], features)
+    }
+
+    #[test]
+    fn the_fast_loops_give_the_plain_loops_bits() {
+        // Widths off the vector length, one row and many.
+        for (n, c) in [(3, 5), (8, 1), (16, 100), (37, 513), (70, 9)] {
+            let ([x, dy, out], features) = inputs(n, c);
+            let rows = || x.chunks(c).zip(dy.chunks(c)).zip(out.chunks(c));
+            let (mut fast_sum, mut plain) = (vec![0.5f64; c], vec![0.5f64; c]);
+            fast::add_rows(&x, &mut fast_sum);
+            x.chunks(c).for_each(|r| stats::add_row(r, &mut plain));
+            assert_eq!(bits(&fast_sum), bits(&plain), "{n}x{c} sums");
+            let mean: Vec<f64> = plain.iter().map(|s| s / n as f64).collect();
+            let (mut fast_sq, mut plain_sq) = (vec![0f64; c], vec![0f64; c]);
+            fast::add_squares(&x, &mean, &mut fast_sq);
+            x.chunks(c)
+                .for_each(|r| stats::add_square_row(r, &mean, &mut plain_sq));
+            assert_eq!(bits(&fast_sq), bits(&plain_sq), "{n}x{c} squares");
+
+            let [m, lo, k, offset, slope] = features.each_ref().map(|f| &f[..]);
+            for relu in [false, true] {
+                let (mut y_fast, mut y_plain) = (vec![0f32; n * c], vec![0f32; n * c]);
+                fast::forward(&x, [m, lo, k, offset], relu, &mut y_fast);
+                for (x, y) in x.chunks(c).zip(y_plain.chunks_mut(c)) {
+                    op::forward_row(x, [m, lo, k, offset], relu, y);
+                }
+                assert_eq!(
+                    bits(&y_fast),
+                    bits(&y_plain),
+                    "{n}x{c} forward, relu {relu}"
+                );
+
+                let (mut s_fast, mut s_plain) = (vec![0f64; 2 * c], vec![0f64; 2 * c]);
+                fast::sums([&x, &dy, &out], [m, lo], relu, &mut s_fast);
+                for ((x, dy), out) in rows() {
+                    op::sums_row([x, dy, out], [m, lo], relu, &mut s_plain);
+                }
+                assert_eq!(
+                    bits(&s_fast),
+                    bits(&s_plain),
+                    "{n}x{c} gradient sums, relu {relu}"
+                );
+
+                for batch in [false, true] {
+                    let (mut d_fast, mut d_plain) = (vec![0f32; n * c], vec![0f32; n * c]);
+                    let features = [m, lo, k, offset, slope];
+                    fast::dx([&x, &dy, &out], features, (batch, relu), &mut d_fast);
+                    for (((x, dy), out), d) in rows().zip(d_plain.chunks_mut(c)) {
+                        op::dx_row([x, dy, out], features, (batch, relu), d);
+                    }
+                    assert_eq!(bits(&d_fast), bits(&d_plain), "{n}x{c} dx {batch} {relu}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_nan_reaches_the_fast_sums_of_its_feature_only() {
+        let (n, c) = (20, 3);
+        let ([mut x, dy, out], features) = inputs(n, c);
+        x[4 * c + 1] = f32::NAN;
+        let (mut sum, mut squares, mut sums) = (vec![0f64; c], vec![0f64; c], vec![0f64; 2 * c]);
+        fast::add_rows(&x, &mut sum);
+        fast::add_squares(&x, &[0.0; 3], &mut squares);
+        fast::sums(
+            [&x, &dy, &out],
+            [&features[0], &features[1]],
+            false,
+            &mut sums,
+        );
+        for s in [&sum, &squares, &sums[c..].to_vec()] {
+            assert!(
+                s[1].is_nan() && s[0].is_finite() && s[2].is_finite(),
+                "{s:?}"
+            );
+        }
+    }
+}
