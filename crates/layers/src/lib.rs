@@ -38,7 +38,7 @@ mod sequential;
 pub use activation::{Activation, ParseActivationError};
 pub use batchnorm::{
     batch_norm_composed, batch_norm_eval, batch_norm_train, BatchNorm1d, BatchNormConfig,
-    BatchNormOp, BatchStats, RunningStats,
+    BatchNormError, BatchNormOp, BatchStats, RunningStats,
 };
 pub use dropout::{Dropout, DropoutOp};
 pub use fold::{fold_batchnorm, FoldError, Folded, SkipReason, Skipped};

@@ -52,7 +52,7 @@ pub struct Recalibration {
 /// assert!(done.skipped.is_empty());
 /// let bn = model.get_as::<BatchNorm1d>(1).unwrap();
 /// assert_eq!(bn.running_stats().unwrap().num_batches_tracked, 5);
-/// assert_eq!(bn.momentum(), Some(0.1));
+/// assert_eq!(bn.config().momentum, Some(0.1));
 /// ```
 pub fn recalibrate<'t>(
     model: &mut dyn Module,
@@ -63,7 +63,7 @@ pub fn recalibrate<'t>(
 
     let (mut momentums, mut skipped) = (Vec::new(), Vec::new());
     for_each_batch_norm(model, "", &mut skipped, &mut |bn| {
-        momentums.push(bn.momentum());
+        momentums.push(bn.config().momentum);
         bn.reset_running_stats();
         bn.set_momentum(None);
     });
@@ -200,7 +200,7 @@ mod tests {
             assert!((r.var.data()[j] as f64 - var).abs() < 1e-5);
         }
         assert_eq!(r.num_batches_tracked, 4);
-        assert_eq!(bn.momentum(), Some(0.1));
+        assert_eq!(bn.config().momentum, Some(0.1));
     }
 
     #[test]
@@ -261,11 +261,11 @@ mod tests {
         );
         assert_eq!(RngStates::save(&model).0, before);
         assert_eq!(
-            model.get_as::<BatchNorm1d>(1).unwrap().momentum(),
+            model.get_as::<BatchNorm1d>(1).unwrap().config().momentum,
             Some(0.1)
         );
         assert_eq!(
-            model.get_as::<BatchNorm1d>(5).unwrap().momentum(),
+            model.get_as::<BatchNorm1d>(5).unwrap().config().momentum,
             Some(0.25)
         );
         let inner = model.get_as::<Sequential>(9).unwrap();

@@ -12,7 +12,6 @@ pub use reference::batch_norm_composed;
 pub use stats::{BatchStats, RunningStats};
 
 use crate::{Activation, BufferMut, BufferRef, Mode, Module, Path, Visitor, VisitorMut};
-use stats::require_two_rows;
 use std::any::Any;
 use tapegrad_core::{Param, Tape, Tensor, Var};
 
@@ -65,13 +64,13 @@ impl BatchNorm1d {
     pub fn new(num_features: usize) -> Self {
         Self::with_config(num_features, BatchNormConfig::default())
     }
-    /// A layer with explicit settings. Panics for a negative or infinite `eps`, or a
-    /// `momentum` outside `[0, 1]`.
+    /// A layer with explicit settings. Panics unless `0 < eps < inf` (with 0 a constant
+    /// feature, a dead unit, divides 0 by 0; PyTorch refuses it too) or `momentum` is in `[0, 1]`.
     pub fn with_config(num_features: usize, config: BatchNormConfig) -> Self {
         let (c, eps) = (num_features, config.eps);
         assert!(
-            eps >= 0.0 && eps.is_finite(),
-            "BatchNorm1d({c}): eps must be finite and >= 0, got {eps}"
+            eps > 0.0 && eps.is_finite(),
+            "BatchNorm1d({c}): eps must be finite and > 0, got {eps}"
         );
         check_momentum(c, config.momentum);
         let (ones, zeros) = (Tensor::full(vec![c], 1.0), Tensor::zeros(vec![c]));
@@ -90,10 +89,6 @@ impl BatchNorm1d {
     /// The settings.
     pub fn config(&self) -> &BatchNormConfig {
         &self.config
-    }
-    /// The momentum of the running statistics (`None`: a cumulative average).
-    pub fn momentum(&self) -> Option<f32> {
-        self.config.momentum
     }
     /// Changes the momentum ([`recalibrate`](crate::recalibrate()) does); panics outside `[0, 1]`.
     pub fn set_momentum(&mut self, momentum: Option<f32>) {
@@ -130,20 +125,24 @@ impl BatchNorm1d {
             r.reset();
         }
     }
-}
-
-/// Panics, naming the layer, if `momentum` is outside `[0, 1]`.
-fn check_momentum(num_features: usize, momentum: Option<f32>) {
-    if let Some(m) = momentum.filter(|m| !(0.0..=1.0).contains(m)) {
-        panic!("BatchNorm1d({num_features}): momentum must be in [0, 1], got {m}");
-    }
-}
-
-impl Module for BatchNorm1d {
-    fn forward(&mut self, tape: &mut Tape, x: Var, mode: Mode) -> Var {
+    /// [`Module::forward`], returning what PyTorch raises instead of panicking: an input not
+    /// `[batch, num_features]`, or a batch of one row where the batch's statistics are needed.
+    pub fn try_forward(
+        &mut self,
+        tape: &mut Tape,
+        x: Var,
+        mode: Mode,
+    ) -> Result<Var, BatchNormError> {
         let (shape, c) = (tape.shape(x), self.num_features);
+        let refuse = |e: &str| BatchNormError(format!("BatchNorm1d({c}): {e} {shape:?}"));
         if !matches!(shape, &[_, xc] if xc == c) {
-            panic!("BatchNorm1d({c}): expected an input of shape [batch, {c}], got {shape:?}");
+            return Err(refuse(&format!(
+                "expected an input of shape [batch, {c}], got"
+            )));
+        } else if (mode == Mode::Train || self.running.is_none()) && shape[0] < 2 {
+            let one_row =
+                "expected more than 1 value per channel when training, got input of shape";
+            return Err(refuse(one_row));
         }
         let eps = self.config.eps;
         let op = match (&mut self.running, mode) {
@@ -152,7 +151,6 @@ impl Module for BatchNorm1d {
             }
             // Training, or no running statistics: the batch's, for the op and the update.
             (running, _) => {
-                require_two_rows(&format_args!("BatchNorm1d({c})"), shape);
                 let stats = BatchStats::of(tape.value(x));
                 if let Some(running) = running.as_mut().filter(|_| mode == Mode::Train) {
                     running.update(&stats, self.config.momentum);
@@ -162,7 +160,26 @@ impl Module for BatchNorm1d {
         };
         let op = if self.fused_relu { op.then_relu() } else { op };
         let affine = (self.affine.as_ref()).map(|(w, b)| (tape.param(w), tape.param(b)));
-        op::apply(tape, op, x, affine)
+        Ok(op::apply(tape, op, x, affine))
+    }
+}
+
+/// Panics, naming the layer, if `momentum` is outside `[0, 1]`.
+fn check_momentum(num_features: usize, momentum: Option<f32>) {
+    if let Some(m) = momentum.filter(|m| !(0.0..=1.0).contains(m)) {
+        panic!("BatchNorm1d({num_features}): momentum must be in [0, 1], got {m}");
+    }
+}
+
+/// Why [`BatchNorm1d::try_forward`] refused an input: the message `forward` panics with.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct BatchNormError(pub String);
+
+impl Module for BatchNorm1d {
+    fn forward(&mut self, tape: &mut Tape, x: Var, mode: Mode) -> Var {
+        self.try_forward(tape, x, mode)
+            .unwrap_or_else(|e| panic!("{e}"))
     }
     /// Takes a ReLU into the layer's op ([`BatchNormOp::then_relu`]), to the bit.
     fn fuse_activation(&mut self, activation: Activation) -> bool {

@@ -2,7 +2,7 @@
 //! and a closed-form backward instead of the eight primitive ops of `reference.rs`.
 
 use super::fast;
-use super::stats::{column_sums, for_each_row_chunk, require_two_rows, BatchStats};
+use super::stats::{column_sums, for_each_row_chunk, BatchStats};
 use std::borrow::Cow;
 use std::ops::Range;
 use tapegrad_core::{BackwardCtx, ForwardCtx, Op, Tape, Tensor, Var};
@@ -31,7 +31,6 @@ pub struct BatchNormOp {
     batch_stats: bool,
     relu: bool,
 }
-
 /// `1 / sqrt(var + eps)`, in `f64` before rounding.
 fn invstd(var: f64, eps: f32) -> f32 {
     (1.0 / (var + eps as f64).sqrt()) as f32
@@ -124,7 +123,6 @@ impl Op for BatchNormOp {
         let dy = ctx.grad_output().data();
         let out = if self.relu { ctx.output().data() } else { dy };
         let rows = |r: Range<usize>| [x.data(), dy, out].map(|v| &v[r.start * c..r.end * c]);
-
         // Pass 1: sum(g) and sum(g * (x - mean)) per feature, g the gradient reaching x_hat.
         let mut sums = if self.batch_stats || wants_params {
             column_sums(n, c, 2, |r, acc| {
@@ -137,7 +135,6 @@ impl Op for BatchNormOp {
         // sum(g * x_hat) = invstd * sum(g * (x - mean)), in place.
         (sum_g_xhat.iter_mut().zip(invstd)).for_each(|(s, &i)| *s *= i as f64);
         let (sum_g, sum_g_xhat) = (&*sum_g, &*sum_g_xhat);
-
         if ctx.needs_grad(0) {
             // Pass 2: dx = k * (g - sum(g)/n - x_hat * sum(g x_hat)/n), k = gamma * invstd, as
             // k * g - offset - (x - mean) * slope (the terms in f64); k * g with fixed stats.
@@ -243,7 +240,10 @@ pub(crate) fn apply(tape: &mut Tape, op: BatchNormOp, x: Var, affine: Option<(Va
 /// Functional BatchNorm with the batch's statistics (PyTorch's `F.batch_norm(x, None, None,
 /// gamma, beta, training=True, eps=eps)`). Panics unless `x: [n > 1, c]`, `gamma, beta: [c]`.
 pub fn batch_norm_train(tape: &mut Tape, x: Var, affine: Option<(Var, Var)>, eps: f32) -> Var {
-    require_two_rows(&"batch_norm", tape.shape(x));
+    let shape = tape.shape(x);
+    let msg =
+        "batch_norm: expected more than 1 value per channel when training, got input of shape";
+    assert!(shape.first().is_some_and(|&n| n > 1), "{msg} {shape:?}");
     let stats = BatchStats::of(tape.value(x));
     apply(tape, BatchNormOp::with_batch_stats(&stats, eps), x, affine)
 }

@@ -12,12 +12,10 @@ fn row_chunks(c: usize) -> usize {
 }
 
 /// Calls `f(i, rows)` for the chunks of [`row_chunks`] rows of a `[n, c]` output, in
-/// parallel, `i` the chunk's first row.
+/// parallel, `i` the chunk's first row (none for `c = 0`: the size is at least 1).
 pub(super) fn for_each_row_chunk(out: &mut [f32], c: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
     let rows = row_chunks(c);
-    if c > 0 {
-        for_each_chunk_mut(out, rows * c, |t, chunk| f(t * rows, chunk));
-    }
+    for_each_chunk_mut(out, (rows * c).max(1), |t, chunk| f(t * rows, chunk));
 }
 
 /// `k` per-feature sums over the rows of a `[n, c]` tensor: `add(rows, sums)` adds those of
@@ -87,14 +85,6 @@ pub(super) fn add_square_row(x: &[f32], mean: &[f64], sum: &mut [f64]) {
     for ((s, &x), &m) in sum.iter_mut().zip(x).zip(mean) {
         *s += (x as f64 - m) * (x as f64 - m);
     }
-}
-
-/// Panics, naming `who` and the shape, for a batch of fewer than two rows, as PyTorch raises.
-pub(crate) fn require_two_rows(who: &dyn std::fmt::Display, shape: &[usize]) {
-    assert!(
-        shape.first().is_some_and(|&n| n > 1),
-        "{who}: expected more than 1 value per channel when training, got input of shape {shape:?}"
-    );
 }
 
 /// A BatchNorm's buffers, with PyTorch's names and initial values.

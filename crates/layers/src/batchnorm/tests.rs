@@ -891,3 +891,44 @@ mod fast_against_plain {
         }
     }
 }
+
+/// The errors `forward` panics with, as values: a training batch of one row (PyTorch's "more
+/// than 1 value per channel"), an input of the wrong width; evaluation takes one row.
+#[test]
+fn try_forward_returns_what_forward_panics_with() {
+    let mut bn = BatchNorm1d::new(3);
+    let mut tape = Tape::new();
+    let one_row = tape.constant(Tensor::zeros(vec![1, 3]));
+    let err = bn.try_forward(&mut tape, one_row, Mode::Train).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "BatchNorm1d(3): expected more than 1 value per channel when training, got input of shape [1, 3]"
+    );
+    assert_eq!(
+        bn.running_stats().unwrap().num_batches_tracked,
+        0,
+        "nothing updated"
+    );
+    let wide = tape.constant(Tensor::zeros(vec![4, 5]));
+    let err = bn.try_forward(&mut tape, wide, Mode::Eval).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("expected an input of shape [batch, 3]"),
+        "{err}"
+    );
+    let y = bn.try_forward(&mut tape, one_row, Mode::Eval).unwrap();
+    assert_eq!(tape.shape(y), &[1, 3]);
+}
+
+/// eps = 0 divides a constant feature (a dead unit) by zero: refused, as PyTorch does.
+#[test]
+#[should_panic(expected = "BatchNorm1d(2): eps must be finite and > 0, got 0")]
+fn eps_zero_is_refused() {
+    BatchNorm1d::with_config(
+        2,
+        BatchNormConfig {
+            eps: 0.0,
+            ..Default::default()
+        },
+    );
+}
