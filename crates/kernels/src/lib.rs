@@ -20,8 +20,8 @@
 //! - `TAPEGRAD_THREADS=team`: tapegrad's own workers, which spin between the short loops of
 //!   a training step instead of going to sleep;
 //! - `TAPEGRAD_THREADS=rayon`: rayon's pool;
-//! - unset: [`Backend::DEFAULT`], rayon's pool, the faster of the two on the MNIST epochs
-//!   where measured.
+//! - unset: [`Backend::DEFAULT`], the team, the faster of the two on the MNIST epochs on idle
+//!   cores (rayon's pool wins on cores other processes keep busy).
 //!
 //! Both give the same bits. [`with_backend`] overrides the variable for the loops one thread
 //! starts (the tests run every kernel on both that way).

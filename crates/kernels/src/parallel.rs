@@ -27,13 +27,13 @@ pub enum Backend {
 }
 
 impl Backend {
-    /// The backend used when [`BACKEND_VAR`] is unset: rayon's pool, faster on the shared
-    /// 2-core machine the project is measured on, where other processes keep both cores busy
-    /// (load 8 to 40): an MNIST epoch at batch 128 took 3.29 s on it against 4.67 s on the
-    /// team (medians of 5 interleaved runs of `benches/compare/workloads.rs`): there the
-    /// team's spinning workers take core time that the work needs. On idle cores the team may
-    /// win.
-    pub const DEFAULT: Backend = Backend::Rayon;
+    /// The backend used when [`BACKEND_VAR`] is unset: the team, faster on every MNIST epoch
+    /// of `benches/compare/workloads.rs` on the 2-core machine the project is measured on when
+    /// nothing else runs there (batch 128: 1.16 s against 1.42 s on rayon's pool, medians of 3
+    /// interleaved runs; the 3x100 sigmoid net 0.34 s against 0.64 s): rayon's workers fall
+    /// asleep between a step's short loops. With other processes keeping both cores busy,
+    /// rayon's pool won instead (3.29 s against 4.67 s): `TAPEGRAD_THREADS=rayon` there.
+    pub const DEFAULT: Backend = Backend::Team;
 
     /// Parses a value of [`BACKEND_VAR`]: `team` or `rayon`, in any case.
     ///

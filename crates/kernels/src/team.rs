@@ -10,9 +10,9 @@
 //! so a program that has stopped computing does not keep a core busy.
 //!
 //! This is the [`Backend::Team`](crate::Backend::Team) of [`parallel_for`](crate::parallel_for),
-//! chosen with `TAPEGRAD_THREADS=team`; the default hands the same loops to rayon's pool,
-//! which was faster on a machine whose cores other processes keep busy (where spinning
-//! takes time from them; see [`Backend::DEFAULT`](crate::Backend::DEFAULT)).
+//! the default (see [`Backend::DEFAULT`](crate::Backend::DEFAULT)); `TAPEGRAD_THREADS=rayon`
+//! hands the same loops to rayon's pool instead, faster on a machine whose cores other
+//! processes keep busy (where spinning takes time from them).
 //!
 //! One caller uses the team at a time. Another thread that forks meanwhile, or a task that
 //! forks inside a job, runs its tasks itself, one after the other: every kernel gives the
