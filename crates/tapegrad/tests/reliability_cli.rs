@@ -40,6 +40,15 @@ fn mnist_mlp() -> Command {
     command
 }
 
+/// Starts `command` with its stdout and stderr piped to this test.
+fn spawn_piped(command: &mut Command) -> std::process::Child {
+    command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the example starts")
+}
+
 /// Runs the example with `args` (MNIST from `$MNIST_DIR`, as the tests have it).
 fn run(args: &[&str]) -> Output {
     mnist_mlp().args(args).output().expect("the example runs")
@@ -157,13 +166,11 @@ fn a_late_write_failure_keeps_the_weights_in_the_temporary_folder() {
     let sub = dir.path().join("out");
     std::fs::create_dir(&sub).unwrap();
     let export = sub.join("weights.safetensors");
-    let mut child = mnist_mlp()
-        .args(["--epochs", "2", "--hidden", "16"])
-        .args(["--export", export.to_str().unwrap()])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_piped(
+        mnist_mlp()
+            .args(["--epochs", "2", "--hidden", "16"])
+            .args(["--export", export.to_str().unwrap()]),
+    );
     // The destination passed the check before training; it goes away during the run.
     let mut first = String::new();
     let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
@@ -454,19 +461,14 @@ fn a_closed_stdout_ends_the_run_after_the_save_with_141() {
     use std::io::BufRead;
     let dir = tempfile::tempdir().unwrap();
     let ck = dir.path().join("run.ckpt");
-    let mut child = mnist_mlp()
-        .args([
-            "--epochs",
-            "2",
-            "--hidden",
-            "16",
-            "--save",
-            ck.to_str().unwrap(),
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_piped(mnist_mlp().args([
+        "--epochs",
+        "2",
+        "--hidden",
+        "16",
+        "--save",
+        ck.to_str().unwrap(),
+    ]));
     // `| head -1`: the first epoch's line is read, then the reader goes away.
     let mut first = String::new();
     std::io::BufReader::new(child.stdout.take().unwrap())
@@ -512,19 +514,14 @@ fn ctrl_c_finishes_the_step_and_exits_130_with_the_checkpoint_whole() {
     use std::io::BufRead;
     let dir = tempfile::tempdir().unwrap();
     let ck = dir.path().join("run.ckpt");
-    let mut child = mnist_mlp()
-        .args([
-            "--epochs",
-            "3",
-            "--hidden",
-            "16",
-            "--save",
-            ck.to_str().unwrap(),
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_piped(mnist_mlp().args([
+        "--epochs",
+        "3",
+        "--hidden",
+        "16",
+        "--save",
+        ck.to_str().unwrap(),
+    ]));
     let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
     let mut first = String::new();
     stdout.read_line(&mut first).unwrap();

@@ -12,6 +12,7 @@ use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use tapegrad_testutil::file_modes::{bypasses_file_modes, rerun_without_mode_bypass};
 
 use tapegrad::checkpoint::{frame, Checkpoint, CheckpointError};
 use tapegrad::io::{check_writable, WriteError, MAX_NAME_BYTES};
@@ -48,48 +49,6 @@ fn listing(dir: &Path) -> Vec<String> {
 fn mkfifo(path: &Path) {
     let status = Command::new("mkfifo").arg(path).status().unwrap();
     assert!(status.success(), "mkfifo {}", path.display());
-}
-
-/// Whether this process ignores file modes (CAP_DAC_OVERRIDE, which root has).
-fn bypasses_file_modes() -> bool {
-    let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("CapEff:"))
-        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
-        .is_some_and(|caps| caps & (1 << 1) != 0)
-}
-
-const CHILD_ENV: &str = "TAPEGRAD_TEST_WITHOUT_DAC";
-
-/// Runs test `name` again in a child process without CAP_DAC_OVERRIDE and
-/// CAP_DAC_READ_SEARCH when this process has them, so that file modes apply to it as to any
-/// user; returns `true` if it did (the caller then stops: the child ran the body).
-fn rerun_without_mode_bypass(name: &str) -> bool {
-    if !bypasses_file_modes() {
-        return false;
-    }
-    assert!(
-        std::env::var_os(CHILD_ENV).is_none(),
-        "setpriv did not drop the capabilities"
-    );
-    let caps = "-dac_override,-dac_read_search";
-    let output = Command::new("setpriv")
-        .arg(format!("--inh-caps={caps}"))
-        .arg(format!("--bounding-set={caps}"))
-        .arg("--")
-        .arg(std::env::current_exe().unwrap())
-        .args(["--exact", name, "--test-threads", "1", "--nocapture"])
-        .env(CHILD_ENV, "1")
-        .output()
-        .expect("setpriv (util-linux) runs the mode-dependent tests for root");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success() && stdout.contains("1 passed"),
-        "child run of {name} failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    true
 }
 
 // ---- A: atomic saves ----------------------------------------------------------------------

@@ -332,6 +332,31 @@ def optimizer_cases():
     return cases
 
 
+def layers():
+    """The layers' built-in ops: BatchNorm in training (features with NaN, +inf, values near
+    1e20 and 1e-20, a constant one) and Dropout at p = 0 (NaN, inf and -0.0 pass through)."""
+    cols = [
+        [1.0, NAN, 2.0, 3.0],          # a NaN reaches the feature's every output and gradient
+        [1.0, INF, 2.0, 3.0],          # so does an infinity (mean inf, var NaN)
+        [1e20, 2e20, 3e20, 4e20],      # its variance, 1.25e40, overflows float32
+        [1e-20, 2e-20, -1e-20, 0.0],   # a variance far below eps
+        [3.0, 3.0, 3.0, 3.0],          # constant (a dead unit): x_hat 0, y = beta
+    ]
+    x = ([4, 5], [cols[j][i] for i in range(4) for j in range(5)])
+    w = ([5], [1.5, 0.5, -1.0, 2.0, 0.75])
+    b = ([5], [0.1, -0.2, 0.3, 0.0, -0.5])
+    g = ([4, 5], [0.3, -1.2, 0.8, 0.5, -0.7, 1.1, 0.2, -0.4, 0.9, 0.6,
+                  -0.8, 0.4, 1.3, -0.2, 0.1, 0.5, -0.9, -0.6, 0.7, -1.0])
+    case("batch_norm_train_nan_inf_huge_tiny_constant", "batch_norm_train",
+         lambda x, w, b: torch.nn.functional.batch_norm(x, None, None, w, b, training=True, eps=1e-5),
+         [x, w, b], grad=g, reference="float64", rtol=1e-4, atol=1e-30, eps=1e-5,
+         note="tapegrad takes the statistics in float64 (PyTorch float32 overflows the 1e20 "
+              "feature's variance); compared with PyTorch's float64 run")
+    case("dropout_p0_passes_nan_inf_and_negative_zero", "dropout_p0",
+         lambda x: torch.nn.functional.dropout(x, p=0.0, training=True),
+         [([6], [NAN, INF, -INF, -0.0, 0.0, 1.5])])
+
+
 def build():
     CASES.clear()
     elementwise()
@@ -339,6 +364,8 @@ def build():
     reductions()
     softmax_family()
     products()
+    ops = len(CASES)
+    layers()
     return {
         "generated_by": "crates/testutil/golden/edge_cases.py",
         "torch": torch.__version__,
@@ -351,7 +378,8 @@ def build():
             "reference float64: tapegrad is more exact than float32 PyTorch here (see each note)",
             "grad_out null: the output gradient is ones",
         ],
-        "cases": CASES[:],
+        "cases": CASES[:ops],
+        "layer_cases": CASES[ops:],
         "optimizer_cases": optimizer_cases(),
     }
 

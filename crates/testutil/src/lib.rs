@@ -12,6 +12,7 @@
 pub mod alloc;
 mod case;
 pub mod edge;
+pub mod file_modes;
 mod splitmix;
 
 pub use case::GoldenCase;

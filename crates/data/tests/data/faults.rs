@@ -8,7 +8,7 @@
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::Command;
+use tapegrad_testutil::file_modes::rerun_without_mode_bypass;
 
 use tapegrad_data::{read_idx, DataError, Mnist, MnistLocation, Origin, MNIST_FILES};
 
@@ -51,40 +51,10 @@ fn data_naming_a_file_says_it_is_not_a_directory() {
     }
 }
 
-/// Whether this process ignores file modes (CAP_DAC_OVERRIDE, which root has).
-fn bypasses_file_modes() -> bool {
-    let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("CapEff:"))
-        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
-        .is_some_and(|caps| caps & (1 << 1) != 0)
-}
-
 #[test]
 fn an_unreadable_data_folder_says_permission_denied() {
     const NAME: &str = "faults::an_unreadable_data_folder_says_permission_denied";
-    if bypasses_file_modes() {
-        assert!(
-            std::env::var_os("TAPEGRAD_TEST_WITHOUT_DAC").is_none(),
-            "setpriv did not drop the capabilities"
-        );
-        let caps = "-dac_override,-dac_read_search";
-        let output = Command::new("setpriv")
-            .arg(format!("--inh-caps={caps}"))
-            .arg(format!("--bounding-set={caps}"))
-            .arg("--")
-            .arg(std::env::current_exe().unwrap())
-            .args(["--exact", NAME, "--test-threads", "1"])
-            .env("TAPEGRAD_TEST_WITHOUT_DAC", "1")
-            .output()
-            .expect("setpriv (util-linux) runs the mode-dependent tests for root");
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        assert!(
-            output.status.success() && stdout.contains("1 passed"),
-            "{stdout}\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+    if rerun_without_mode_bypass(NAME) {
         return;
     }
     let dir = temp_dir();
