@@ -2,7 +2,7 @@
 //! (`0.weight`, `1.running_mean`, `1.num_batches_tracked` as int64), so a `Sequential` trained
 //! here loads into the equivalent `torch.nn.Sequential` with `load_state_dict`, and back.
 
-use crate::checkpoint::{frame, BufferValue, CheckpointError, ModelState, NamedTensor};
+use crate::checkpoint::{BufferValue, CheckpointError, ModelState, NamedTensor};
 use safetensors::tensor::{Dtype, TensorView};
 use safetensors::SafeTensors;
 use std::path::Path;
@@ -56,7 +56,7 @@ pub fn export_safetensors<M: Module + ?Sized>(
         })
         .collect::<Result<Vec<_>, _>>()?;
     let bytes = safetensors::serialize(views, None).map_err(|e| codec(path, "encode", e))?;
-    frame::write_file_atomic(path, &bytes)
+    Ok(crate::io::write_atomic(path, &bytes)?)
 }
 
 /// Loads parameters and buffers saved by [`export_safetensors`] or by PyTorch's

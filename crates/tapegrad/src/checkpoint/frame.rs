@@ -34,7 +34,7 @@ fn io(path: &Path, action: &'static str) -> impl FnOnce(std::io::Error) -> Check
 /// Writes `payload` behind the header to `path` atomically ([`crate::io::write_atomic`]): a
 /// crash at any point leaves either the old file or the new one, never a torn one.
 pub fn write_atomic(path: &Path, payload: &[u8]) -> Result<(), CheckpointError> {
-    write_file_atomic(path, &framed(payload))
+    Ok(crate::io::write_atomic(path, &framed(payload))?)
 }
 
 /// `payload` behind its header: the bytes of a checkpoint file.
@@ -46,12 +46,6 @@ pub fn framed(payload: &[u8]) -> Vec<u8> {
     bytes.extend_from_slice(&Sha256::digest(payload));
     bytes.extend_from_slice(payload);
     bytes
-}
-
-/// Writes `bytes` to `path` with [`crate::io::write_atomic`]: through symlinks, never over a
-/// device, a fifo or a folder, keeping an existing file's mode and owner.
-pub fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
-    crate::io::write_atomic(path, bytes).map_err(CheckpointError::from)
 }
 
 /// Reads a framed file and returns its payload after checking magic, version, length and
