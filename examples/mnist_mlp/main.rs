@@ -18,10 +18,9 @@ mod report;
 
 use args::Args;
 use clap::Parser;
-use report::EpochMeter;
 use std::process::ExitCode;
 use tapegrad::prelude::*;
-use tapegrad::train::{Diverged, StepError};
+use tapegrad::train::{EpochError, EpochMeter};
 
 /// How a run that did not fail ended.
 enum Ended {
@@ -43,18 +42,10 @@ fn input(e: impl ToString) -> Failure {
     Failure::Input(e.to_string())
 }
 
-/// A step's error as the run's failure: a non-finite loss is a divergence (exit 3), at
-/// `step` of `epoch` (counting from 0) as the message tells it.
-fn failure(error: StepError, epoch: usize, step: usize) -> Failure {
+/// An epoch's error as the run's failure: a divergence exits 3, anything else 2.
+fn failure(error: EpochError) -> Failure {
     match error {
-        StepError::NonFiniteLoss(loss) => {
-            let diverged = Diverged {
-                epoch: epoch + 1,
-                step,
-                loss,
-            };
-            Failure::Diverged(diverged.to_string())
-        }
+        EpochError::Diverged(diverged) => Failure::Diverged(diverged.to_string()),
         other => input(other),
     }
 }
@@ -113,7 +104,7 @@ fn run(args: &Args, out: &mut report::Stdout) -> Result<Ended, Failure> {
                 let loss = tape.cross_entropy(logits, batch.labels);
                 (loss, count_correct(tape.value(logits), batch.labels))
             });
-            let step = step.map_err(|e| failure(e, epoch, meter.steps() + 1))?;
+            let step = step.map_err(|e| failure(e.in_epoch(epoch, meter.steps() + 1)))?;
             meter.add(step.loss, step.output, batch.len());
             bar.inc(1);
             if interrupt::requested() {

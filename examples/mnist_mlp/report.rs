@@ -11,7 +11,6 @@ use crate::args::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::fmt::Display;
 use std::io::{ErrorKind, IsTerminal, Write};
-use std::time::Instant;
 use tapegrad::prelude::*;
 use tapegrad::train::{current_rss_bytes, peak_rss_bytes, EpochStats};
 
@@ -69,52 +68,6 @@ pub fn progress_bar(args: &Args, batches: usize, epoch: usize) -> ProgressBar {
     );
     bar.set_message(format!("{}/{}", epoch + 1, args.epochs));
     bar
-}
-
-/// The training loss and accuracy of an epoch, each step's measured before its update.
-pub struct EpochMeter {
-    started: Instant,
-    loss_sum: f64,
-    correct: usize,
-    seen: usize,
-    steps: usize,
-}
-
-impl EpochMeter {
-    /// A meter whose clock starts now.
-    pub fn start() -> Self {
-        EpochMeter {
-            started: Instant::now(),
-            loss_sum: 0.0,
-            correct: 0,
-            seen: 0,
-            steps: 0,
-        }
-    }
-
-    /// Counts one step over a batch of `samples`, `correct` of them classified correctly.
-    pub fn add(&mut self, loss: f32, correct: usize, samples: usize) {
-        self.loss_sum += loss as f64 * samples as f64;
-        self.correct += correct;
-        self.seen += samples;
-        self.steps += 1;
-    }
-
-    /// The steps counted so far.
-    pub fn steps(&self) -> usize {
-        self.steps
-    }
-
-    /// The epoch's figures.
-    pub fn finish(&self) -> EpochStats {
-        let seen = self.seen.max(1) as f64;
-        EpochStats {
-            loss: self.loss_sum / seen,
-            accuracy: self.correct as f64 / seen,
-            steps: self.steps,
-            seconds: self.started.elapsed().as_secs_f64(),
-        }
-    }
 }
 
 /// The line printed after each epoch, with the resident memory (a long run shows it flat,

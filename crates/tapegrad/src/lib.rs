@@ -47,8 +47,8 @@ pub use tapegrad_optim as optim;
 pub mod prelude {
     pub use crate::checkpoint::{Checkpoint, CheckpointError, Progress};
     pub use crate::train::{
-        check_finite, count_correct, evaluate, train_epoch, train_step, Diverged, EvalStats,
-        Evaluator, Step, StepError, Trainer,
+        check_finite, count_correct, evaluate, train_epoch, train_step, Diverged, EpochMeter,
+        EvalStats, Evaluator, Step, StepError, Trainer,
     };
     pub use crate::{export_safetensors, import_safetensors};
     pub use tapegrad_core::{

@@ -53,6 +53,21 @@ pub enum StepError {
     Optim(#[from] OptimError),
 }
 
+impl StepError {
+    /// This error of step `step` (counting from 1) of epoch `epoch` (counting from 0) as the
+    /// epoch's: a non-finite loss is [`Diverged`] there.
+    pub fn in_epoch(self, epoch: usize, step: usize) -> EpochError {
+        match self {
+            StepError::NonFiniteLoss(loss) => EpochError::Diverged(Diverged {
+                epoch: epoch + 1,
+                step,
+                loss,
+            }),
+            StepError::Optim(e) => EpochError::Optim(e),
+        }
+    }
+}
+
 /// What a step's closure returns: the loss alone (a [`Var`]), or the loss with a value of
 /// its own (`(loss, value)`), read from the tape before the step forgets it (a count of
 /// correct predictions, say).
@@ -254,35 +269,62 @@ pub fn train_epoch<M: Module + ?Sized>(
     epoch: usize,
     mut after_step: impl FnMut(&StepStats),
 ) -> Result<EpochStats, EpochError> {
-    let started = Instant::now();
-    let (mut loss_sum, mut correct, mut seen, mut steps) = (0.0f64, 0usize, 0usize, 0usize);
+    let mut meter = EpochMeter::start();
     batches.set_epoch(epoch);
     while let Some(batch) = batches.next_batch() {
-        steps += 1;
-        let stats = match train_step(tape, model, optimizer, batch.images, batch.labels) {
-            Ok(stats) => stats,
-            Err(StepError::NonFiniteLoss(loss)) => {
-                return Err(Diverged {
-                    epoch: epoch + 1,
-                    step: steps,
-                    loss,
-                }
-                .into())
-            }
-            Err(StepError::Optim(e)) => return Err(e.into()),
-        };
-        loss_sum += stats.loss as f64 * batch.len() as f64;
-        correct += stats.correct;
-        seen += batch.len();
+        let stats = train_step(tape, model, optimizer, batch.images, batch.labels)
+            .map_err(|e| e.in_epoch(epoch, meter.steps() + 1))?;
+        meter.add(stats.loss, stats.correct, batch.len());
         after_step(&stats);
     }
-    let seen = seen.max(1) as f64;
-    Ok(EpochStats {
-        loss: loss_sum / seen,
-        accuracy: correct as f64 / seen,
-        steps,
-        seconds: started.elapsed().as_secs_f64(),
-    })
+    Ok(meter.finish())
+}
+
+/// The training loss and accuracy of an epoch, each step's measured before its update, and
+/// its wall time: what [`train_epoch`] reports, for a loop written by hand.
+pub struct EpochMeter {
+    started: Instant,
+    loss_sum: f64,
+    correct: usize,
+    seen: usize,
+    steps: usize,
+}
+
+impl EpochMeter {
+    /// A meter whose clock starts now.
+    pub fn start() -> Self {
+        EpochMeter {
+            started: Instant::now(),
+            loss_sum: 0.0,
+            correct: 0,
+            seen: 0,
+            steps: 0,
+        }
+    }
+
+    /// Counts one step over a batch of `samples`, `correct` of them classified correctly.
+    pub fn add(&mut self, loss: f32, correct: usize, samples: usize) {
+        self.loss_sum += loss as f64 * samples as f64;
+        self.correct += correct;
+        self.seen += samples;
+        self.steps += 1;
+    }
+
+    /// The steps counted so far.
+    pub fn steps(&self) -> usize {
+        self.steps
+    }
+
+    /// The epoch's figures: the loss and accuracy averaged over the samples seen.
+    pub fn finish(&self) -> EpochStats {
+        let seen = self.seen.max(1) as f64;
+        EpochStats {
+            loss: self.loss_sum / seen,
+            accuracy: self.correct as f64 / seen,
+            steps: self.steps,
+            seconds: self.started.elapsed().as_secs_f64(),
+        }
+    }
 }
 
 /// Loss and accuracy of `model` over a whole split in `mode`, in batches of 1000 taken in
