@@ -44,6 +44,8 @@ TARGETS = [
     # BatchNorm alone: the plain op a reader meets first may give up the last 30% of this
     # microbenchmark; the epoch (bn_cost below) is where its cost shows.
     (r"bn_fwd_bwd_\d+x\d+", 0.8),
+    # The MNIST example net's two convolutions at batch 64, forward and backward.
+    (r"conv2d_fwd_bwd_c\d+_\d+", 0.8),
 ]
 
 
@@ -85,7 +87,7 @@ def at_least(workload):
 
 def metric(workload):
     """The JSON field a workload reports (both frameworks use the same one)."""
-    if workload.startswith("bn_fwd_bwd_"):
+    if workload.startswith(("bn_fwd_bwd_", "conv2d_fwd_bwd_")):
         return "us_per_iter"
     if workload.startswith("peak_rss_"):
         return "peak_rss_bytes"

@@ -196,7 +196,7 @@ def bn_cost_workload(args, batch):
             "seconds_with": with_bn, "batch": batch, "drop_last": True, "steps": steps}
 
 
-def bn_workload(args, n, c, budget_s=1.0, warmup_s=0.2):
+def bn_workload(args, n, c):
     """BatchNorm1d train-mode forward + backward of y.backward(dy) w.r.t. x, gamma and beta."""
     torch.manual_seed(SEED)
     bn = nn.BatchNorm1d(c).train()
@@ -208,6 +208,35 @@ def bn_workload(args, n, c, budget_s=1.0, warmup_s=0.2):
         bn.zero_grad(set_to_none=True)
         bn(x).backward(dy)
 
+    return median_us_per_iteration(args, iteration)
+
+
+# The two convolutions of PyTorch's MNIST example net: (name suffix, c_in, c_out, input side),
+# 3x3, stride 1, no padding, batch 64.
+CONV_SHAPES = (("c1_32", 1, 32, 28), ("c32_64", 32, 64, 26))
+CONV_BATCH = 64
+
+
+def conv_workload(args, c_in, c_out, side):
+    """Conv2d(c_in, c_out, 3) forward + backward of y.backward(dy): the weight's and bias's
+    gradients, and the input's for the second convolution only (the first one's input is the
+    data batch, which needs none, as in the net)."""
+    torch.manual_seed(SEED)
+    conv = nn.Conv2d(c_in, c_out, 3)
+    x = torch.randn(CONV_BATCH, c_in, side, side, requires_grad=c_in > 1)
+    dy = torch.randn(CONV_BATCH, c_out, side - 2, side - 2)
+
+    def iteration():
+        x.grad = None
+        conv.zero_grad(set_to_none=True)
+        conv(x).backward(dy)
+
+    return median_us_per_iteration(args, iteration)
+
+
+def median_us_per_iteration(args, iteration, budget_s=1.0, warmup_s=0.2):
+    """Times iteration() one call at a time: a warm-up block, then --repeat blocks of at least
+    budget_s and 30 iterations; the median over the blocks of each block's median, in us."""
     def block(seconds):
         # Per-iteration times, median taken: robust to the other jobs on this shared machine.
         times, end = [], time.perf_counter() + seconds
@@ -252,6 +281,9 @@ def workloads():
                                             60, 0.5, 0.0, epoch_steps=1000))
     for n, c in ((60, 100), (128, 512), (256, 1024), (1024, 1024), (4096, 256)):
         table[f"bn_fwd_bwd_{n}x{c}"] = lambda a, n=n, c=c: bn_workload(a, n, c)
+    for suffix, c_in, c_out, side in CONV_SHAPES:
+        table[f"conv2d_fwd_bwd_{suffix}"] = (
+            lambda a, c_in=c_in, c_out=c_out, side=side: conv_workload(a, c_in, c_out, side))
     table["bn_cost_b128"] = lambda a: bn_cost_workload(a, 128)
     table["peak_rss_mnist_train"] = peak_rss_workload
     return table

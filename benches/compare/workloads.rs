@@ -14,6 +14,10 @@
 //!   plain SGD lr 0.5, one epoch of batch 60 (exactly 1000 steps);
 //! - `bn_fwd_bwd_{N}x{C}`: `BatchNorm1d(C)` train-mode forward on `x: [N, C]` and backward of
 //!   `dy`, giving the gradients of `x`, gamma and beta; median microseconds per iteration;
+//! - `conv2d_fwd_bwd_{c1_32,c32_64}`: the two convolutions of PyTorch's MNIST example net at
+//!   batch 64 (`1 -> 32` on 28x28 and `32 -> 64` on 26x26, 3x3, with bias), forward and the
+//!   backward of `dy` (the input's gradient for the second only, as in the net); median
+//!   microseconds per iteration;
 //! - `bn_cost_b128`: the MLPs of `mlp_epoch_b128` and `mlp_bn_epoch_b128` trained in turns,
 //!   step by step, on the same batches (the last partial one dropped), for one epoch each;
 //!   `bn_cost` is the time with BatchNorm over the time without, measured within the same
@@ -42,7 +46,7 @@ use rand_distr::StandardNormal;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use tapegrad::core::{OpTimes, Param, Tape, Tensor};
+use tapegrad::core::{Conv2dConfig, OpTimes, Param, Tape, Tensor};
 use tapegrad::data::{find_mnist_file, read_idx, BatchConfig, MnistLocation, Split};
 use tapegrad::layers::{Activation, BatchNorm1d, Mlp, Mode, Module, Sequential};
 use tapegrad::optim::{Momentum, Sgd, SgdConfig};
@@ -116,6 +120,9 @@ fn workload_names() -> Vec<String> {
     }
     for (n, c) in BN_SHAPES {
         names.push(format!("bn_fwd_bwd_{n}x{c}"));
+    }
+    for (suffix, ..) in CONV_SHAPES {
+        names.push(format!("conv2d_fwd_bwd_{suffix}"));
     }
     names.push("bn_cost_b128".into());
     names.push("peak_rss_mnist_train".into());
@@ -283,21 +290,73 @@ fn bn_workload(n: usize, c: usize, repeat: usize) -> Value {
     let dy = normal(&[n, c], &mut rng);
     let mut bn = BatchNorm1d::new(c);
     let mut tape = Tape::new();
-    let mut iteration = |dy: Tensor| {
-        tape.reset();
-        let xv = tape.param(&x);
-        let y = bn.forward(&mut tape, xv, Mode::Train);
-        let grads = tape.backward_with(y, dy);
-        assert!(grads.param(&x).is_some());
-        tape.recycle(grads);
-    };
-    // Per-iteration times, median taken: robust to the other jobs on a shared machine.
+    median_us_per_iteration(
+        repeat,
+        || dy.clone(),
+        |dy| {
+            tape.reset();
+            let xv = tape.param(&x);
+            let y = bn.forward(&mut tape, xv, Mode::Train);
+            let grads = tape.backward_with(y, dy);
+            assert!(grads.param(&x).is_some());
+            tape.recycle(grads);
+        },
+    )
+}
+
+/// The two convolutions of PyTorch's MNIST example net at batch 64: `(name suffix, c_in,
+/// c_out, input side)`, a 3x3 kernel, stride 1, no padding.
+const CONV_SHAPES: [(&str, usize, usize, usize); 2] =
+    [("c1_32", 1, 32, 28), ("c32_64", 32, 64, 26)];
+const CONV_BATCH: usize = 64;
+
+/// `conv2d_fwd_bwd_{suffix}`: one `conv2d` with bias, forward, then the backward of `dy` giving
+/// the gradients of the weight and the bias, and of the input for the second convolution
+/// only (the first one's input is the data batch, which needs none, as in the net).
+fn conv_workload(suffix: &str, repeat: usize) -> Value {
+    let &(_, c_in, c_out, side) = CONV_SHAPES
+        .iter()
+        .find(|s| s.0 == suffix)
+        .unwrap_or_else(|| fail(&format!("no convolution {suffix:?}")));
+    let mut rng = ChaCha8Rng::seed_from_u64(SEED);
+    let x = normal(&[CONV_BATCH, c_in, side, side], &mut rng);
+    let x = (c_in > 1).then(|| Param::new(x.clone())).ok_or(x);
+    let weight = Param::new(normal(&[c_out, c_in, 3, 3], &mut rng));
+    let bias = Param::new(normal(&[c_out], &mut rng));
+    let dy = normal(&[CONV_BATCH, c_out, side - 2, side - 2], &mut rng);
+    let mut tape = Tape::new();
+    median_us_per_iteration(
+        repeat,
+        || dy.clone(),
+        |dy| {
+            tape.reset();
+            let xv = match &x {
+                Ok(param) => tape.param(param),
+                Err(batch) => tape.constant_from_slice(batch.shape(), batch.data()),
+            };
+            let (w, b) = (tape.param(&weight), tape.param(&bias));
+            let y = tape.conv2d(xv, w, Some(b), Conv2dConfig::default());
+            let grads = tape.backward_with(y, dy);
+            assert!(grads.param(&weight).is_some() && grads.param(&bias).is_some());
+            tape.recycle(grads);
+        },
+    )
+}
+
+/// Times `iteration(input())` one call at a time: a 200 ms warm-up block, then `repeat`
+/// blocks of at least 1 s and 30 iterations; the median over the blocks of each block's
+/// median, in microseconds. Per-iteration medians are robust to the other jobs on a shared
+/// machine. `input` is called before the clock starts (a seed the tape consumes).
+fn median_us_per_iteration<T>(
+    repeat: usize,
+    input: impl Fn() -> T,
+    mut iteration: impl FnMut(T),
+) -> Value {
     let mut block = |budget: Duration| {
         let (mut times, end) = (Vec::new(), Instant::now() + budget);
         while times.len() < 30 || Instant::now() < end {
-            // The seed is the tape's to consume: its copy is made before the clock starts.
-            let seed = dy.clone();
-            times.push(seconds(|| iteration(seed)));
+            let input = input();
+            times.push(seconds(|| iteration(input)));
         }
         times
     };
@@ -475,6 +534,8 @@ fn main() {
         bn_cost_workload(batch, data, args.repeat, args.op_times)
     } else if name == "peak_rss_mnist_train" {
         peak_rss_workload(data)
+    } else if let Some(suffix) = name.strip_prefix("conv2d_fwd_bwd_") {
+        conv_workload(suffix, args.repeat)
     } else if let Some(shape) = name.strip_prefix("bn_fusion_") {
         let (n, c) = parse_shape(shape);
         bn_fusion_workload(n, c, args.repeat)

@@ -38,6 +38,7 @@ pub use gradcheck::{
 pub use gradients::Gradients;
 pub use op::{BackwardCtx, ForwardCtx, Op};
 pub use op_times::{OpTime, OpTimes};
+pub use ops::{Conv2dConfig, Pool2dConfig, Size2};
 pub use param::{Param, ParamId};
 pub use tape::{Backward, Tape, Var};
 pub use tensor::{AllocError, AllocFailure, Tensor};

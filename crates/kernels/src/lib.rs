@@ -44,8 +44,8 @@ mod team;
 pub use gemm::{gemm, gemm_is_large, gemm_serial, MatRef};
 pub use math::{exp, relu, relu_backward, sigmoid, sigmoid_into};
 pub use parallel::{
-    backend, for_each_chunk_mut, for_each_chunk_pair_mut, join, map_tasks, parallel_for, threads,
-    with_backend, Backend, BACKEND_VAR,
+    backend, for_each_chunk_mut, for_each_chunk_pair_mut, for_each_item, join, map_tasks,
+    parallel_for, threads, with_backend, Backend, BACKEND_VAR,
 };
 pub use simd::{has_avx2, has_avx512};
 pub use team::MAX_TASKS;

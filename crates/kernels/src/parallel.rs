@@ -263,6 +263,29 @@ pub fn for_each_chunk_pair_mut<T: Send, U: Send>(
     });
 }
 
+/// Calls `f(i, item)` for every item of `items`, each moved to the task that runs it, in
+/// parallel when there are several. For work cut in pieces that are bundles of disjoint
+/// `&mut` slices of several buffers (an image's output, its scratch, its partial sums), which
+/// the chunks of one slice cannot express.
+///
+/// ```
+/// use tapegrad_kernels::for_each_item;
+/// let (mut a, mut b) = ([0.0f32; 4], [0u32; 2]);
+/// let items: Vec<_> = a.chunks_mut(2).zip(b.iter_mut()).collect();
+/// for_each_item(items, |i, (a, b)| {
+///     a.fill(i as f32);
+///     *b = 10 * i as u32;
+/// });
+/// assert_eq!((a, b), ([0.0, 0.0, 1.0, 1.0], [0, 10]));
+/// ```
+pub fn for_each_item<T: Send>(items: Vec<T>, f: impl Fn(usize, T) + Sync) {
+    let slots: Vec<Mutex<Option<T>>> = items.into_iter().map(|t| Mutex::new(Some(t))).collect();
+    parallel_for(slots.len(), |i| {
+        let item = lock(&slots[i]).take().expect("each item is taken once");
+        f(i, item)
+    });
+}
+
 /// `[f(0), f(1), ..., f(n - 1)]`, computed in parallel, in index order.
 ///
 /// ```

@@ -38,9 +38,9 @@ Adding a case:
 
 0. Run `python generate.py --check` first: it must pass, so your PyTorch reproduces the
    committed values and the diff of step 2 shows your case only.
-1. Add an entry to the case table of its file below (`BATCHNORM_CASES`, `LAYERNORM_CASES`,
-   `MLP_CASES`, `OPTIM_CASES`, `SCHEDULE_CASES`) with a comment saying what it checks and why.
-   BatchNorm and MLP cases carry their own seed, and the optimizer cases all run on `p0` and
+1. Add an entry to the case table of its file below (`BATCHNORM_CASES`, `CONV_CASES`,
+   `POOL_CASES`, `LAYERNORM_CASES`, `MLP_CASES`, `OPTIM_CASES`, `SCHEDULE_CASES`) with a comment saying what it checks and why.
+   BatchNorm, MLP, convolution and pooling cases carry their own seed, and the optimizer cases all run on `p0` and
    gradients drawn before any case, so a new case changes no other. The LayerNorm cases share
    one stream (seed 43): append new ones at the end so the earlier ones keep their inputs.
 2. Run `python generate.py FILE`; `git diff` must show the new case and nothing else changed.
@@ -649,6 +649,135 @@ def make_layernorm():
 
 
 # --------------------------------------------------------------------------------------------
+# conv_pool.json
+# --------------------------------------------------------------------------------------------
+
+# Each case: (name, seed, x shape, weight shape, settings, bias). After torch.manual_seed(seed)
+# x = randn, weight = 0.5*randn, bias = 0.5*randn (when there is one) and dy = randn of the
+# output's shape, in that order. `settings` are F.conv2d's stride, padding, dilation and groups
+# (pairs written [h, w]); what is not given is PyTorch's default.
+CONV_CASES = [
+    # Stride 2 on an input whose width does not divide: the last columns are never read.
+    ("conv_stride2", 31, [2, 3, 7, 8], [4, 3, 3, 3], {"stride": [2, 2]}, True),
+    # Zero padding 1 (a "same" 3x3): the border outputs read zeros.
+    ("conv_padding1", 32, [2, 2, 5, 5], [3, 2, 3, 3], {"padding": [1, 1]}, True),
+    # Dilation 2 with padding 1: taps two pixels apart.
+    ("conv_dilation2", 33, [1, 2, 9, 8], [2, 2, 3, 3], {"dilation": [2, 2], "padding": [1, 1]},
+     True),
+    # A 2x4 kernel on a 6x9 input, stride (2, 1), padding (1, 2): every pair of settings
+    # differs between height and width, so a swapped axis shows.
+    ("conv_nonsquare", 34, [2, 2, 6, 9], [3, 2, 2, 4], {"stride": [2, 1], "padding": [1, 2]},
+     True),
+    # A pointwise (1x1) convolution: a matrix product over channels at every pixel.
+    ("conv_1x1", 35, [2, 4, 5, 5], [6, 4, 1, 1], {}, True),
+    # Two groups: output channels 0-2 see input channels 0-1 only, 3-5 see 2-3.
+    ("conv_groups2", 36, [2, 4, 6, 6], [6, 2, 3, 3], {"groups": 2, "padding": [1, 1]}, True),
+    # Depthwise: one filter per channel (groups = C_in = C_out).
+    ("conv_depthwise", 37, [2, 3, 6, 6], [3, 1, 3, 3], {"groups": 3, "padding": [1, 1]}, True),
+    # Depthwise with two filters per channel (C_out = 2 C_in).
+    ("conv_depthwise_x2", 38, [2, 3, 5, 6], [6, 1, 3, 3], {"groups": 3}, True),
+    # No bias: F.conv2d(x, w, None).
+    ("conv_no_bias", 39, [2, 3, 5, 6], [4, 3, 3, 2], {"stride": [1, 2]}, False),
+    # The MNIST net's first layer on a small image: one input channel, 8 filters.
+    ("conv_one_channel", 40, [3, 1, 12, 12], [8, 1, 3, 3], {}, True),
+]
+
+# Each case: (name, seed, op, x shape, settings, inputs). After torch.manual_seed(seed) x is
+# drawn as `inputs` says, then dy = randn of the output's shape. `inputs`: ("normal", shift)
+# is randn + shift; ("ties", k) is integers drawn from 0..k, so that windows hold ties.
+POOL_CASES = [
+    # Ties everywhere (values 0, 1, 2): the gradient goes to the first maximum of a window in
+    # row-major order.
+    ("max_pool_ties", 41, "max_pool2d", [2, 2, 6, 6], {"kernel_size": [2, 2]}, ("ties", 3)),
+    # Overlapping windows (stride 1) with ties: an input that is the first maximum of several
+    # windows collects all their gradients.
+    ("max_pool_overlap_ties", 42, "max_pool2d", [1, 2, 5, 6],
+     {"kernel_size": [3, 3], "stride": [1, 1]}, ("ties", 2)),
+    # Padding 1 on inputs all below 0: the padding is -inf, never the maximum.
+    ("max_pool_padding", 43, "max_pool2d", [2, 3, 7, 7],
+     {"kernel_size": [3, 3], "stride": [2, 2], "padding": [1, 1]}, ("normal", -3)),
+    # A 2x3 window, stride (2, 1), padding (1, 1).
+    ("max_pool_nonsquare", 44, "max_pool2d", [2, 2, 5, 6],
+     {"kernel_size": [2, 3], "stride": [2, 1], "padding": [1, 1]}, ("normal", 0)),
+    # The MNIST net's pooling: 2x2, stride 2.
+    ("avg_pool_2", 45, "avg_pool2d", [2, 2, 6, 6], {"kernel_size": [2, 2]}, ("normal", 0)),
+    # Padding with count_include_pad=True (PyTorch's default): every window divides by 9,
+    # padding counted as zeros.
+    ("avg_pool_padding", 46, "avg_pool2d", [2, 3, 7, 7],
+     {"kernel_size": [3, 3], "stride": [2, 2], "padding": [1, 1]}, ("normal", 1)),
+    # Global average pooling, a classifier's head.
+    ("adaptive_avg_1x1", 47, "adaptive_avg_pool2d", [2, 3, 5, 7], {"output_size": [1, 1]},
+     ("normal", 0)),
+    # Adaptive windows of unequal sizes, overlapping along the width (5 -> 3: columns 0-1,
+    # 1-3, 3-4).
+    ("adaptive_avg_3x3", 48, "adaptive_avg_pool2d", [2, 2, 7, 5], {"output_size": [3, 3]},
+     ("normal", 0)),
+]
+
+CONV_POOL_NOTES = [
+    "NCHW; conv weight [C_out, C_in / groups, kH, kW]; pairs of settings are [h, w]",
+    "conv: F.conv2d(x, weight, bias, stride, padding, dilation, groups); dx, dweight, dbias "
+    "are the gradients of sum(y * dy)",
+    "max_pool2d: padding is -inf; ties send the gradient to the first maximum of a window in "
+    "row-major order",
+    "avg_pool2d: count_include_pad=True, ceil_mode=False (PyTorch's defaults): every window "
+    "divides by kH * kW",
+    "adaptive_avg_pool2d: output o of m averages inputs floor(o n / m) to ceil((o + 1) n / m)",
+]
+
+
+def conv_case(name, seed, x_shape, w_shape, settings, bias):
+    """One convolution: inputs, output and the gradients of x, the weight and the bias."""
+    torch.manual_seed(seed)
+    x = randn(*x_shape).requires_grad_(True)
+    weight = (0.5 * randn(*w_shape)).requires_grad_(True)
+    b = (0.5 * randn(w_shape[0])).requires_grad_(True) if bias else None
+    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()}
+    y = F.conv2d(x, weight, b, **kwargs)
+    dy = randn(*y.shape)
+    y.backward(dy)
+    case = {"name": name, "op": "conv2d", "settings": settings, "x": tensor(x),
+            "weight": tensor(weight)}
+    if bias:
+        case["bias"] = tensor(b)
+    case.update({"dy": tensor(dy), "y": tensor(y), "dx": tensor(x.grad),
+                 "dweight": tensor(weight.grad)})
+    if bias:
+        case["dbias"] = tensor(b.grad)
+    return case
+
+
+def pool_case(name, seed, op, x_shape, settings, inputs):
+    """One pooling: the input, the output and the input's gradient."""
+    torch.manual_seed(seed)
+    if inputs[0] == "ties":
+        x = torch.randint(0, inputs[1], x_shape).to(F64)
+    else:
+        x = randn(*x_shape) + inputs[1]
+    x.requires_grad_(True)
+    kwargs = {k: tuple(v) for k, v in settings.items()}
+    y = getattr(F, op)(x, **kwargs)
+    dy = randn(*y.shape)
+    y.backward(dy)
+    return {"name": name, "op": op, "settings": settings, "x": tensor(x), "dy": tensor(dy),
+            "y": tensor(y), "dx": tensor(x.grad)}
+
+
+def make_conv_pool():
+    """conv2d in every configuration of CONV_CASES and the poolings of POOL_CASES, forward and
+    gradients."""
+    out = header()
+    out.update(
+        {
+            "notes": CONV_POOL_NOTES,
+            "cases": [conv_case(*c) for c in CONV_CASES] + [pool_case(*c) for c in POOL_CASES],
+            "generated_by": generated_by(),
+        }
+    )
+    return out
+
+
+# --------------------------------------------------------------------------------------------
 # Writing and checking
 # --------------------------------------------------------------------------------------------
 
@@ -667,6 +796,7 @@ def make_edge_cases():
 
 FILES = {
     "batchnorm1d.json": make_batchnorm1d,
+    "conv_pool.json": make_conv_pool,
     "edge_cases.json": make_edge_cases,
     "dropout.json": make_dropout,
     "layernorm.json": make_layernorm,

@@ -152,6 +152,7 @@ mod tests {
     fn every_golden_file_parses() {
         for name in [
             "batchnorm1d.json",
+            "conv_pool.json",
             "mlp_ce.json",
             "dropout.json",
             "optim.json",
@@ -179,7 +180,7 @@ mod tests {
                 );
             }
         }
-        assert_eq!(files, 7);
+        assert_eq!(files, 8);
     }
 
     #[test]
