@@ -2,6 +2,12 @@
 
     python benches/compare/check_export.py MODEL.safetensors [--hidden 512,256] [--bn]
         [--activation relu] [--dropout P] [--data DIR] [--expect-accuracy A]
+    python benches/compare/check_export.py MODEL.safetensors --cnn [--data DIR]
+        [--expect-accuracy A]
+
+`--cnn` takes PyTorch's MNIST example net (`torch_workloads.cnn`: two 3x3 convolutions,
+max-pooling, dropout, two Linear layers) instead of the MLP, and gives it the images as
+[N, 1, 28, 28].
 
 `load_state_dict(strict=True)` must accept every key and shape (so the names are PyTorch's),
 and the model in eval mode must classify the MNIST test set as tapegrad did: pass tapegrad's
@@ -16,7 +22,7 @@ import torch
 from safetensors.torch import load_file
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from torch_workloads import load_mnist_split, mlp, mnist_dir  # noqa: E402  (shared builders)
+from torch_workloads import cnn, load_mnist_split, mlp, mnist_dir  # noqa: E402  (shared builders)
 
 
 def main():
@@ -24,20 +30,28 @@ def main():
     ap.add_argument("weights")
     ap.add_argument("--hidden", default="512,256")
     ap.add_argument("--bn", action="store_true")
+    ap.add_argument("--cnn", action="store_true", help="PyTorch's MNIST example net, not the MLP")
     ap.add_argument("--activation", default="relu", choices=["relu", "sigmoid", "tanh"])
     ap.add_argument("--dropout", type=float, default=0.0)
     ap.add_argument("--data", default=None)
     ap.add_argument("--expect-accuracy", type=float, default=None)
     args = ap.parse_args()
 
+    if args.cnn and args.bn:
+        ap.error("--bn describes the MLP; the CNN here has no BatchNorm")
     sizes = [784] + [int(w) for w in args.hidden.split(",")] + [10]
     activation = {"relu": torch.nn.ReLU, "sigmoid": torch.nn.Sigmoid, "tanh": torch.nn.Tanh}
-    model = mlp(sizes, activation[args.activation], args.bn, dropout=args.dropout)
+    if args.cnn:
+        model = cnn()
+    else:
+        model = mlp(sizes, activation[args.activation], args.bn, dropout=args.dropout)
     state = load_file(args.weights)
     model.load_state_dict(state, strict=True)
     model.eval()
 
     images, labels = load_mnist_split(mnist_dir(args.data), "t10k")
+    if args.cnn:
+        images = images.reshape(-1, 1, 28, 28)
     with torch.no_grad():
         logits = model(images)
         loss = torch.nn.functional.cross_entropy(logits, labels).item()

@@ -101,6 +101,19 @@ def mlp(sizes, activation, batchnorm, dropout=0.0):
     return nn.Sequential(*layers)
 
 
+def cnn():
+    """PyTorch's MNIST example net (examples/mnist/main.py), as one nn.Sequential: the layer
+    order, and so the state-dict keys, of the same net built from tapegrad's layers. Its input
+    is [N, 1, 28, 28]."""
+    return nn.Sequential(
+        nn.Conv2d(1, 32, 3), nn.ReLU(),
+        nn.Conv2d(32, 64, 3), nn.ReLU(),
+        nn.MaxPool2d(2), nn.Dropout(0.25), nn.Flatten(),
+        nn.Linear(9216, 128), nn.ReLU(), nn.Dropout(0.5),
+        nn.Linear(128, 10),
+    )
+
+
 def sgd(params, lr, momentum):
     # fused=True is the fastest CPU SGD (~1.5x the default for-loop step); older torch lacks it.
     try:

@@ -12,9 +12,14 @@ use tapegrad_core::{BackwardCtx, ForwardCtx, Op, Tape, Tensor, Var};
 /// `p = 1` is rejected although PyTorch accepts it (it returns zeros): a layer that drops
 /// everything trains nothing, and `1 / (1 - p)` would be infinite.
 pub(crate) fn check_p(p: f32) {
+    check_p_of("Dropout", p);
+}
+
+/// [`check_p`] for the layer named `layer` (`Dropout2d`), which the message names.
+pub(crate) fn check_p_of(layer: &str, p: f32) {
     assert!(
         (0.0..1.0).contains(&p),
-        "Dropout: p must be in [0, 1), got {p}"
+        "{layer}: p must be in [0, 1), got {p}"
     );
 }
 
@@ -161,7 +166,7 @@ fn factor(keep: bool, scale: f32) -> f32 {
 
 /// Keep an element when a uniform `u32` is at least `p * 2^32`: probability `1 - p` up to
 /// `2^-32`, one integer comparison per element.
-fn keep_threshold(p: f32) -> u64 {
+pub(crate) fn keep_threshold(p: f32) -> u64 {
     (p as f64 * 4_294_967_296.0).round() as u64
 }
 

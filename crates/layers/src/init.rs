@@ -234,8 +234,20 @@ impl Kaiming {
 /// assert!(w.data().iter().all(|&v| v.abs() <= 0.1));
 /// ```
 pub fn kaiming_uniform(shape: &[usize], config: Kaiming, rng: &mut Rng) -> Tensor {
+    try_kaiming_uniform(shape, config, rng).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// [`kaiming_uniform`] that returns an error instead of aborting when the tensor cannot be
+/// allocated (see [`Tensor::try_zeros`]); the generator is left untouched then.
+///
+/// Panics for fewer than 2 dimensions or a zero fan.
+pub fn try_kaiming_uniform(
+    shape: &[usize],
+    config: Kaiming,
+    rng: &mut Rng,
+) -> Result<Tensor, AllocError> {
     let bound = 3f32.sqrt() * config.std(shape);
-    uniform(shape, -bound, bound, rng)
+    try_uniform(shape, -bound, bound, rng)
 }
 
 /// He et al.'s init, `N(0, std^2)` with `std = gain / sqrt(fan)`, as

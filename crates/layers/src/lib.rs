@@ -2,7 +2,9 @@
 //!
 //! What users compose into models, on top of `tapegrad-core`: the [`Module`] trait,
 //! [`Linear`], [`Activation`] (ReLU, Sigmoid, Tanh), [`Dropout`], [`BatchNorm1d`] (one fused
-//! tape op with a closed-form backward), [`Sequential`], the [`Mlp`] builder, and two
+//! tape op with a closed-form backward), the convolutional layers ([`Conv2d`],
+//! [`MaxPool2d`], [`AvgPool2d`], [`AdaptiveAvgPool2d`], [`Flatten`], [`Dropout2d`]),
+//! [`Sequential`], the [`Mlp`] builder, and two
 //! BatchNorm utilities: [`recalibrate`] (precise running statistics) and
 //! [`fold_batchnorm`] (BatchNorm folded into the preceding Linear for inference).
 //!
@@ -26,12 +28,16 @@
 
 mod activation;
 mod batchnorm;
+mod conv2d;
 mod dropout;
+mod dropout2d;
+mod flatten;
 mod fold;
 mod init;
 mod linear;
 mod mlp;
 mod module;
+mod pool;
 mod recalibrate;
 mod sequential;
 
@@ -40,16 +46,20 @@ pub use batchnorm::{
     batch_norm_composed, batch_norm_eval, batch_norm_train, BatchNorm1d, BatchNormConfig,
     BatchNormError, BatchNormOp, BatchStats, RunningStats,
 };
+pub use conv2d::Conv2d;
 pub use dropout::{Dropout, DropoutOp};
+pub use dropout2d::Dropout2d;
+pub use flatten::Flatten;
 pub use fold::{fold_batchnorm, FoldError, Folded, SkipReason, Skipped};
 pub use init::{
     calculate_gain, constant, fan_in_and_fan_out, kaiming_normal, kaiming_uniform, normal,
-    seeded_rng, try_uniform, uniform, xavier_normal, xavier_uniform, FanMode, Kaiming,
-    Nonlinearity,
+    seeded_rng, try_kaiming_uniform, try_uniform, uniform, xavier_normal, xavier_uniform, FanMode,
+    Kaiming, Nonlinearity,
 };
 pub use linear::Linear;
 pub use mlp::Mlp;
 pub use module::{BufferMut, BufferRef, Mode, Module, ModuleExt, Path, Rng, Visitor, VisitorMut};
+pub use pool::{AdaptiveAvgPool2d, AvgPool2d, MaxPool2d};
 /// The `rand` crate the layers draw from, re-exported so that a stochastic layer written
 /// outside tapegrad calls the traits of [`Rng`] (`rand::Rng`, `RngCore`, `SeedableRng`) from
 /// the very version tapegrad uses, without a dependency of its own.

@@ -52,11 +52,13 @@ pub mod prelude {
     };
     pub use crate::{export_safetensors, import_safetensors};
     pub use tapegrad_core::{
-        gradcheck, Backward, Gradients, Op, Param, ParamId, Tape, Tensor, Var,
+        gradcheck, Backward, Conv2dConfig, Gradients, Op, Param, ParamId, Pool2dConfig, Size2,
+        Tape, Tensor, Var,
     };
     pub use tapegrad_data::{Batch, BatchConfig, Batches, Mnist, Split};
     pub use tapegrad_layers::{
-        Activation, BatchNorm1d, Dropout, Linear, Mlp, Mode, Module, ModuleExt, Sequential,
+        Activation, AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, Conv2d, Dropout, Dropout2d, Flatten,
+        Linear, MaxPool2d, Mlp, Mode, Module, ModuleExt, Sequential,
     };
     pub use tapegrad_optim::{
         Adam, AdamConfig, Momentum, Optimizer, OptimizerExt, Schedule, ScheduleKind, Sgd,
