@@ -71,7 +71,7 @@ impl Lowering for Fast {
             let out = &mut cols[range];
             match (source, g.sw) {
                 (None, _) => out.fill(0.0),
-                (Some(first), 1) => out.copy_from_slice(&x[first..first + out.len()]),
+                (Some(first), 1) => copy_run(out, &x[first..first + out.len()]),
                 (Some(first), s) => {
                     let read = x[first..].iter().step_by(s);
                     out.iter_mut().zip(read).for_each(|(o, &v)| *o = v)
@@ -83,10 +83,40 @@ impl Lowering for Fast {
 
     fn add_columns(&self, g: &Geometry, cols: &[f32], dx: &mut [f32]) {
         for_each_piece(g, |range, source| {
-            if let Some(first) = source {
-                let to = dx[first..].iter_mut().step_by(g.sw);
-                to.zip(&cols[range]).for_each(|(d, &v)| *d += v);
+            let Some(first) = source else { return };
+            let from = &cols[range];
+            match g.sw {
+                // Contiguous: a loop the compiler vectorises.
+                1 => {
+                    let to = &mut dx[first..first + from.len()];
+                    to.iter_mut().zip(from).for_each(|(d, &v)| *d += v);
+                }
+                s => {
+                    let to = dx[first..].iter_mut().step_by(s);
+                    to.zip(from).for_each(|(d, &v)| *d += v);
+                }
             }
         });
     }
+}
+
+/// `to.copy_from_slice(from)` for the short runs of a row of columns (an output row, a few
+/// dozen floats), in blocks of 8 moved inline: a call to `memmove` per run cost more than the
+/// copy itself (6% of a 32 -> 64 channel convolution's time). The last block ends at the
+/// end, overlapping the one before with the same values.
+fn copy_run(to: &mut [f32], from: &[f32]) {
+    const BLOCK: usize = 8;
+    let n = to.len();
+    if n < BLOCK {
+        to.iter_mut().zip(from).for_each(|(t, &f)| *t = f);
+        return;
+    }
+    let block = |to: &mut [f32], from: &[f32]| {
+        let to: &mut [f32; BLOCK] = to.try_into().expect("a block");
+        *to = from.try_into().expect("a block");
+    };
+    for (t, f) in to.chunks_exact_mut(BLOCK).zip(from.chunks_exact(BLOCK)) {
+        block(t, f);
+    }
+    block(&mut to[n - BLOCK..], &from[n - BLOCK..n]);
 }
