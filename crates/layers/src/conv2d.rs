@@ -113,7 +113,7 @@ impl Conv2d {
             layer()
         );
         assert!(
-            in_channels % groups == 0 && out_channels % groups == 0,
+            in_channels.is_multiple_of(groups) && out_channels.is_multiple_of(groups),
             "{}: {groups} groups must divide both channel counts",
             layer()
         );

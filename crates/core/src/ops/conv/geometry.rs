@@ -77,7 +77,7 @@ impl Geometry {
         if kh == 0 || kw == 0 || c_in == 0 || c_out == 0 {
             fail("the kernel and the channels must be non-empty");
         }
-        if c_group * groups != c_in || c_out % groups != 0 {
+        if c_group * groups != c_in || !c_out.is_multiple_of(groups) {
             fail(&format!(
                 "{groups} groups need C_in = {groups} x weight's second dimension and C_out divisible by {groups}"
             ));

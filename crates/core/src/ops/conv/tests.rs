@@ -106,6 +106,7 @@ fn cases() -> Vec<Case> {
 
 /// `y`, `dx`, `dw`, `db` by the definition, in f64: `y[n, o, p, q] = b[o] + sum over the
 /// group's channels c and taps (i, j) of w[o, c, i, j] x[n, c, p sh + i dh - ph, q sw + j dw - pw]`.
+#[allow(clippy::needless_range_loop)] // the indices are the definition's
 fn direct(case: &Case, x: &Tensor, w: &Tensor, b: Option<&Tensor>, dy: &Tensor) -> [Vec<f64>; 4] {
     let g = Geometry::new(x.shape(), w.shape(), b.map(Tensor::shape), &case.config);
     let (cig, cog) = (g.c_in / g.groups, g.c_out_group());

@@ -197,9 +197,10 @@ fn max_plane(plan: &Plan, x: &[f32], y: &mut [f32], argmax: &mut [u32]) {
             // PyTorch starts from -inf at the window's first element.
             (y[o], argmax[o], last) = (f32::NEG_INFINITY, (row * w + cols.start) as u32, o);
         }
-        for i in row * w + cols.start..row * w + cols.end {
-            if x[i] > y[o] || x[i].is_nan() {
-                (y[o], argmax[o]) = (x[i], i as u32);
+        let start = row * w + cols.start;
+        for (i, &v) in x[start..row * w + cols.end].iter().enumerate() {
+            if v > y[o] || v.is_nan() {
+                (y[o], argmax[o]) = (v, (start + i) as u32);
             }
         }
     });
