@@ -46,7 +46,7 @@ use rand_distr::StandardNormal;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use tapegrad::core::{Conv2dConfig, OpTimes, Param, Tape, Tensor};
+use tapegrad::core::{Conv2dConfig, Gradients, OpTimes, Param, Tape, Tensor, Var};
 use tapegrad::data::{find_mnist_file, read_idx, BatchConfig, MnistLocation, Split};
 use tapegrad::layers::{Activation, BatchNorm1d, Mlp, Mode, Module, Sequential};
 use tapegrad::optim::{Momentum, Sgd, SgdConfig};
@@ -289,19 +289,11 @@ fn bn_workload(n: usize, c: usize, repeat: usize) -> Value {
     let x = Param::new(normal(&[n, c], &mut rng));
     let dy = normal(&[n, c], &mut rng);
     let mut bn = BatchNorm1d::new(c);
-    let mut tape = Tape::new();
-    median_us_per_iteration(
-        repeat,
-        || dy.clone(),
-        |dy| {
-            tape.reset();
-            let xv = tape.param(&x);
-            let y = bn.forward(&mut tape, xv, Mode::Train);
-            let grads = tape.backward_with(y, dy);
-            assert!(grads.param(&x).is_some());
-            tape.recycle(grads);
-        },
-    )
+    let forward = |tape: &mut Tape| {
+        let xv = tape.param(&x);
+        bn.forward(tape, xv, Mode::Train)
+    };
+    fwd_bwd_workload(repeat, &dy, forward, |grads| grads.param(&x).is_some())
 }
 
 /// The two convolutions of PyTorch's MNIST example net at batch 64: `(name suffix, c_in,
@@ -320,43 +312,47 @@ fn conv_workload(suffix: &str, repeat: usize) -> Value {
         .unwrap_or_else(|| fail(&format!("no convolution {suffix:?}")));
     let mut rng = ChaCha8Rng::seed_from_u64(SEED);
     let x = normal(&[CONV_BATCH, c_in, side, side], &mut rng);
-    let x = (c_in > 1).then(|| Param::new(x.clone())).ok_or(x);
+    let x = if c_in > 1 { Ok(Param::new(x)) } else { Err(x) };
     let weight = Param::new(normal(&[c_out, c_in, 3, 3], &mut rng));
     let bias = Param::new(normal(&[c_out], &mut rng));
     let dy = normal(&[CONV_BATCH, c_out, side - 2, side - 2], &mut rng);
-    let mut tape = Tape::new();
-    median_us_per_iteration(
-        repeat,
-        || dy.clone(),
-        |dy| {
-            tape.reset();
-            let xv = match &x {
-                Ok(param) => tape.param(param),
-                Err(batch) => tape.constant_from_slice(batch.shape(), batch.data()),
-            };
-            let (w, b) = (tape.param(&weight), tape.param(&bias));
-            let y = tape.conv2d(xv, w, Some(b), Conv2dConfig::default());
-            let grads = tape.backward_with(y, dy);
-            assert!(grads.param(&weight).is_some() && grads.param(&bias).is_some());
-            tape.recycle(grads);
-        },
-    )
+    let forward = |tape: &mut Tape| {
+        let xv = match &x {
+            Ok(param) => tape.param(param),
+            Err(batch) => tape.constant_from_slice(batch.shape(), batch.data()),
+        };
+        let (w, b) = (tape.param(&weight), tape.param(&bias));
+        tape.conv2d(xv, w, Some(b), Conv2dConfig::default())
+    };
+    let wanted = |grads: &Gradients| [&weight, &bias].iter().all(|p| grads.param(p).is_some());
+    fwd_bwd_workload(repeat, &dy, forward, wanted)
 }
 
-/// Times `iteration(input())` one call at a time: a 200 ms warm-up block, then `repeat`
-/// blocks of at least 1 s and 30 iterations; the median over the blocks of each block's
-/// median, in microseconds. Per-iteration medians are robust to the other jobs on a shared
-/// machine. `input` is called before the clock starts (a seed the tape consumes).
-fn median_us_per_iteration<T>(
+/// Times `forward` on a reset tape and the backward of `dy` through its output, one
+/// iteration at a time: a 200 ms warm-up block, then `repeat` blocks of at least 1 s and 30
+/// iterations; the median over the blocks of each block's median, in microseconds
+/// (per-iteration medians are robust to the other jobs on a shared machine). `wanted` says
+/// whether the gradients asked for came out. The seed is the tape's to consume: its copy is
+/// made before the clock starts.
+fn fwd_bwd_workload(
     repeat: usize,
-    input: impl Fn() -> T,
-    mut iteration: impl FnMut(T),
+    dy: &Tensor,
+    mut forward: impl FnMut(&mut Tape) -> Var,
+    wanted: impl Fn(&Gradients) -> bool,
 ) -> Value {
+    let mut tape = Tape::new();
+    let mut iteration = |dy: Tensor| {
+        tape.reset();
+        let y = forward(&mut tape);
+        let grads = tape.backward_with(y, dy);
+        assert!(wanted(&grads), "a gradient is missing");
+        tape.recycle(grads);
+    };
     let mut block = |budget: Duration| {
         let (mut times, end) = (Vec::new(), Instant::now() + budget);
         while times.len() < 30 || Instant::now() < end {
-            let input = input();
-            times.push(seconds(|| iteration(input)));
+            let seed = dy.clone();
+            times.push(seconds(|| iteration(seed)));
         }
         times
     };

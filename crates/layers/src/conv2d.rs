@@ -1,6 +1,7 @@
 //! `Conv2d`: PyTorch's `nn.Conv2d` on the core's `conv2d` op, NCHW.
 
 use crate::init::{fan_in_and_fan_out, try_kaiming_uniform, try_uniform, Kaiming};
+use crate::weight_bias::WeightBias;
 use crate::{Mode, Module, Path, Rng, Visitor, VisitorMut};
 use std::any::Any;
 use tapegrad_core::{AllocError, Conv2dConfig, Param, Size2, Tape, Tensor, Var};
@@ -29,8 +30,7 @@ use tapegrad_core::{AllocError, Conv2dConfig, Param, Size2, Tape, Tensor, Var};
 /// ```
 #[derive(Clone, Debug)]
 pub struct Conv2d {
-    weight: Param,
-    bias: Option<Param>,
+    params: WeightBias,
     config: Conv2dConfig,
 }
 
@@ -142,41 +142,31 @@ impl Conv2d {
     /// Panics unless `weight` is `[out_channels, in_channels / groups, kh, kw]` and `bias`, if
     /// any, `[out_channels]`.
     pub fn from_tensors(weight: Tensor, bias: Option<Tensor>, config: Conv2dConfig) -> Self {
-        let out = match weight.shape() {
-            &[out, _, _, _] => out,
-            s => {
-                panic!("Conv2d::from_tensors: weight must be [out, in / groups, kh, kw], got {s:?}")
-            }
-        };
-        if let Some(b) = &bias {
-            assert_eq!(
-                b.shape(),
-                [out],
-                "Conv2d::from_tensors: bias {:?} does not fit weight {:?}",
-                b.shape(),
-                weight.shape()
-            );
-        }
+        let from = "Conv2d::from_tensors";
+        assert!(
+            weight.shape().len() == 4,
+            "{from}: weight must be [out, in / groups, kh, kw], got {:?}",
+            weight.shape()
+        );
         Conv2d {
-            weight: Param::new(weight),
-            bias: bias.map(Param::new),
+            params: WeightBias::new(from, weight, bias),
             config,
         }
     }
 
     /// The input channels.
     pub fn in_channels(&self) -> usize {
-        self.weight.shape()[1] * self.config.groups
+        self.params.weight.shape()[1] * self.config.groups
     }
 
     /// The output channels.
     pub fn out_channels(&self) -> usize {
-        self.weight.shape()[0]
+        self.params.weight.shape()[0]
     }
 
     /// The kernel's height and width.
     pub fn kernel_size(&self) -> Size2 {
-        (self.weight.shape()[2], self.weight.shape()[3]).into()
+        (self.params.weight.shape()[2], self.params.weight.shape()[3]).into()
     }
 
     /// Stride, padding, dilation and groups.
@@ -186,44 +176,37 @@ impl Conv2d {
 
     /// The weight, `[out_channels, in_channels / groups, kh, kw]`.
     pub fn weight(&self) -> &Param {
-        &self.weight
+        &self.params.weight
     }
 
     /// The weight, mutably.
     pub fn weight_mut(&mut self) -> &mut Param {
-        &mut self.weight
+        &mut self.params.weight
     }
 
     /// The bias, `[out_channels]`, if the layer has one.
     pub fn bias(&self) -> Option<&Param> {
-        self.bias.as_ref()
+        self.params.bias.as_ref()
     }
 
     /// The bias, mutably.
     pub fn bias_mut(&mut self) -> Option<&mut Param> {
-        self.bias.as_mut()
+        self.params.bias.as_mut()
     }
 }
 
 impl Module for Conv2d {
     fn forward(&mut self, tape: &mut Tape, x: Var, _mode: Mode) -> Var {
-        let bias = self.bias.as_ref().map(|b| tape.param(b));
-        let weight = tape.param(&self.weight);
+        let (weight, bias) = self.params.on_tape(tape);
         tape.conv2d(x, weight, bias, self.config)
     }
 
     fn visit<'a>(&'a self, path: Path<'_>, visitor: &mut dyn Visitor<'a>) {
-        visitor.param(path.name("weight"), &self.weight);
-        if let Some(bias) = &self.bias {
-            visitor.param(path.name("bias"), bias);
-        }
+        self.params.visit(path, visitor);
     }
 
     fn visit_mut<'a>(&'a mut self, path: Path<'_>, visitor: &mut dyn VisitorMut<'a>) {
-        visitor.param(path.name("weight"), &mut self.weight);
-        if let Some(bias) = &mut self.bias {
-            visitor.param(path.name("bias"), bias);
-        }
+        self.params.visit_mut(path, visitor);
     }
 
     fn as_any(&self) -> Option<&dyn Any> {

@@ -45,7 +45,7 @@ pub(crate) fn check_p_of(layer: &str, p: f32) {
 #[derive(Clone, Debug)]
 pub struct Dropout {
     p: f32,
-    rng: Rng,
+    pub(crate) rng: Rng,
 }
 
 impl Dropout {
@@ -71,13 +71,22 @@ impl Dropout {
     }
 }
 
+impl Dropout {
+    /// The generator of this training step's mask, seeded from the layer's own, or `None`
+    /// where the layer is the identity (`Mode::Eval`, `p = 0`), which then draws nothing.
+    /// [`Dropout2d`](crate::Dropout2d) draws its channel masks from it too.
+    pub(crate) fn step_rng(&mut self, mode: Mode) -> Option<Rng> {
+        let active = mode == Mode::Train && self.p != 0.0;
+        active.then(|| Rng::seed_from_u64(self.rng.next_u64()))
+    }
+}
+
 impl Module for Dropout {
     fn forward(&mut self, tape: &mut Tape, x: Var, mode: Mode) -> Var {
-        if mode == Mode::Eval || self.p == 0.0 {
-            return x;
+        match self.step_rng(mode) {
+            Some(rng) => tape.apply(DropoutOp::random(self.p, rng), &[x]),
+            None => x,
         }
-        let rng = Rng::seed_from_u64(self.rng.next_u64());
-        tape.apply(DropoutOp::random(self.p, rng), &[x])
     }
 
     fn visit<'a>(&'a self, path: Path<'_>, visitor: &mut dyn Visitor<'a>) {

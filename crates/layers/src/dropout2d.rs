@@ -5,14 +5,15 @@
 //! does.
 
 use crate::dropout::{check_p_of, keep_threshold};
-use crate::{DropoutOp, Mode, Module, Path, Rng, Visitor, VisitorMut};
-use rand::{RngCore, SeedableRng};
+use crate::{Dropout, DropoutOp, Mode, Module, Path, Rng, Visitor, VisitorMut};
+use rand::RngCore;
 use std::any::Any;
 use tapegrad_core::{Tape, Var};
 
 /// The channel dropout layer, for inputs `[n, c, ..]` (`[n, c, h, w]` after a convolution).
 /// It owns its random generator, seeded at construction and shown to visitors
-/// (`visitor.rng`), so a checkpoint that saves it resumes the same masks.
+/// (`visitor.rng`), so a checkpoint that saves it resumes the same masks: the state and the
+/// per-step seeding of a [`Dropout`], which it holds.
 ///
 /// Each training forward draws a 64-bit seed from that generator, then one keep-or-drop per
 /// channel of each sample (`n * c` draws, in order) from a generator of that seed, and applies
@@ -34,8 +35,8 @@ use tapegrad_core::{Tape, Var};
 /// ```
 #[derive(Clone, Debug)]
 pub struct Dropout2d {
-    p: f32,
-    rng: Rng,
+    /// The probability and the generator, and the step's generator drawn from it.
+    inner: Dropout,
 }
 
 impl Dropout2d {
@@ -43,7 +44,7 @@ impl Dropout2d {
     ///
     /// Panics unless `0 <= p < 1` (as [`Dropout`](crate::Dropout), `p = 1` is rejected).
     pub fn new(p: f32, seed: u64) -> Self {
-        Self::with_rng(p, Rng::seed_from_u64(seed))
+        Self::with_rng(p, crate::seeded_rng(seed))
     }
 
     /// A layer dropping channels with probability `p` that draws from `rng`.
@@ -51,42 +52,42 @@ impl Dropout2d {
     /// Panics unless `0 <= p < 1`.
     pub fn with_rng(p: f32, rng: Rng) -> Self {
         check_p_of("Dropout2d", p);
-        Dropout2d { p, rng }
+        let inner = Dropout::with_rng(p, rng);
+        Dropout2d { inner }
     }
 
     /// The probability of dropping a channel.
     pub fn p(&self) -> f32 {
-        self.p
+        self.inner.p()
     }
 }
 
 impl Module for Dropout2d {
     fn forward(&mut self, tape: &mut Tape, x: Var, mode: Mode) -> Var {
-        if mode == Mode::Eval || self.p == 0.0 {
+        let Some(mut rng) = self.inner.step_rng(mode) else {
             return x;
-        }
+        };
         let shape = tape.shape(x);
         assert!(
             shape.len() >= 3,
             "Dropout2d: expected an input [N, C, H, W] (or [N, C, L]), got {shape:?}"
         );
         let (channels, channel_len) = (shape[0] * shape[1], shape[2..].iter().product::<usize>());
-        let mut rng = Rng::seed_from_u64(self.rng.next_u64());
-        let threshold = keep_threshold(self.p);
+        let threshold = keep_threshold(self.p());
         let mut keep = Vec::with_capacity(channels * channel_len);
         for _ in 0..channels {
             let kept = u64::from(rng.next_u32()) >= threshold;
             keep.extend(std::iter::repeat_n(kept, channel_len));
         }
-        tape.apply(DropoutOp::with_mask(self.p, keep), &[x])
+        tape.apply(DropoutOp::with_mask(self.p(), keep), &[x])
     }
 
     fn visit<'a>(&'a self, path: Path<'_>, visitor: &mut dyn Visitor<'a>) {
-        visitor.rng(path.name("rng"), &self.rng);
+        self.inner.visit(path, visitor);
     }
 
     fn visit_mut<'a>(&'a mut self, path: Path<'_>, visitor: &mut dyn VisitorMut<'a>) {
-        visitor.rng(path.name("rng"), &mut self.rng);
+        self.inner.visit_mut(path, visitor);
     }
 
     fn as_any(&self) -> Option<&dyn Any> {
@@ -154,9 +155,9 @@ mod tests {
         let mut tape = Tape::new();
         let x = tape.variable(Tensor::full(vec![1, 2, 2, 2], 1.0));
         let mut drop = Dropout2d::new(0.4, 1);
-        let before = drop.rng.clone();
+        let before = drop.inner.rng.clone();
         assert_eq!(drop.forward(&mut tape, x, Mode::Eval), x);
-        assert_eq!(drop.rng, before, "eval draws nothing");
+        assert_eq!(drop.inner.rng, before, "eval draws nothing");
         assert_eq!(Dropout2d::new(0.0, 1).forward(&mut tape, x, Mode::Train), x);
         assert_eq!(tape.num_recorded_ops(), 0);
     }

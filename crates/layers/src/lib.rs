@@ -40,6 +40,7 @@ mod module;
 mod pool;
 mod recalibrate;
 mod sequential;
+mod weight_bias;
 
 pub use activation::{Activation, ParseActivationError};
 pub use batchnorm::{

@@ -2,6 +2,7 @@
 //! bias is added inside the GEMM).
 
 use crate::init::try_uniform;
+use crate::weight_bias::WeightBias;
 use crate::{Activation, Mode, Module, Path, Rng, Visitor, VisitorMut};
 use std::any::Any;
 use tapegrad_core::{AllocError, Param, Tape, Tensor, Var};
@@ -27,8 +28,7 @@ use tapegrad_core::{AllocError, Param, Tape, Tensor, Var};
 /// ```
 #[derive(Clone, Debug)]
 pub struct Linear {
-    weight: Param,
-    bias: Option<Param>,
+    params: WeightBias,
     /// Whether the forward applies a ReLU itself (see [`Module::fuse_activation`]).
     fused_relu: bool,
 }
@@ -96,35 +96,21 @@ impl Linear {
             ),
             false => None,
         };
-        Ok(Linear {
-            weight: Param::new(weight),
-            bias: bias.map(Param::new),
-            fused_relu: false,
-        })
+        Ok(Self::from_tensors(weight, bias))
     }
 
     /// A layer with the given values (weights loaded from elsewhere, a folded layer).
     ///
     /// Panics unless `weight` is `[out, in]` and `bias`, if any, is `[out]`.
     pub fn from_tensors(weight: Tensor, bias: Option<Tensor>) -> Self {
-        let out = match weight.shape() {
-            &[out, _] => out,
-            s => panic!(
-                "Linear::from_tensors: weight must be [out_features, in_features], got {s:?}"
-            ),
-        };
-        if let Some(b) = &bias {
-            assert_eq!(
-                b.shape(),
-                [out],
-                "Linear::from_tensors: bias {:?} does not fit weight {:?}",
-                b.shape(),
-                weight.shape()
-            );
-        }
+        let from = "Linear::from_tensors";
+        assert!(
+            weight.shape().len() == 2,
+            "{from}: weight must be [out_features, in_features], got {:?}",
+            weight.shape()
+        );
         Linear {
-            weight: Param::new(weight),
-            bias: bias.map(Param::new),
+            params: WeightBias::new(from, weight, bias),
             fused_relu: false,
         }
     }
@@ -136,7 +122,8 @@ impl Linear {
     /// the default scale then differ only in scale, not in direction (a controlled
     /// experiment).
     pub fn scale_weight(mut self, scale: f32) -> Self {
-        self.weight
+        self.params
+            .weight
             .value_mut()
             .data_mut()
             .iter_mut()
@@ -146,44 +133,38 @@ impl Linear {
 
     /// The number of input features.
     pub fn in_features(&self) -> usize {
-        self.weight.shape()[1]
+        self.params.weight.shape()[1]
     }
 
     /// The number of output features.
     pub fn out_features(&self) -> usize {
-        self.weight.shape()[0]
+        self.params.weight.shape()[0]
     }
 
     /// The weight, `[out_features, in_features]`.
     pub fn weight(&self) -> &Param {
-        &self.weight
+        &self.params.weight
     }
 
     /// The weight, mutably.
     pub fn weight_mut(&mut self) -> &mut Param {
-        &mut self.weight
+        &mut self.params.weight
     }
 
     /// The bias, `[out_features]`, if the layer has one.
     pub fn bias(&self) -> Option<&Param> {
-        self.bias.as_ref()
+        self.params.bias.as_ref()
     }
 
     /// The bias, mutably.
     pub fn bias_mut(&mut self) -> Option<&mut Param> {
-        self.bias.as_mut()
-    }
-
-    /// The weight and the bias on `tape`.
-    fn on_tape(&self, tape: &mut Tape) -> (Var, Option<Var>) {
-        let bias = self.bias.as_ref().map(|b| tape.param(b));
-        (tape.param(&self.weight), bias)
+        self.params.bias.as_mut()
     }
 }
 
 impl Module for Linear {
     fn forward(&mut self, tape: &mut Tape, x: Var, _mode: Mode) -> Var {
-        let (weight, bias) = self.on_tape(tape);
+        let (weight, bias) = self.params.on_tape(tape);
         match self.fused_relu {
             true => tape.linear_relu(x, weight, bias),
             false => tape.linear(x, weight, bias),
@@ -198,17 +179,11 @@ impl Module for Linear {
     }
 
     fn visit<'a>(&'a self, path: Path<'_>, visitor: &mut dyn Visitor<'a>) {
-        visitor.param(path.name("weight"), &self.weight);
-        if let Some(bias) = &self.bias {
-            visitor.param(path.name("bias"), bias);
-        }
+        self.params.visit(path, visitor);
     }
 
     fn visit_mut<'a>(&'a mut self, path: Path<'_>, visitor: &mut dyn VisitorMut<'a>) {
-        visitor.param(path.name("weight"), &mut self.weight);
-        if let Some(bias) = &mut self.bias {
-            visitor.param(path.name("bias"), bias);
-        }
+        self.params.visit_mut(path, visitor);
     }
 
     fn as_any(&self) -> Option<&dyn Any> {

@@ -9,6 +9,8 @@ mod matmul;
 mod pool;
 mod reduce;
 mod reshape;
+#[cfg(test)]
+mod same_bits;
 mod scalar;
 mod size2;
 mod unary;

@@ -7,8 +7,8 @@ use super::geometry::Geometry;
 use super::lowered::{Lowering, Schedule};
 use super::plain::Plain;
 use super::{Conv2d, Conv2dConfig};
+use crate::ops::same_bits::assert_same_on_any_threads;
 use crate::{gradcheck, Backward, Tape, Tensor, Var};
-use tapegrad_kernels::{with_backend, Backend};
 
 /// Deterministic values of unit scale.
 fn wave(shape: &[usize], phase: f32) -> Tensor {
@@ -236,22 +236,7 @@ fn the_bits_do_not_depend_on_the_threads_or_the_backend() {
         config: Conv2dConfig::default().padding(1),
         bias: true,
     };
-    let on = |backend, threads| {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
-        pool.install(|| with_backend(backend, || run(&case, Fast, Schedule::Parallel, true)))
-    };
-    let reference = on(Backend::Team, 1);
-    for backend in [Backend::Team, Backend::Rayon] {
-        for threads in [2, 3, 4] {
-            assert!(
-                on(backend, threads) == reference,
-                "{backend:?} on {threads} threads"
-            );
-        }
-    }
+    assert_same_on_any_threads(|| run(&case, Fast, Schedule::Parallel, true));
 }
 
 #[test]

@@ -3,9 +3,9 @@
 //! any thread count and backend, and the misuse panics.
 
 use super::Pool2dConfig;
+use crate::ops::same_bits::assert_same_on_any_threads;
 use crate::ops::size2::Size2;
 use crate::{gradcheck, Backward, Tape, Tensor, Var};
-use tapegrad_kernels::{with_backend, Backend};
 
 /// Which pooling a case runs.
 #[derive(Clone, Copy, Debug)]
@@ -241,22 +241,7 @@ fn the_bits_do_not_depend_on_the_threads_or_the_backend() {
             .map(|(_, p)| run(p, &x, seed))
             .collect::<Vec<_>>()
     };
-    let on = |backend, threads| {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
-        pool.install(|| with_backend(backend, all))
-    };
-    let reference = on(Backend::Team, 1);
-    for backend in [Backend::Team, Backend::Rayon] {
-        for threads in [2, 3, 4] {
-            assert!(
-                on(backend, threads) == reference,
-                "{backend:?} on {threads} threads"
-            );
-        }
-    }
+    assert_same_on_any_threads(all);
 }
 
 #[test]
