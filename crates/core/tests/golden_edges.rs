@@ -7,7 +7,7 @@
 
 mod edge_runner;
 
-use tapegrad_core::{Tape, Var};
+use tapegrad_core::{Conv2dConfig, Pool2dConfig, Size2, Tape, Var};
 use tapegrad_testutil::edge::{f64_of, Value};
 use tapegrad_testutil::load;
 
@@ -16,6 +16,20 @@ fn apply(case: &Value, tape: &mut Tape, v: &[Var]) -> Var {
     let op = case["op"].as_str().expect("op");
     let axis = || case["axis"].as_u64().expect("axis") as usize;
     let scalar = || f64_of(&case["scalar"]) as f32;
+    // An `[h, w]` pair of the case (kernel, stride, padding, output size).
+    let pair = |key: &str| -> Size2 {
+        let hw = case[key].as_array().expect("an [h, w] pair");
+        (
+            hw[0].as_u64().unwrap() as usize,
+            hw[1].as_u64().unwrap() as usize,
+        )
+            .into()
+    };
+    let pooling = || {
+        Pool2dConfig::new(pair("kernel"))
+            .stride(pair("stride"))
+            .padding(pair("padding"))
+    };
     match op {
         "add" => tape.add(v[0], v[1]),
         "sub" => tape.sub(v[0], v[1]),
@@ -59,6 +73,11 @@ fn apply(case: &Value, tape: &mut Tape, v: &[Var]) -> Var {
         }
         "linear" => tape.linear(v[0], v[1], v.get(2).copied()),
         "linear_relu" => tape.linear_relu(v[0], v[1], v.get(2).copied()),
+        "conv2d" => tape.conv2d(v[0], v[1], v.get(2).copied(), Conv2dConfig::default()),
+        "max_pool2d" => tape.max_pool2d(v[0], pooling()),
+        "avg_pool2d" => tape.avg_pool2d(v[0], pooling()),
+        "adaptive_avg_pool2d" => tape.adaptive_avg_pool2d(v[0], pair("output_size")),
+        "flatten" => tape.flatten(v[0], case["start_dim"].as_u64().unwrap() as usize),
         other => panic!("unknown op {other}"),
     }
 }
@@ -94,6 +113,11 @@ fn every_edge_case_matches_pytorch() {
         "matmul_t",
         "linear",
         "linear_relu",
+        "conv2d",
+        "max_pool2d",
+        "avg_pool2d",
+        "adaptive_avg_pool2d",
+        "flatten",
     ] {
         assert!(ops_seen.contains(op), "no edge case for {op}");
     }

@@ -283,6 +283,47 @@ def products():
          note="the bias gradient sums 2^24 + 4096 ones: 16781312")
 
 
+def images():
+    """The image ops (NCHW): the maximum's NaN, infinity, tie and signed-zero rules, padding as
+    -inf, averages over infinities, a convolution over NaN, inf and 1e20, an empty batch."""
+    F = torch.nn.functional
+    x = ([1, 1, 4, 4], [NAN, 1.0, 2.0, 2.0,
+                        INF, 3.0, 2.0, -0.0,
+                        -INF, -INF, 0.0, -0.0,
+                        -INF, -INF, -0.0, 0.0])
+    g = ([1, 1, 2, 2], [1.0, 2.0, 3.0, 4.0])
+    case("max_pool2d_nan_inf_ties_signed_zeros", "max_pool2d", lambda t: F.max_pool2d(t, 2),
+         [x], grad=g, kernel=[2, 2], stride=[2, 2], padding=[0, 0],
+         note="a NaN wins its window; tied 2s and tied zeros (0.0 before -0.0) send the "
+              "gradient to the first; a window of -inf keeps its first element")
+    minus_inf = ([1, 1, 3, 3], [-INF] * 9)
+    case("max_pool2d_padding_never_wins", "max_pool2d",
+         lambda t: F.max_pool2d(t, 3, stride=2, padding=1), [minus_inf],
+         kernel=[3, 3], stride=[2, 2], padding=[1, 1],
+         note="every input is -inf: the maximum is the window's first input, never the padding")
+    a = ([1, 1, 2, 4], [INF, 1.0, 3e38, 3e38, -INF, 3.0, 1.0, 2.0])
+    case("avg_pool2d_inf_nan_overflow", "avg_pool2d", lambda t: F.avg_pool2d(t, 2), [a],
+         kernel=[2, 2], stride=[2, 2], padding=[0, 0],
+         note="inf - inf gives NaN; 3e38 + 3e38 overflows the float32 running sum to inf")
+    case("adaptive_avg_pool2d_inf_huge", "adaptive_avg_pool2d",
+         lambda t: F.adaptive_avg_pool2d(t, 1),
+         [([1, 2, 2, 3], [INF, 1.0, 2.0, 3.0, 4.0, 5.0, HUGE, HUGE, -HUGE, 1.0, 2.0, -0.0])],
+         output_size=[1, 1])
+    cx = ([1, 1, 3, 4], [1.0, INF, 2.0, -1.0,
+                         0.5, 3.0, NAN, 2.0,
+                         HUGE, -1.0, 1.0, 0.25])
+    cw = ([2, 1, 2, 2], [0.5, -1.0, 2.0, 0.25, 1.5, 0.75, -0.5, 1.0])
+    cb = ([2], [0.1, -0.2])
+    case("conv2d_nan_inf_huge", "conv2d", lambda x, w, b: F.conv2d(x, w, b), [cx, cw, cb],
+         bias=True, rtol=1e-6, atol=0.0,
+         note="NaN and inf reach exactly the outputs whose windows hold them (and their "
+              "gradients); the summation order of the products differs from PyTorch's")
+    case("conv2d_zero_batch", "conv2d", lambda x, w: F.conv2d(x, w),
+         [([0, 1, 3, 4], []), cw], bias=False)
+    case("flatten_specials", "flatten", lambda t: torch.flatten(t, 1),
+         [([2, 3, 2], SPECIALS)], start_dim=1)
+
+
 def optimizer_cases():
     """p0 and grads with extreme values; p after each step, float32 and float64."""
     cases = []
@@ -364,6 +405,7 @@ def build():
     reductions()
     softmax_family()
     products()
+    images()
     ops = len(CASES)
     layers()
     return {
