@@ -74,8 +74,8 @@ impl Geometry {
                 "stride {stride}, dilation {dilation} and groups {groups} must be positive"
             ));
         }
-        if kh == 0 || kw == 0 || c_in == 0 || c_out == 0 {
-            fail("the kernel and the channels must be non-empty");
+        if kh == 0 || kw == 0 || c_in == 0 || c_out == 0 || h == 0 || w == 0 {
+            fail("the kernel, the channels and the images must be non-empty");
         }
         if c_group * groups != c_in || !c_out.is_multiple_of(groups) {
             fail(&format!(

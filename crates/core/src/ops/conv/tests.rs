@@ -322,3 +322,16 @@ fn a_wrong_bias_panics() {
         Conv2dConfig::default(),
     );
 }
+
+#[test]
+#[should_panic(
+    expected = "conv2d: input [1, 1, 0, 5], weight [1, 1, 1, 1]: the kernel, the channels and the images must be non-empty"
+)]
+fn an_empty_image_panics() {
+    conv_of(
+        &[1, 1, 0, 5],
+        &[1, 1, 1, 1],
+        None,
+        Conv2dConfig::default().padding(1),
+    );
+}
