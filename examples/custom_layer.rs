@@ -6,7 +6,7 @@
 //! `cargo run --release --example custom_layer`   (`-- --help` lists the flags)
 //!
 //! Exit status: 0 done, 1 a gradient check failed, 2 bad arguments or data, 3 training diverged.
-use clap::Parser;
+use clap::{value_parser, Arg, ArgAction, ArgMatches, Command};
 use std::process::ExitCode;
 use tapegrad::core::{gradcheck, GradcheckReport, Tensor};
 use tapegrad::data::{BatchConfig, Mnist};
@@ -16,26 +16,79 @@ use tapegrad::prelude::*;
 use tapegrad::train::{evaluate, train_epoch, EvalStats};
 use tapegrad_extending_example::{layer_norm, leaky_relu, LayerNorm, LeakyRelu};
 
-#[derive(Parser)]
-#[command(
-    about = "LayerNorm and LeakyReLU written outside tapegrad: gradcheck, then MNIST against BatchNorm"
-)]
+/// The flags' values.
 struct Args {
-    /// Hidden layer widths, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "256,128", value_parser = clap::value_parser!(u32).range(1..))]
+    /// `--hidden`: the hidden layers' widths.
     hidden: Vec<u32>,
-    /// Batch sizes to compare, comma-separated (each at least 2: BatchNorm needs two rows).
-    #[arg(long, value_delimiter = ',', default_value = "4,128", value_parser = clap::value_parser!(u32).range(2..))]
+    /// `--batch-sizes`: one pair of runs (LayerNorm, BatchNorm) for each.
     batch_sizes: Vec<u32>,
-    /// SGD learning rate for each batch size, comma-separated (momentum 0.9).
-    #[arg(long, value_delimiter = ',', default_value = "0.01,0.1")]
+    /// `--lrs`: the learning rate of each batch size's runs.
     lrs: Vec<f64>,
-    /// Epochs of training for each run.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    /// `--epochs`: epochs of each run.
     epochs: u32,
-    /// Seed of the initialisation and the shuffling (the same for every run).
-    #[arg(long, default_value_t = 0)]
+    /// `--seed`: the initialisation's and the shuffling's.
     seed: u64,
+}
+
+impl Args {
+    /// The process's flags; on a bad one clap prints what and why and exits 2. Declared with
+    /// clap's builder, not its derive macro: cargo unifies clap's features across tapegrad's
+    /// workspace, so a `derive` here would put clap_derive and heck into the build of every
+    /// example, `mnist_mlp` included.
+    fn parse() -> Self {
+        let list = |arg: Arg| arg.action(ArgAction::Append).value_delimiter(',');
+        let matches = Command::new("custom_layer")
+            .about(
+                "LayerNorm and LeakyReLU written outside tapegrad: gradcheck, then MNIST \
+                 against BatchNorm",
+            )
+            .args([
+                list(option("hidden", "HIDDEN", "256,128"))
+                    .help("Hidden layer widths, comma-separated")
+                    .value_parser(value_parser!(u32).range(1..)),
+                list(option("batch-sizes", "BATCH_SIZES", "4,128"))
+                    .help(
+                        "Batch sizes to compare, comma-separated (each at least 2: BatchNorm \
+                         needs two rows)",
+                    )
+                    .value_parser(value_parser!(u32).range(2..)),
+                list(option("lrs", "LRS", "0.01,0.1"))
+                    .help("SGD learning rate for each batch size, comma-separated (momentum 0.9)")
+                    .value_parser(value_parser!(f64)),
+                option("epochs", "EPOCHS", "1")
+                    .help("Epochs of training for each run")
+                    .value_parser(value_parser!(u32).range(1..)),
+                option("seed", "SEED", "0")
+                    .help("Seed of the initialisation and the shuffling (the same for every run)")
+                    .value_parser(value_parser!(u64)),
+            ])
+            .get_matches();
+        Args {
+            hidden: values(&matches, "hidden"),
+            batch_sizes: values(&matches, "batch-sizes"),
+            lrs: values(&matches, "lrs"),
+            epochs: *matches.get_one("epochs").expect("--epochs has a default"),
+            seed: *matches.get_one("seed").expect("--seed has a default"),
+        }
+    }
+}
+
+/// `--NAME <VALUE>` with its default, as clap's derive spells a field's flag.
+fn option(name: &'static str, value_name: &'static str, default: &'static str) -> Arg {
+    Arg::new(name)
+        .long(name)
+        .value_name(value_name)
+        .default_value(default)
+}
+
+/// The values of the list flag `id`.
+fn values<T: Copy + Send + Sync + 'static>(matches: &ArgMatches, id: &str) -> Vec<T> {
+    matches
+        .get_many(id)
+        .into_iter()
+        .flatten()
+        .copied()
+        .collect()
 }
 
 /// The normalisation after each hidden Linear.

@@ -1,94 +1,73 @@
-//! The command line of `mnist_mlp`: every flag with its rule, the checks clap cannot make,
-//! and the library settings the flags stand for.
+//! What `mnist_mlp`'s flags hold: their values, the checks clap cannot make, and the library
+//! settings the flags stand for (`cli.rs` declares and parses them).
 
-use clap::{Parser, ValueEnum};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use tapegrad::core::AllocError;
 use tapegrad::layers::{Activation, Mlp, Sequential};
 use tapegrad::optim::{OptimizerKind, OptimizerSpec};
 
-/// Every flag; the ones that shape the run are saved in checkpoints so that `--resume`
+/// Every flag, as its value (`cli.rs` declares them, with their help, defaults and rules, and
+/// fills this in); the ones that shape the run are saved in checkpoints so that `--resume`
 /// refuses a run with different ones (`checkpointing::settings`).
-#[derive(Parser)]
-// Negative numbers parse as values, so `--lr -0.1` is refused by the flag's own rule
-// instead of as an unknown `-0` flag.
-#[command(
-    about = "Train a multi-layer perceptron on MNIST with tapegrad",
-    allow_negative_numbers = true
-)]
 pub struct Args {
-    /// Hidden layer widths, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "512,256", value_parser = clap::value_parser!(u32).range(1..))]
+    /// `--hidden`: the hidden layers' widths, each at least 1.
     pub hidden: Vec<u32>,
-    /// Activation of the hidden layers.
-    #[arg(long, value_enum, default_value_t = Act::Relu)]
+    /// `--activation`: the hidden layers' activation.
     pub activation: Act,
-    /// BatchNorm1d after each hidden Linear.
-    #[arg(long)]
+    /// `--bn`: BatchNorm1d after each hidden Linear.
     pub bn: bool,
-    /// Dropout probability after each hidden activation, in [0, 1).
-    #[arg(long, default_value_t = 0.0, value_parser = probability)]
+    /// `--dropout`: the dropout probability after each hidden activation, in [0, 1).
     pub dropout: f32,
-    /// The optimizer.
-    #[arg(long, value_enum, default_value_t = Opt::Sgd)]
+    /// `--optimizer`.
     pub optimizer: Opt,
-    /// Learning rate [default: 0.1 for sgd, 0.001 for adam and adamw].
-    #[arg(long, value_parser = non_negative)]
+    /// `--lr`, if given (the optimizer's own default otherwise).
     pub lr: Option<f64>,
-    /// SGD momentum (0 for none).
-    #[arg(long, default_value_t = 0.9, value_parser = non_negative)]
+    /// `--momentum`: SGD's momentum, 0 for none.
     pub momentum: f64,
-    /// Nesterov momentum (SGD).
-    #[arg(long)]
+    /// `--nesterov`: Nesterov momentum for SGD.
     pub nesterov: bool,
-    /// Weight decay: L2 for sgd and adam, decoupled for adamw [default: 0, 0.01 for adamw].
-    #[arg(long, value_parser = non_negative)]
+    /// `--weight-decay`, if given (the optimizer's own default otherwise).
     pub weight_decay: Option<f64>,
-    /// Samples per batch.
-    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..))]
+    /// `--batch-size`: samples per batch, at least 1.
     pub batch_size: u32,
-    /// Epochs in total (a resumed run continues up to this many).
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    /// `--epochs`: epochs in total, at least 1 (a resumed run continues up to this many).
     pub epochs: u32,
-    /// Seed of the initialisation, the shuffling and dropout.
-    #[arg(long, default_value_t = 0)]
+    /// `--seed`: the seed of the initialisation, the shuffling and dropout.
     pub seed: u64,
-    /// Worker threads [default: all cores, at most 4 per core]; results are bit-identical for
-    /// any count.
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    /// `--threads`, if given (all cores otherwise).
     pub threads: Option<u32>,
-    /// Folder with the MNIST files [default: $MNIST_DIR, else datasets/mnist, downloaded if missing].
-    #[arg(long)]
+    /// `--data`: the MNIST folder, if given (`Mnist::load` looks elsewhere otherwise).
     pub data: Option<PathBuf>,
-    /// Write a full checkpoint here after each epoch (atomically).
-    #[arg(long)]
+    /// `--save`: where a full checkpoint is written after each epoch.
     pub save: Option<PathBuf>,
-    /// Continue the run saved in this checkpoint, up to --epochs in total.
-    #[arg(long)]
+    /// `--resume`: the checkpoint of the run to continue.
     pub resume: Option<PathBuf>,
-    /// Write the final weights as safetensors with PyTorch's names.
-    #[arg(long)]
+    /// `--export`: where the final weights are written as safetensors.
     pub export: Option<PathBuf>,
-    /// Print one JSON object as the last line of stdout (and no progress bar).
-    #[arg(long)]
+    /// `--json`: one JSON object as the last line of stdout, and no progress bar.
     pub json: bool,
 }
 
 /// The `--activation` values.
-// The variants have no doc comments: clap would print them in `--help` as a list of values.
-#[derive(Clone, Copy, ValueEnum, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub enum Act {
+    /// `relu`.
     Relu,
+    /// `sigmoid`.
     Sigmoid,
+    /// `tanh`.
     Tanh,
 }
 
 /// The `--optimizer` values.
-#[derive(Clone, Copy, ValueEnum, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub enum Opt {
+    /// `sgd`.
     Sgd,
+    /// `adam`.
     Adam,
+    /// `adamw`: Adam with decoupled weight decay.
     Adamw,
 }
 
@@ -205,37 +184,5 @@ fn normalise(path: &Path) -> PathBuf {
     match (folder.canonicalize(), path.file_name()) {
         (Ok(folder), Some(name)) => folder.join(name),
         _ => path.to_path_buf(),
-    }
-}
-
-/// A probability in [0, 1) as f32, the type dropout uses: a value just below 1 that rounds to
-/// 1 in f32 is refused saying so, with the value as the user wrote it.
-fn probability(s: &str) -> Result<f32, String> {
-    let p: f32 = s.parse().map_err(|e| format!("{e}"))?;
-    if (0.0..1.0).contains(&p) {
-        Ok(p)
-    } else if p == 1.0 && s.parse::<f64>().is_ok_and(|v| v < 1.0) {
-        Err(format!(
-            "must be in [0, 1), got {s}, which rounds to 1 as a 32-bit float"
-        ))
-    } else {
-        Err(format!("must be in [0, 1), got {s}"))
-    }
-}
-
-/// A finite number >= 0 that stays finite as the f32 the optimizers compute with: 1e39 is
-/// finite as f64 but infinite as f32, and would show up as a diverged run instead of a bad
-/// flag.
-fn non_negative(s: &str) -> Result<f64, String> {
-    let v: f64 = s.parse().map_err(|e| format!("{e}"))?;
-    if !(v >= 0.0 && v.is_finite()) {
-        Err(format!("must be a finite number >= 0, got {s}"))
-    } else if !(v as f32).is_finite() {
-        Err(format!(
-            "must be a finite number >= 0, got {s}, beyond the largest 32-bit float ({:e})",
-            f32::MAX
-        ))
-    } else {
-        Ok(v)
     }
 }

@@ -6,18 +6,18 @@
 //! diverged, 130 stopped by Ctrl-C, 141 stdout's reader went away (`| head`); the last two
 //! after the current epoch's checkpoint is written, if one was being written.
 //!
-//! The training loop is [`run`]; the flags are parsed and checked in `args.rs`, what can only
-//! be checked once the data is known (threads, batches, memory) in `preflight.rs`,
-//! checkpoints are read and written in `checkpointing.rs`, what is printed is in
-//! `report.rs`, and Ctrl-C is caught in `interrupt.rs`.
+//! The training loop is [`run`]; the flags are declared and parsed in `cli.rs` and checked in
+//! `args.rs`, what can only be checked once the data is known (threads, batches, memory) in
+//! `preflight.rs`, checkpoints are read and written in `checkpointing.rs`, what is printed is
+//! in `report.rs`, and Ctrl-C is caught in `interrupt.rs`.
 mod args;
 mod checkpointing;
+mod cli;
 mod interrupt;
 mod preflight;
 mod report;
 
 use args::Args;
-use clap::Parser;
 use std::process::ExitCode;
 use tapegrad::prelude::*;
 use tapegrad::train::{EpochError, EpochMeter};
