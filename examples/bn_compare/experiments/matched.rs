@@ -1,0 +1,85 @@
+//! Runs compared at the same fit: the value of a field at the evaluation where a run's
+//! training loss first fell to a level, interpolated between the evaluations around it.
+
+use crate::record::{Field, RunRecord};
+
+/// The training-loss levels (evaluation mode, whole training subset) runs are compared at.
+pub const LEVELS: [f64; 4] = [0.3, 0.1, 0.03, 0.01];
+
+/// `field` of `run` where its training loss first reached `level`: linear in the log of the
+/// loss between the last evaluation above the level and the first at or below it (the loss
+/// falls roughly exponentially). `None` if the run never reached it or lacks the field there.
+pub fn matched(run: &RunRecord, level: f64, field: Field) -> Option<f64> {
+    if run.diverged.is_some() {
+        return None;
+    }
+    let points: Vec<(f64, f64)> = run
+        .evaluations
+        .iter()
+        .filter_map(|e| Some((e.train_loss?, field(e)?)))
+        .collect();
+    let at = points.iter().position(|&(loss, _)| loss <= level)?;
+    if at == 0 {
+        return Some(points[0].1);
+    }
+    let ((l0, v0), (l1, v1)) = (points[at - 1], points[at]);
+    let t = (level.ln() - l0.ln()) / (l1.ln() - l0.ln());
+    Some(v0 + t * (v1 - v0))
+}
+
+/// The lowest of [`LEVELS`] that every run of every group reached; `None` if not even the
+/// highest was.
+pub fn reached_by_all(groups: &[&[RunRecord]]) -> Option<f64> {
+    let all = |level: f64| {
+        groups.iter().all(|runs| {
+            runs.iter()
+                .all(|r| matched(r, level, |e| e.train_loss).is_some())
+        })
+    };
+    LEVELS.iter().copied().filter(|&l| all(l)).last()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::monitor::Stability;
+    use crate::recipe::Recipe;
+    use crate::record::{Evaluation, TEST_ACCURACY};
+
+    fn run(points: &[(f64, f64)]) -> RunRecord {
+        RunRecord {
+            recipe: Recipe::reference(10),
+            evaluations: points
+                .iter()
+                .enumerate()
+                .map(|(i, &(loss, acc))| Evaluation {
+                    step: i * 10,
+                    train_loss: Some(loss),
+                    test_accuracy: Some(acc),
+                    ..Evaluation::default()
+                })
+                .collect(),
+            diverged: None,
+            stability: Stability::default(),
+            train_seconds: 0.0,
+        }
+    }
+
+    #[test]
+    fn the_crossing_is_interpolated_in_log_loss() {
+        // From 1.0 to 0.01 between two evaluations: 0.1 is half-way in log loss.
+        let r = run(&[(2.0, 0.5), (1.0, 0.6), (0.01, 0.9)]);
+        assert!((matched(&r, 0.1, TEST_ACCURACY).unwrap() - 0.75).abs() < 1e-12);
+        assert!((matched(&r, 0.1, |e| Some(e.step as f64)).unwrap() - 15.0).abs() < 1e-9);
+        assert_eq!(matched(&r, 0.001, TEST_ACCURACY), None);
+    }
+
+    #[test]
+    fn the_common_level_is_the_lowest_every_run_reached() {
+        let fast = run(&[(1.0, 0.5), (0.02, 0.9)]);
+        let slow = run(&[(1.0, 0.5), (0.2, 0.8)]);
+        assert_eq!(reached_by_all(&[&[fast.clone()]]), Some(0.03));
+        assert_eq!(reached_by_all(&[&[fast], &[slow]]), Some(0.3));
+        assert_eq!(reached_by_all(&[&[run(&[(1.0, 0.5)])]]), None);
+    }
+}
