@@ -79,6 +79,30 @@ pub fn first(split: &Split, n: Option<usize>) -> Split {
     range(split, 0..n)
 }
 
+/// Random images of `side` x `side` pixels with random labels, `train` of them for training
+/// and `held_out` each for validation and test (for tests that need data, not MNIST).
+#[cfg(test)]
+pub fn synthetic(side: usize, train: usize, held_out: usize) -> Dataset {
+    let split = |n: usize, seed: u64| {
+        let mut x = seed;
+        let mut next = || {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (x >> 33) as u8
+        };
+        let images = (0..n * side * side).map(|_| next()).collect();
+        let labels = (0..n).map(|_| next() % 10).collect();
+        Split::new(images, labels, side, side)
+    };
+    Dataset {
+        train: split(train, 1),
+        validation: split(held_out, 2),
+        test: split(held_out, 3),
+        normalization: Normalization::MNIST,
+    }
+}
+
 /// Samples `range` of `split`.
 fn range(split: &Split, range: Range<usize>) -> Split {
     let pixels = split.pixels_per_image();

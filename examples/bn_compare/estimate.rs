@@ -2,30 +2,35 @@
 //! and one evaluation, so that a budget can be checked without running it, and so that a run
 //! over a minute gets fewer seeds.
 //!
-//! The constants are seconds on one core of the machine the study is measured on (the 2-core
-//! AMD EPYC VM of `docs/PERFORMANCE.md`, otherwise idle), fitted to steps and evaluations
-//! timed there on one thread: batches of 2 to 256 of the 784-256-256-10 MLP with and without
-//! BatchNorm and LayerNorm, and the 784-100-100-100-10 sigmoid MLP. Elsewhere the estimate is
-//! off by the machine's speed.
+//! The constants are seconds of CPU on one core of the machine the study is measured on (the
+//! 2-core AMD EPYC VM of `docs/PERFORMANCE.md`), fitted to the steps and evaluations that
+//! `calibration_test.rs` times on one thread: batches of 2 to 256 of the 784-256-256-10 ReLU
+//! MLP without normalisation, with BatchNorm, with LayerNorm and with ghost batches, and
+//! the 784-100-100-100-10 sigmoid MLP. Elsewhere the estimate is off by the machine's speed.
 
 use crate::data::Dataset;
 use crate::recipe::{Norm, Recipe};
 use crate::study::Study;
+use tapegrad::layers::Activation;
 
-/// Per step and per layer: the tape, the ops' set-up, the optimizer's walk.
-const STEP_PER_LAYER: f64 = 30e-6;
-/// Per parameter and step: the SGD update and the gradient's buffers.
-const STEP_PER_PARAM: f64 = 1.2e-9;
+/// Per step and per Linear layer: the tape, the ops' set-up, the optimizer's walk.
+const STEP_PER_LAYER: f64 = 26e-6;
+/// Per parameter and step: the weight gradients' outer products and the SGD update.
+const STEP_PER_PARAM: f64 = 6.75e-10;
 /// Per multiply-add of one sample's forward, in a training step (forward and backward).
-const TRAIN_PER_MAC: f64 = 1.1e-10;
-/// Per hidden unit of one sample in a training step (activations, their gradients).
-const TRAIN_PER_UNIT: f64 = 8e-9;
-/// Extra per hidden unit of one sample for a normalisation layer, in training.
-const TRAIN_PER_NORM_UNIT: f64 = 6e-9;
-/// Per multiply-add of one sample in evaluation (forward only).
-const EVAL_PER_MAC: f64 = 3.2e-11;
-/// Per hidden unit of one sample in evaluation.
-const EVAL_PER_UNIT: f64 = 3e-9;
+const TRAIN_PER_MAC: f64 = 5.95e-11;
+/// Per normalisation layer and step (BatchNorm's statistics, the op's set-up).
+const NORM_PER_LAYER: f64 = 6.5e-6;
+/// Per hidden unit and sample in a training step: BatchNorm's passes.
+const BATCH_NORM_PER_UNIT: f64 = 0.6e-9;
+/// Per hidden unit and sample in a training step: LayerNorm's (an op of its own, unfused).
+const LAYER_NORM_PER_UNIT: f64 = 5e-9;
+/// Per Linear layer and ghost batch beyond the first: a forward and backward of its own.
+const GHOST_PER_LAYER: f64 = 63e-6;
+/// Per multiply-add of one sample in evaluation (forward only, batches of 1000).
+const EVAL_PER_MAC: f64 = 3.53e-11;
+/// Per sigmoid unit of one sample in evaluation (the exponential).
+const EVAL_PER_SIGMOID: f64 = 11e-9;
 
 /// `(multiply-adds per sample, hidden units, parameters, Linear layers)` of a recipe's model.
 fn shape(recipe: &Recipe, inputs: usize) -> (f64, f64, f64, f64) {
@@ -46,20 +51,37 @@ fn shape(recipe: &Recipe, inputs: usize) -> (f64, f64, f64, f64) {
 /// Seconds of one training step of `recipe` on one core.
 pub fn step_seconds(recipe: &Recipe, inputs: usize) -> f64 {
     let (macs, units, params, layers) = shape(recipe, inputs);
-    let norm = if recipe.norm == Norm::None { 0.0 } else { 1.0 };
+    let norms = recipe.hidden.len() as f64;
+    let per_unit = match recipe.norm {
+        Norm::None => 0.0,
+        Norm::Batch => BATCH_NORM_PER_UNIT,
+        Norm::Layer => LAYER_NORM_PER_UNIT,
+    };
+    let norm = if recipe.norm == Norm::None {
+        0.0
+    } else {
+        norms * NORM_PER_LAYER
+    };
     let parts = recipe
         .ghost_batch
         .map_or(1, |g| recipe.batch_size.div_ceil(g)) as f64;
-    let per_sample = TRAIN_PER_MAC * macs + (TRAIN_PER_UNIT + norm * TRAIN_PER_NORM_UNIT) * units;
-    parts * layers * (1.0 + norm) * STEP_PER_LAYER
-        + STEP_PER_PARAM * params
-        + recipe.batch_size as f64 * per_sample
+    let batch = recipe.batch_size as f64;
+    layers * STEP_PER_LAYER
+        + params * STEP_PER_PARAM
+        + norm
+        + (parts - 1.0) * layers * GHOST_PER_LAYER
+        + batch * (macs * TRAIN_PER_MAC + units * per_unit)
 }
 
 /// Seconds of one evaluation pass of `recipe`'s model over `images` on one core.
 pub fn eval_seconds(recipe: &Recipe, inputs: usize, images: usize) -> f64 {
     let (macs, units, _, _) = shape(recipe, inputs);
-    images as f64 * (EVAL_PER_MAC * macs + EVAL_PER_UNIT * units)
+    let sigmoids = if recipe.activation == Activation::Sigmoid {
+        units
+    } else {
+        0.0
+    };
+    images as f64 * (EVAL_PER_MAC * macs + EVAL_PER_SIGMOID * sigmoids)
 }
 
 /// Seconds of the whole run of `recipe` on `data` on one core: its steps and every
@@ -73,10 +95,7 @@ pub fn run_seconds(recipe: &Recipe, data: &Dataset) -> f64 {
         .iter()
         .map(|s| {
             let in_window = window.contains(s);
-            let (val, test) = (
-                plan.validation_always || in_window,
-                plan.test_always || in_window,
-            );
+            let (val, test) = (plan.validation_always || in_window, plan.test.at(in_window));
             let count = |on: bool, n: usize| if on { n } else { 0 };
             count(val, data.validation.len())
                 + count(test, data.test.len())
@@ -110,13 +129,13 @@ pub fn probe_seconds(recipes: &[Recipe], data: &Dataset) -> f64 {
 }
 
 /// Wall seconds of `overhead`, which runs alone on every thread: the timed training pairs
-/// (2 threads run a step about 1.6 times as fast as one), the inference repeats (three
-/// models over the test images, and one image at a time), three recalibration passes.
+/// (2 threads run a batch-64 step about 1.2 times as fast as one), the inference repeats
+/// (three models over the test images, and one image at a time), three recalibration passes.
 pub fn overhead_seconds(recipes: &[Recipe], study: &Study) -> f64 {
     let data = &study.data;
     let b = &study.budget;
     let inputs = data.train.pixels_per_image();
-    let speedup = if study.workers > 1 { 1.6 } else { 1.0 };
+    let speedup = if study.workers > 1 { 1.2 } else { 1.0 };
     let train: f64 = recipes
         .iter()
         .map(|r| r.steps as f64 * step_seconds(r, inputs))

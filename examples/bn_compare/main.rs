@@ -21,6 +21,8 @@ use tapegrad::data::Mnist;
 
 mod alloc_meter;
 mod budget;
+#[cfg(test)]
+mod calibration_test;
 mod data;
 mod error;
 mod estimate;
@@ -88,8 +90,11 @@ struct Args {
     /// paper-fig1: the learning rate of both models [default: each chosen on the validation images].
     #[arg(long, value_parser = positive)]
     lr: Option<f64>,
+    /// Print the estimated wall time of each experiment and stop, without training.
+    #[arg(long)]
+    dry_run: bool,
     /// Render report.md and the SVGs again from this results.json, without training.
-    #[arg(long, conflicts_with_all = ["experiments", "quick", "seeds", "data", "init", "input", "lr"])]
+    #[arg(long, conflicts_with_all = ["experiments", "quick", "seeds", "data", "init", "input", "lr", "dry_run"])]
     from_results: Option<PathBuf>,
 }
 
@@ -159,10 +164,11 @@ impl Args {
 
 fn main() -> ExitCode {
     match study(&Args::parse(), std::io::stderr().is_terminal()) {
-        Ok(report) => {
+        Ok(Some(report)) => {
             eprintln!("wrote {}", report.display());
             ExitCode::SUCCESS
         }
+        Ok(None) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(2)
@@ -171,9 +177,14 @@ fn main() -> ExitCode {
 }
 
 /// Measures (or reads the measurements), then writes results.json, the SVGs and the report;
-/// returns the report's path.
-fn study(args: &Args, show_progress: bool) -> Result<PathBuf, StudyError> {
+/// returns the report's path (`None` for `--dry-run`, which only prints the estimate).
+fn study(args: &Args, show_progress: bool) -> Result<Option<PathBuf>, StudyError> {
     let paper = args.paper()?;
+    if args.dry_run {
+        let (study, chosen) = prepare(args)?;
+        estimate(&study, &chosen, &paper);
+        return Ok(None);
+    }
     std::fs::create_dir_all(&args.out).map_err(|source| StudyError::Write {
         path: args.out.clone(),
         source,
@@ -186,17 +197,12 @@ fn study(args: &Args, show_progress: bool) -> Result<PathBuf, StudyError> {
     let sections = results.experiments.render(&args.out)?;
     let report = args.out.join("report.md");
     report::write_report(&report, &results.meta, &sections)?;
-    Ok(report)
+    Ok(Some(report))
 }
 
-/// Runs the chosen experiments, after printing the estimate of their wall time.
-fn measure(
-    args: &Args,
-    paper: &PaperOptions,
-    show_progress: bool,
-) -> Result<StudyResults, StudyError> {
-    let started = Instant::now();
-    let mut machine = Machine::now();
+/// The study the arguments describe (MNIST loaded), and the experiments to run, in order,
+/// each once.
+fn prepare(args: &Args) -> Result<(Study, Vec<Experiment>), StudyError> {
     let budget = if args.quick {
         Budget::quick()
     } else {
@@ -214,15 +220,23 @@ fn measure(
         seeds: (0..seeds).collect(),
         long_seeds: (0..long_seeds).collect(),
         workers: rayon::current_num_threads(),
-        show_progress,
+        show_progress: false,
     };
-    let mut chosen = args.experiments.clone();
+    let mut chosen = Vec::new();
+    for &e in &args.experiments {
+        if !chosen.contains(&e) {
+            chosen.push(e);
+        }
+    }
     if chosen.is_empty() {
         chosen = Experiment::value_variants().to_vec();
     }
-    chosen.dedup();
-    let estimates: Vec<f64> = chosen.iter().map(|e| e.estimate(&study, paper)).collect();
-    let estimated_seconds: f64 = estimates.iter().sum();
+    Ok((study, chosen))
+}
+
+/// Prints the estimated wall time of each experiment and of all; returns the total.
+fn estimate(study: &Study, chosen: &[Experiment], paper: &PaperOptions) -> f64 {
+    let estimates: Vec<f64> = chosen.iter().map(|e| e.estimate(study, paper)).collect();
     for (e, s) in chosen.iter().zip(&estimates) {
         let name = e
             .to_possible_value()
@@ -231,12 +245,26 @@ fn measure(
             .to_string();
         eprintln!("{name:>14}: estimated {s:.0} s");
     }
+    let total: f64 = estimates.iter().sum();
     eprintln!(
-        "estimated wall time: {:.0} s ({:.1} min) on the reference machine, {} runs at a time",
-        estimated_seconds,
-        estimated_seconds / 60.0,
+        "estimated wall time: {total:.0} s ({:.1} min) on the reference machine, {} runs at a time",
+        total / 60.0,
         study.workers
     );
+    total
+}
+
+/// Runs the chosen experiments, after printing the estimate of their wall time.
+fn measure(
+    args: &Args,
+    paper: &PaperOptions,
+    show_progress: bool,
+) -> Result<StudyResults, StudyError> {
+    let started = Instant::now();
+    let mut machine = Machine::now();
+    let (mut study, chosen) = prepare(args)?;
+    study.show_progress = show_progress;
+    let estimated_seconds = estimate(&study, &chosen, paper);
     let mut experiments = Experiments::default();
     for &experiment in &chosen {
         experiments.run(experiment, &study, paper);

@@ -3,6 +3,7 @@
 
 use crate::monitor::Stability;
 use crate::recipe::Recipe;
+use crate::stats::{first_reach, lerp};
 use serde::{Deserialize, Serialize};
 
 /// A run whose final validation accuracy is below this has failed, even if its loss stayed
@@ -41,7 +42,9 @@ pub struct Evaluation {
     /// Mean cross-entropy on the training images, with the accuracy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub train_loss: Option<f64>,
-    /// Mean loss of the training batches since the previous evaluation (none at step 0).
+    /// Mean loss of the training batches since the previous curve evaluation (since the
+    /// previous evaluation for a run without a curve); none at step 0 and at the final
+    /// window's evaluations off the curve.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch_loss: Option<f64>,
 }
@@ -119,13 +122,23 @@ impl RunRecord {
     /// two evaluations around the crossing; `None` if it never did.
     pub fn crossing(&self, field: Field, threshold: f64) -> Option<f64> {
         let curve = self.curve(field);
-        let at = curve.iter().position(|&(_, v)| v >= threshold)?;
-        if at == 0 {
-            return Some(curve[0].0 as f64);
+        let values: Vec<f64> = curve.iter().map(|p| p.1).collect();
+        match first_reach(&values, threshold, true)? {
+            (0, _) => Some(curve[0].0 as f64),
+            (i, t) => Some(lerp(curve[i - 1].0 as f64, curve[i].0 as f64, t)),
         }
-        let ((s0, v0), (s1, v1)) = (curve[at - 1], curve[at]);
-        let t = (threshold - v0) / (v1 - v0);
-        Some(s0 as f64 + t * (s1 - s0) as f64)
+    }
+
+    /// A finished run of `recipe` with these evaluations (for tests).
+    #[cfg(test)]
+    pub fn with_evaluations(recipe: Recipe, evaluations: Vec<Evaluation>) -> RunRecord {
+        RunRecord {
+            recipe,
+            evaluations,
+            diverged: None,
+            stability: Stability::default(),
+            train_seconds: 0.0,
+        }
     }
 }
 
@@ -134,21 +147,13 @@ mod tests {
     use super::*;
 
     fn record(steps: usize, accuracies: &[(usize, f64)]) -> RunRecord {
-        RunRecord {
-            recipe: Recipe::reference(steps).curve(10),
-            evaluations: accuracies
-                .iter()
-                .map(|&(step, a)| Evaluation {
-                    step,
-                    val_accuracy: Some(a),
-                    test_accuracy: Some(a - 0.01),
-                    ..Evaluation::default()
-                })
-                .collect(),
-            diverged: None,
-            stability: Stability::default(),
-            train_seconds: 0.0,
-        }
+        let evaluations = accuracies.iter().map(|&(step, a)| Evaluation {
+            step,
+            val_accuracy: Some(a),
+            test_accuracy: Some(a - 0.01),
+            ..Evaluation::default()
+        });
+        RunRecord::with_evaluations(Recipe::reference(steps).curve(10), evaluations.collect())
     }
 
     #[test]

@@ -42,7 +42,7 @@ pub fn run_observed(
             let val = evaluate(model, data, &data.validation, Mode::Eval);
             (e.val_accuracy, e.val_loss) = (Some(val.accuracy), Some(val.loss));
         }
-        if recipe.eval.test_always || window.contains(&step) {
+        if recipe.eval.test.at(window.contains(&step)) {
             let test = evaluate(model, data, &data.test, Mode::Eval);
             (e.test_accuracy, e.test_loss) = (Some(test.accuracy), Some(test.loss));
         }
@@ -82,8 +82,15 @@ pub fn run_observed(
             Err(StepError::Optim(e)) => panic!("the optimizer refused the model: {e}"),
         }
         if plan.binary_search(&step).is_ok() {
-            evaluate(step, Some(loss_sum / losses.max(1) as f64), &mut model);
-            (loss_sum, losses) = (0.0, 0);
+            // The batch loss is averaged over the curve's intervals (over the intervals
+            // between evaluations for a run without a curve), so that the window's closer
+            // evaluations do not make a curve's points average over fewer steps.
+            let interval_ends = recipe.eval.every.is_none_or(|e| step % e == 0);
+            let batch_loss = interval_ends.then(|| loss_sum / losses.max(1) as f64);
+            evaluate(step, batch_loss, &mut model);
+            if interval_ends {
+                (loss_sum, losses) = (0.0, 0);
+            }
         }
     }
     progress.bar.inc(1);
@@ -175,34 +182,12 @@ pub fn evaluate_in_batches(
 mod tests {
     use super::*;
     use crate::budget::Budget;
+    use crate::data::synthetic;
     use crate::study::Study;
-    use tapegrad::data::Normalization;
-
-    /// 256 random 4x4 images: enough to train a few steps on, without MNIST.
-    fn synthetic() -> Dataset {
-        let split = |n: usize, seed: u64| {
-            let mut x = seed;
-            let mut next = || {
-                x = x
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                (x >> 33) as u8
-            };
-            let images = (0..n * 16).map(|_| next()).collect();
-            let labels = (0..n).map(|_| next() % 10).collect();
-            Split::new(images, labels, 4, 4)
-        };
-        Dataset {
-            train: split(256, 1),
-            validation: split(64, 2),
-            test: split(64, 3),
-            normalization: Normalization::MNIST,
-        }
-    }
 
     fn study() -> Study {
         Study {
-            data: synthetic(),
+            data: synthetic(4, 256, 64),
             budget: Budget::quick(),
             seeds: vec![0],
             long_seeds: vec![0],

@@ -9,6 +9,29 @@ use serde::{Deserialize, Serialize};
 /// Evaluations in the final window.
 pub const WINDOW: usize = 5;
 
+/// When a run's test accuracy is measured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TestAt {
+    /// Never: the experiment reports no test figure of the run (or measures its own).
+    Never,
+    /// In the final window: the final test accuracy.
+    Window,
+    /// At every evaluation: a test curve.
+    Always,
+}
+
+impl TestAt {
+    /// Whether the test images are evaluated at a step, given whether it is in the window.
+    pub fn at(self, in_window: bool) -> bool {
+        match self {
+            TestAt::Never => false,
+            TestAt::Window => in_window,
+            TestAt::Always => true,
+        }
+    }
+}
+
 /// When a run is evaluated, and on what.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EvalPlan {
@@ -20,9 +43,8 @@ pub struct EvalPlan {
     /// Whether the validation images are evaluated at every evaluation; otherwise only in
     /// the window (where choices are made).
     pub validation_always: bool,
-    /// Whether the test set is evaluated at every evaluation; otherwise only in the window
-    /// (the test set gives the final figures, never a choice).
-    pub test_always: bool,
+    /// When the test images are evaluated (they give the final figures, never a choice).
+    pub test: TestAt,
     /// Whether the training images are evaluated too (evaluation mode, accuracy and loss).
     pub on_train: bool,
 }
@@ -34,7 +56,7 @@ impl EvalPlan {
             every: None,
             spacing: (steps / 20).max(1),
             validation_always: true,
-            test_always: false,
+            test: TestAt::Window,
             on_train: false,
         }
     }

@@ -149,30 +149,23 @@ mod tests {
     #[test]
     fn ghost_batches_normalise_each_part_alone() {
         let (images, labels) = batch();
-        let recipe = small(true);
-        let mut model = build(&recipe, 6);
-        let mut tape = Tape::new();
-        let whole = {
-            let mut m = build(&recipe, 6);
-            train_step(
+        // One step of a fresh model of `recipe`: the outcome and the model after it.
+        let step = |recipe: &Recipe, ghost| {
+            let mut model = build(recipe, 6);
+            let (mut tape, mut optimizer) = (Tape::new(), recipe.optimizer());
+            let outcome = train_step(
                 &mut tape,
-                &mut m,
-                &mut recipe.optimizer(),
+                &mut model,
+                &mut optimizer,
                 &images,
                 &labels,
-                None,
-            )
-            .unwrap()
+                ghost,
+            );
+            (outcome.unwrap(), model)
         };
-        let ghost = train_step(
-            &mut tape,
-            &mut model,
-            &mut recipe.optimizer(),
-            &images,
-            &labels,
-            Some(4),
-        )
-        .unwrap();
+        let recipe = small(true);
+        let (whole, _) = step(&recipe, None);
+        let (ghost, model) = step(&recipe, Some(4));
         let bn = model.get_as::<BatchNorm1d>(1).unwrap();
         assert_eq!(bn.running_stats().unwrap().num_batches_tracked, 2);
         assert_ne!(ghost.loss, whole.loss);
@@ -188,25 +181,7 @@ mod tests {
         assert!((ghost.loss - (half(0..4) + half(4..8)) / 2.0).abs() < 1e-6);
 
         let plain = small(false);
-        let (mut a, mut b) = (build(&plain, 6), build(&plain, 6));
-        let x = train_step(
-            &mut tape,
-            &mut a,
-            &mut plain.optimizer(),
-            &images,
-            &labels,
-            None,
-        )
-        .unwrap();
-        let y = train_step(
-            &mut tape,
-            &mut b,
-            &mut plain.optimizer(),
-            &images,
-            &labels,
-            Some(2),
-        )
-        .unwrap();
+        let ((x, _), (y, _)) = (step(&plain, None), step(&plain, Some(2)));
         assert!((x.loss - y.loss).abs() < 1e-6 && (x.grad_norm - y.grad_norm).abs() < 1e-5);
     }
 }

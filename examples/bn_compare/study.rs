@@ -32,10 +32,15 @@ pub struct Study {
 }
 
 impl Study {
-    /// The seeds of `recipe`: all of [`Study::seeds`] for a run estimated under
-    /// [`LONG_RUN_SECONDS`] on one core, [`Study::long_seeds`] for a longer one.
+    /// The seeds of `recipe` trained on the study's data (see [`Study::seeds_on`]).
     pub fn seeds_for(&self, recipe: &Recipe) -> &[u64] {
-        if run_seconds(recipe, &self.data) > LONG_RUN_SECONDS {
+        self.seeds_on(recipe, &self.data)
+    }
+
+    /// The seeds of `recipe` trained on `data`: all of [`Study::seeds`] for a run estimated
+    /// under [`LONG_RUN_SECONDS`] on one core, [`Study::long_seeds`] for a longer one.
+    pub fn seeds_on(&self, recipe: &Recipe, data: &Dataset) -> &[u64] {
+        if run_seconds(recipe, data) > LONG_RUN_SECONDS {
             &self.long_seeds
         } else {
             &self.seeds

@@ -5,48 +5,26 @@
 //! three ways, which tells whether a small batch hurts through its running statistics or
 //! through training itself.
 
+use super::measured::{
+    group, recipes, train_and_measure, values, Measured, Value, BATCH_STATISTICS, FINAL_TEST,
+    RECALIBRATED, RECALIBRATION_BATCH, RUNNING,
+};
 use super::pairs::{side_name, Outcome};
-use crate::data::Dataset;
+use super::series::shown;
 use crate::error::StudyError;
 use crate::plots::{line_chart, Axes, Axis, Series, BN, NO_BN, PALETTE};
 use crate::recipe::{Norm, Recipe};
-use crate::record::RunRecord;
-use crate::report::{effect, image, Claim, Section, Table, Unit};
-use crate::runner::{evaluate, evaluate_in_batches, run as train};
-use crate::stats::{paired_difference, Effect, Side, Summary};
+use crate::report::{effect, image, Claim, Expect, Judge, Section, Table, Unit};
+use crate::stats::{paired_difference, Effect, Summary};
 use crate::study::Study;
-use plotters::prelude::SeriesLabelPosition;
+use plotters::prelude::{RGBColor, SeriesLabelPosition};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
-use tapegrad::core::Tensor;
-use tapegrad::data::BatchConfig;
-use tapegrad::layers::{recalibrate, Mode, Sequential};
 
 /// The batch sizes.
 const SIZES: [usize; 6] = [2, 4, 8, 16, 64, 256];
 /// The batch size at which the learning rate is the reference 0.1.
 const REFERENCE: usize = 64;
-/// Images per batch `recalibrate` is given (the running statistics it computes are unbiased
-/// whatever the batch; large batches are faster).
-pub const RECALIBRATION_BATCH: usize = 1000;
-
-/// One run, and for a BatchNorm model its test accuracy measured on its final weights.
-#[derive(Serialize, Deserialize)]
-pub struct Measured {
-    /// The training run.
-    pub run: RunRecord,
-    /// Evaluation mode with the running statistics training left (the last evaluation).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub running: Option<f64>,
-    /// Evaluation mode after `recalibrate` over every training image.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub recalibrated: Option<f64>,
-    /// Training mode on test batches of the training batch size: each batch normalised by
-    /// its own statistics, as in training.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub batch_statistics: Option<f64>,
-}
-
 /// All runs of one batch size, one per seed each.
 #[derive(Serialize, Deserialize)]
 pub struct Setting {
@@ -73,100 +51,38 @@ fn recipe(study: &Study, batch_size: usize) -> Recipe {
     }
 }
 
+/// The normalisations compared at every batch size, in the order of a [`Setting`]'s groups.
+const NORMS: [Norm; 3] = [Norm::None, Norm::Batch, Norm::Layer];
+
+fn recipes_by_size(study: &Study) -> Vec<Recipe> {
+    SIZES.iter().map(|&size| recipe(study, size)).collect()
+}
+
 /// What it will train: per batch size, every seed without normalisation, with BatchNorm,
 /// with LayerNorm.
 pub fn planned(study: &Study) -> Vec<Recipe> {
-    SIZES
-        .iter()
-        .flat_map(|&size| {
-            let recipe = recipe(study, size);
-            let seeds = study.seeds_for(&recipe).to_vec();
-            [Norm::None, Norm::Batch, Norm::Layer]
-                .into_iter()
-                .flat_map(move |norm| {
-                    let r = recipe.with_norm(norm);
-                    seeds.clone().into_iter().map(move |s| r.seed(s))
-                })
-        })
-        .collect()
-}
-
-/// The training images in batches of [`RECALIBRATION_BATCH`], as `recalibrate` takes them.
-pub fn recalibration_batches(data: &Dataset) -> Vec<Tensor> {
-    let config = BatchConfig::sequential(RECALIBRATION_BATCH)
-        .drop_last(true)
-        .normalization(data.normalization);
-    let mut batches = data.train.batches(config);
-    let mut tensors = Vec::new();
-    while let Some(batch) = batches.next_batch() {
-        let shape = vec![batch.len(), data.train.pixels_per_image()];
-        tensors.push(Tensor::from_vec(shape, batch.images.to_vec()));
-    }
-    tensors
-}
-
-/// The three test accuracies of a trained BatchNorm model (see [`Measured`]). The
-/// training-mode pass moves the running statistics, so it comes last.
-pub fn measure(
-    model: &mut Sequential,
-    data: &Dataset,
-    recalibration: &[Tensor],
-    batch_size: usize,
-) -> [f64; 3] {
-    let running = evaluate(model, data, &data.test, Mode::Eval).accuracy;
-    recalibrate(model, recalibration);
-    let recalibrated = evaluate(model, data, &data.test, Mode::Eval).accuracy;
-    let batch = evaluate_in_batches(model, data, &data.test, Mode::Train, batch_size).accuracy;
-    [running, recalibrated, batch]
+    recipes(study, &recipes_by_size(study), &NORMS)
 }
 
 /// Trains every batch size three ways, and measures the BatchNorm models.
 pub fn run(study: &Study) -> Results {
     let recipes = planned(study);
     let progress = study.progress("batch-size", recipes.len());
-    let recalibration = recalibration_batches(&study.data);
-    let mut measured = study
-        .map(&recipes, |recipe| {
-            let (run, mut model) = train(recipe, &study.data, &progress);
-            let mut m = Measured {
-                run,
-                running: None,
-                recalibrated: None,
-                batch_statistics: None,
-            };
-            if recipe.batch_norm() && m.run.diverged.is_none() {
-                let [a, b, c] = measure(&mut model, &study.data, &recalibration, recipe.batch_size);
-                (m.running, m.recalibrated, m.batch_statistics) = (Some(a), Some(b), Some(c));
-            }
-            m
-        })
-        .into_iter();
+    let measured = train_and_measure(study, &recipes, &progress);
+    let mut groups = group(measured, study, &recipes_by_size(study), &NORMS).into_iter();
     SIZES
         .iter()
-        .map(|&size| {
-            let n = study.seeds_for(&recipe(study, size)).len();
-            let mut take = || measured.by_ref().take(n).collect::<Vec<_>>();
-            Setting {
-                batch_size: size,
-                plain: take(),
-                bn: take(),
-                ln: take(),
-            }
+        .map(|&batch_size| Setting {
+            batch_size,
+            plain: groups.next().expect("a group per size and norm"),
+            bn: groups.next().expect("a group per size and norm"),
+            ln: groups.next().expect("a group per size and norm"),
         })
         .collect()
 }
 
-/// Reads one number of a measured run.
-type Value = fn(&Measured) -> Option<f64>;
-
-const FINAL_TEST: Value = |m| m.run.final_test();
-const RECALIBRATED: Value = |m| m.recalibrated;
-const RUNNING: Value = |m| m.running;
-const BATCH_STATISTICS: Value = |m| m.batch_statistics;
-
-fn values(runs: &[Measured], value: Value) -> Vec<Option<f64>> {
-    runs.iter().map(value).collect()
-}
+/// A line of the plot: its name and colour, the runs of a setting it draws and their number.
+type Line = (&'static str, RGBColor, fn(&Setting) -> &[Measured], Value);
 
 /// BatchNorm's advantage at a batch size: its final test accuracy minus the plain one's,
 /// paired by seed.
@@ -177,7 +93,7 @@ fn advantage(s: &Setting) -> Option<Effect> {
 /// The plot, the table and what was seen.
 pub fn render(r: &Results, out: &Path) -> Result<Section, StudyError> {
     let samples = r[0].bn[0].run.recipe.steps * r[0].batch_size;
-    let lines: [(&str, _, fn(&Setting) -> &[Measured], Value); 4] = [
+    let lines: [Line; 4] = [
         (side_name(false), NO_BN, |s| &s.plain, FINAL_TEST),
         (side_name(true), BN, |s| &s.bn, FINAL_TEST),
         (
@@ -195,7 +111,7 @@ pub fn render(r: &Results, out: &Path) -> Result<Section, StudyError> {
                 let o = Outcome::of(values(runs(s), value));
                 (
                     i as f64,
-                    o.summary.map_or(Summary::NONE, |s| s.scaled(100.0)),
+                    o.summary.map_or(Summary::NONE, |s| shown(s, 100.0)),
                 )
             });
             Series::new(name, color, points.collect())
@@ -280,19 +196,20 @@ fn reading(r: &Results) -> (Vec<Claim>, String) {
         };
         paired_difference(&adv(s), &adv(r))
     });
-    let claim = match &change {
-        Some(e) => Claim::judged(
-            CLAIM,
-            &format!(
-                "BatchNorm's advantage at batch {} minus its advantage at batch {REFERENCE}",
-                SIZES[0]
-            ),
-            e,
-            Unit::Points,
-            Side::Below,
-        ),
-        None => Claim::unmeasured(CLAIM, "runs diverged at the batch sizes compared"),
-    };
+    let what = format!(
+        "BatchNorm's advantage at batch {} minus its advantage at batch {REFERENCE}",
+        SIZES[0]
+    );
+    let claim = Claim::judged(
+        CLAIM,
+        change.as_ref(),
+        Judge {
+            what: &what,
+            unit: Unit::Points,
+            claimed: Expect::Below,
+            missing: "runs diverged at the batch sizes compared",
+        },
+    );
     let text =
         |e: Option<Effect>| e.map_or("not measured".to_string(), |e| effect(&e, Unit::Points));
     let advantages: Vec<String> = r

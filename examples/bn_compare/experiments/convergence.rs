@@ -8,7 +8,9 @@ use crate::error::StudyError;
 use crate::plots::{line_chart, Axes, Axis};
 use crate::recipe::Recipe;
 use crate::record::{RunRecord, BATCH_LOSS, VAL_ACCURACY};
-use crate::report::{capitalise, effect, image, num_summary, Claim, Section, Table, Unit};
+use crate::report::{
+    capitalise, effect, image, num_summary, Claim, Expect, Judge, Section, Table, Unit,
+};
 use crate::stats::{paired_log_ratio, Side};
 use crate::study::Study;
 use plotters::prelude::SeriesLabelPosition;
@@ -161,16 +163,16 @@ fn reading(pair: &Pair) -> (Vec<Claim>, String) {
             effect(d, Unit::Points)
         ));
     }
-    let claim = match &speedups[0] {
-        Some(e) => Claim::judged(
-            CLAIM,
-            "steps to 97 % validation accuracy, without over with BatchNorm",
-            e,
-            Unit::Ratio,
-            Side::Above,
-        ),
-        None => Claim::unmeasured(CLAIM, "97 % was not reached by both sides of any seed"),
-    };
+    let claim = Claim::judged(
+        CLAIM,
+        speedups[0].as_ref(),
+        Judge {
+            what: "steps to 97 % validation accuracy, without over with BatchNorm",
+            unit: Unit::Ratio,
+            claimed: Expect::Above,
+            missing: "97 % was not reached by both sides of any seed",
+        },
+    );
     let seen = format!("**What was seen.** {}.", capitalise(&sentences.join("; ")));
     (vec![claim], seen)
 }

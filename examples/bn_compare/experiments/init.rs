@@ -1,12 +1,12 @@
 //! `init`: "BatchNorm makes training less sensitive to initialisation". Every Linear weight
 //! drawn at 0.01x, 0.1x, 1x and 10x PyTorch's default scale.
 
-use super::pairs::{run_pairs, Pair};
+use super::pairs::{Pair, Sweep};
 use super::sweep::{accuracy_chart, accuracy_table, all_seeds, failures, names};
 use crate::error::StudyError;
 use crate::recipe::Recipe;
-use crate::report::{effect, image, list, Claim, Section, Unit};
-use crate::stats::{Effect, Side};
+use crate::report::{effect, image, list, Claim, Expect, Judge, Section, Unit};
+use crate::stats::Effect;
 use crate::study::Study;
 use std::path::Path;
 
@@ -16,29 +16,17 @@ const SCALES: [f32; 4] = [0.01, 0.1, 1.0, 10.0];
 /// The runs, one pair per scale.
 pub type Results = Vec<Pair>;
 
-fn settings(study: &Study) -> Vec<(String, Recipe)> {
-    let steps = study.budget.sweep_steps;
-    SCALES
-        .iter()
-        .map(|&init_scale| {
-            let recipe = Recipe {
-                init_scale,
-                ..Recipe::reference(steps)
-            };
-            (format!("{init_scale}x"), recipe)
-        })
-        .collect()
-}
-
-/// What it will train.
-pub fn planned(study: &Study) -> Vec<Recipe> {
-    super::pairs::recipes(&settings(study), study)
-}
-
-/// Trains the reference recipe at every init scale, with and without BatchNorm.
-pub fn run(study: &Study) -> Results {
-    let progress = study.progress("init", planned(study).len());
-    run_pairs(study, &progress, &settings(study))
+/// The reference recipe at every init scale.
+pub fn sweep(study: &Study) -> Sweep {
+    let reference = Recipe::reference(study.budget.sweep_steps);
+    let at = |init_scale| Recipe {
+        init_scale,
+        ..reference.clone()
+    };
+    Sweep {
+        name: "init",
+        settings: SCALES.iter().map(|&s| (format!("{s}x"), at(s))).collect(),
+    }
 }
 
 /// The scales at which no run of either side failed: where a spread of accuracies means
@@ -104,17 +92,17 @@ fn reading(pairs: &[Pair]) -> (Vec<Claim>, String) {
     let difference = Effect::bootstrapped(seeds.len(), 0.0, |draw| {
         Some(spread(pairs, &scales, false, draw)? - spread(pairs, &scales, true, draw)?)
     });
-    let claim = match &difference {
-        Some(e) => Claim::judged(
-            CLAIM,
-            "spread of the final test accuracy over the scales where no run failed, without \
-             minus with BatchNorm",
-            e,
-            Unit::Points,
-            Side::Above,
-        ),
-        None => Claim::unmeasured(CLAIM, "fewer than two scales at which no run failed"),
-    };
+    let claim = Claim::judged(
+        CLAIM,
+        difference.as_ref(),
+        Judge {
+            what: "spread of the final test accuracy over the scales where no run failed, \
+                   without minus with BatchNorm",
+            unit: Unit::Points,
+            claimed: Expect::Above,
+            missing: "fewer than two scales at which no run failed",
+        },
+    );
     let spreads = [false, true].map(|bn| spread(pairs, &scales, bn, &seeds));
     let points =
         |s: Option<f64>| s.map_or("–".to_string(), |s| format!("{:.2} points", s * 100.0));

@@ -1,14 +1,14 @@
 //! `learning-rate`: "BatchNorm allows higher learning rates". A log-spaced sweep of the SGD
 //! learning rate; which rates are good is decided on the validation images.
 
-use super::pairs::{run_pairs, Pair};
+use super::pairs::{Pair, Sweep};
 use super::sweep::{
     accuracy_chart, accuracy_table, all_seeds, failures, good_settings, names, TOLERANCE,
 };
 use crate::error::StudyError;
 use crate::recipe::Recipe;
-use crate::report::{effect, image, list, Claim, Section, Unit};
-use crate::stats::{Effect, Side};
+use crate::report::{effect, image, list, Claim, Expect, Judge, Section, Unit};
+use crate::stats::Effect;
 use crate::study::Study;
 use std::path::Path;
 
@@ -18,29 +18,17 @@ const RATES: [f64; 7] = [0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0];
 /// The runs, one pair per learning rate.
 pub type Results = Vec<Pair>;
 
-fn settings(study: &Study) -> Vec<(String, Recipe)> {
-    let steps = study.budget.sweep_steps;
-    RATES
-        .iter()
-        .map(|&lr| {
-            let recipe = Recipe {
-                lr,
-                ..Recipe::reference(steps)
-            };
-            (lr.to_string(), recipe)
-        })
-        .collect()
-}
-
-/// What it will train.
-pub fn planned(study: &Study) -> Vec<Recipe> {
-    super::pairs::recipes(&settings(study), study)
-}
-
-/// Trains the reference recipe at every learning rate, with and without BatchNorm.
-pub fn run(study: &Study) -> Results {
-    let progress = study.progress("learning-rate", planned(study).len());
-    run_pairs(study, &progress, &settings(study))
+/// The reference recipe at every learning rate.
+pub fn sweep(study: &Study) -> Sweep {
+    let reference = Recipe::reference(study.budget.sweep_steps);
+    let at = |lr| Recipe {
+        lr,
+        ..reference.clone()
+    };
+    Sweep {
+        name: "learning-rate",
+        settings: RATES.iter().map(|&lr| (lr.to_string(), at(lr))).collect(),
+    }
 }
 
 /// How many decades higher the highest good learning rate is with BatchNorm than without,
@@ -88,16 +76,16 @@ fn reading(pairs: &[Pair]) -> (Vec<Claim>, String) {
     const CLAIM: &str = "BatchNorm allows higher learning rates";
     let [good_no, good_bn] = good_settings(pairs, &all_seeds(pairs));
     let gap = highest_good_gap(pairs);
-    let claim = match &gap {
-        Some(e) => Claim::judged(
-            CLAIM,
-            "decades between the highest good learning rate with and without BatchNorm",
-            e,
-            Unit::Plain(1, "decades"),
-            Side::Above,
-        ),
-        None => Claim::unmeasured(CLAIM, "a side had no good learning rate, or one seed only"),
-    };
+    let claim = Claim::judged(
+        CLAIM,
+        gap.as_ref(),
+        Judge {
+            what: "decades between the highest good learning rate with and without BatchNorm",
+            unit: Unit::Plain(1, "decades"),
+            claimed: Expect::Above,
+            missing: "a side had no good learning rate, or one seed only",
+        },
+    );
     let seen = format!(
         "**What was seen.** Good learning rates (chosen on the validation images) without \
          BatchNorm: {}; with BatchNorm: {}. The highest good rate with BatchNorm minus the \

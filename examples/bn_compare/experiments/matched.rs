@@ -2,6 +2,7 @@
 //! training loss first fell to a level, interpolated between the evaluations around it.
 
 use crate::record::{Field, RunRecord};
+use crate::stats::{first_reach, lerp};
 
 /// The training-loss levels (evaluation mode, whole training subset) runs are compared at.
 pub const LEVELS: [f64; 4] = [0.3, 0.1, 0.03, 0.01];
@@ -16,15 +17,13 @@ pub fn matched(run: &RunRecord, level: f64, field: Field) -> Option<f64> {
     let points: Vec<(f64, f64)> = run
         .evaluations
         .iter()
-        .filter_map(|e| Some((e.train_loss?, field(e)?)))
+        .filter_map(|e| Some((e.train_loss?.ln(), field(e)?)))
         .collect();
-    let at = points.iter().position(|&(loss, _)| loss <= level)?;
-    if at == 0 {
-        return Some(points[0].1);
+    let log_losses: Vec<f64> = points.iter().map(|p| p.0).collect();
+    match first_reach(&log_losses, level.ln(), false)? {
+        (0, _) => Some(points[0].1),
+        (i, t) => Some(lerp(points[i - 1].1, points[i].1, t)),
     }
-    let ((l0, v0), (l1, v1)) = (points[at - 1], points[at]);
-    let t = (level.ln() - l0.ln()) / (l1.ln() - l0.ln());
-    Some(v0 + t * (v1 - v0))
 }
 
 /// The lowest of [`LEVELS`] that every run of every group reached; `None` if not even the
@@ -36,33 +35,26 @@ pub fn reached_by_all(groups: &[&[RunRecord]]) -> Option<f64> {
                 .all(|r| matched(r, level, |e| e.train_loss).is_some())
         })
     };
-    LEVELS.iter().copied().filter(|&l| all(l)).last()
+    LEVELS.iter().copied().rev().find(|&l| all(l))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::monitor::Stability;
     use crate::recipe::Recipe;
     use crate::record::{Evaluation, TEST_ACCURACY};
 
     fn run(points: &[(f64, f64)]) -> RunRecord {
-        RunRecord {
-            recipe: Recipe::reference(10),
-            evaluations: points
-                .iter()
-                .enumerate()
-                .map(|(i, &(loss, acc))| Evaluation {
-                    step: i * 10,
-                    train_loss: Some(loss),
-                    test_accuracy: Some(acc),
-                    ..Evaluation::default()
-                })
-                .collect(),
-            diverged: None,
-            stability: Stability::default(),
-            train_seconds: 0.0,
-        }
+        let evaluations = points
+            .iter()
+            .enumerate()
+            .map(|(i, &(loss, acc))| Evaluation {
+                step: i * 10,
+                train_loss: Some(loss),
+                test_accuracy: Some(acc),
+                ..Evaluation::default()
+            });
+        RunRecord::with_evaluations(Recipe::reference(10), evaluations.collect())
     }
 
     #[test]
@@ -78,7 +70,7 @@ mod tests {
     fn the_common_level_is_the_lowest_every_run_reached() {
         let fast = run(&[(1.0, 0.5), (0.02, 0.9)]);
         let slow = run(&[(1.0, 0.5), (0.2, 0.8)]);
-        assert_eq!(reached_by_all(&[&[fast.clone()]]), Some(0.03));
+        assert_eq!(reached_by_all(&[std::slice::from_ref(&fast)]), Some(0.03));
         assert_eq!(reached_by_all(&[&[fast], &[slow]]), Some(0.3));
         assert_eq!(reached_by_all(&[&[run(&[(1.0, 0.5)])]]), None);
     }

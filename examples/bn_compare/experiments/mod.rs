@@ -8,6 +8,7 @@ mod footprint;
 mod init;
 mod learning_rate;
 mod matched;
+mod measured;
 mod overhead;
 pub mod pairs;
 pub mod paper_fig1;
@@ -97,9 +98,11 @@ impl Experiment {
         };
         match self {
             Experiment::Convergence => runs(convergence::planned(study), data) / workers,
-            Experiment::LearningRate => runs(learning_rate::planned(study), data) / workers,
-            Experiment::Init => runs(init::planned(study), data) / workers,
-            Experiment::Stability => runs(stability::planned(study), data) / workers,
+            Experiment::LearningRate => {
+                runs(learning_rate::sweep(study).planned(study), data) / workers
+            }
+            Experiment::Init => runs(init::sweep(study).planned(study), data) / workers,
+            Experiment::Stability => runs(stability::sweep(study).planned(study), data) / workers,
             Experiment::BatchSize => {
                 let recipes = batch_size::planned(study);
                 let extra = estimate::measure_seconds(&recipes, data);
@@ -129,9 +132,11 @@ impl Experiments {
     pub fn run(&mut self, experiment: Experiment, study: &Study, paper: &PaperOptions) {
         match experiment {
             Experiment::Convergence => self.convergence = Some(convergence::run(study)),
-            Experiment::LearningRate => self.learning_rate = Some(learning_rate::run(study)),
-            Experiment::Init => self.init = Some(init::run(study)),
-            Experiment::Stability => self.stability = Some(stability::run(study)),
+            Experiment::LearningRate => {
+                self.learning_rate = Some(learning_rate::sweep(study).run(study))
+            }
+            Experiment::Init => self.init = Some(init::sweep(study).run(study)),
+            Experiment::Stability => self.stability = Some(stability::sweep(study).run(study)),
             Experiment::BatchSize => self.batch_size = Some(batch_size::run(study)),
             Experiment::TrainTest => self.train_test = Some(train_test::run(study)),
             Experiment::Overhead => self.overhead = Some(overhead::run(study)),

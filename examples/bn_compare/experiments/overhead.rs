@@ -4,8 +4,8 @@
 //! ratio with its interval; what a recalibration pass takes; parameters, buffers and memory
 //! counted.
 
-use super::batch_size::{recalibration_batches, RECALIBRATION_BATCH};
 use super::footprint::{footprint, Footprint};
+use super::measured::{recalibration_batches, RECALIBRATION_BATCH};
 use super::pairs::side_name;
 use super::timing::{infer_in_turns, train_in_turns, BLOCK};
 use crate::data::{first, Dataset};
@@ -13,8 +13,8 @@ use crate::error::StudyError;
 use crate::model::build;
 use crate::plots::{bar_chart, bn_color, Bar, PALETTE};
 use crate::recipe::{Norm, Recipe};
-use crate::report::{effect, image, num_summary, Claim, Section, Table, Unit};
-use crate::stats::{paired_log_ratio, Effect, Side, Summary};
+use crate::report::{effect, image, num_summary, Claim, Expect, Judge, Section, Table, Unit};
+use crate::stats::{paired_log_ratio, Effect, Summary};
 use crate::study::Study;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -270,12 +270,28 @@ pub fn render(r: &Results, out: &Path) -> Result<Section, StudyError> {
     ]);
     let train_ratio = paired_log_ratio(&block_seconds(r, true), &block_seconds(r, false));
     let cell = |s: Option<Summary>, d| s.map_or("–".to_string(), |s| num_summary(s, d));
+    let per_step = |bn| {
+        let steps = (r.training.first().map_or(0, |t| t.blocks.len()) * BLOCK).max(1) as f64;
+        let per_seed = r
+            .training
+            .iter()
+            .map(|t| t.blocks.iter().map(|b| b[usize::from(bn)]).sum::<f64>() * 1e3 / steps);
+        Summary::of(per_seed)
+    };
+    timing.row([
+        "ms per training step (batch 64)".to_string(),
+        cell(per_step(false), 3),
+        cell(per_step(true), 3),
+        "–".to_string(),
+        train_ratio.map_or("–".to_string(), |e| effect(&e, Unit::Ratio)),
+        "–".to_string(),
+    ]);
     timing.row([
         "seconds per training epoch".to_string(),
         cell(epoch_seconds(r, false), 3),
         cell(epoch_seconds(r, true), 3),
         "–".to_string(),
-        train_ratio.map_or("–".to_string(), |e| effect(&e, Unit::Ratio)),
+        "(as above)".to_string(),
         "–".to_string(),
     ]);
     for t in &r.inference {
@@ -361,24 +377,27 @@ pub fn render(r: &Results, out: &Path) -> Result<Section, StudyError> {
 fn reading(r: &Results, train_ratio: Option<Effect>) -> (Vec<Claim>, String) {
     let find = |name: &str| r.footprints.iter().find(|f| f.model == name);
     let (plain, bn) = (find(MODELS[2]), find(MODELS[0]));
-    let mut claims = vec![match &train_ratio {
-        Some(e) => Claim::judged(
-            "BatchNorm costs computation",
-            "training time per step, with over without BatchNorm",
-            e,
-            Unit::Ratio,
-            Side::Above,
-        ),
-        None => Claim::unmeasured("BatchNorm costs computation", "no block was timed"),
-    }];
+    let mut claims = vec![Claim::judged(
+        "BatchNorm costs computation",
+        train_ratio.as_ref(),
+        Judge {
+            what: "training time per step, with over without BatchNorm",
+            unit: Unit::Ratio,
+            claimed: Expect::Above,
+            missing: "no block of steps was timed",
+        },
+    )];
     if let (Some(plain), Some(bn)) = (plain, bn) {
         let added = bn.params as f64 - plain.params as f64;
         claims.push(Claim::judged(
             "BatchNorm adds parameters and memory",
-            "parameters added",
-            &Effect::exact(added, 0.0),
-            Unit::Plain(0, "parameters"),
-            Side::Above,
+            Some(&Effect::exact(added, 0.0)),
+            Judge {
+                what: "parameters added",
+                unit: Unit::Plain(0, "parameters"),
+                claimed: Expect::Above,
+                missing: "",
+            },
         ));
     }
     let inference: Vec<String> = r

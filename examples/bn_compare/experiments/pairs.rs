@@ -45,6 +45,27 @@ impl Pair {
     }
 }
 
+/// A sweep: named settings, each a recipe trained with and without BatchNorm.
+pub struct Sweep {
+    /// The experiment's name, for its progress bar.
+    pub name: &'static str,
+    /// `(setting, recipe)`, in the order of the report.
+    pub settings: Vec<(String, Recipe)>,
+}
+
+impl Sweep {
+    /// What it will train.
+    pub fn planned(&self, study: &Study) -> Vec<Recipe> {
+        recipes(&self.settings, study)
+    }
+
+    /// Trains it: one pair per setting.
+    pub fn run(&self, study: &Study) -> Vec<Pair> {
+        let progress = study.progress(self.name, self.planned(study).len());
+        run_pairs(study, &progress, &self.settings)
+    }
+}
+
 /// The recipes of a sweep: per setting, every seed without BatchNorm, then every seed with.
 pub fn recipes(settings: &[(String, Recipe)], study: &Study) -> Vec<Recipe> {
     settings

@@ -7,12 +7,15 @@
 //! helps.
 
 use super::matched::{matched, reached_by_all, LEVELS};
+use super::series::shown;
+use crate::data::Dataset;
 use crate::error::StudyError;
 use crate::plots::{line_chart, Axes, Axis, Series, BN, NO_BN, PALETTE};
 use crate::recipe::Recipe;
 use crate::record::{RunRecord, TEST_ACCURACY, TEST_LOSS, TRAIN_ACCURACY, TRAIN_LOSS};
-use crate::report::{effect, image, list, pct, Claim, Section, Table, Unit};
-use crate::stats::{by_step, paired_difference, Effect, Side, Summary};
+use crate::report::{effect, image, list, pct, Claim, Expect, Judge, Section, Table, Unit};
+use crate::schedule::TestAt;
+use crate::stats::{by_step, paired_difference, Effect, Summary};
 use crate::study::Study;
 use plotters::prelude::{RGBColor, SeriesLabelPosition};
 use serde::{Deserialize, Serialize};
@@ -66,7 +69,7 @@ fn base(study: &Study) -> (Recipe, usize) {
     let steps = b.regularization_epochs * per_epoch;
     let mut recipe = Recipe::reference(steps).curve(b.regularization_eval_every_epochs * per_epoch);
     recipe.eval.validation_always = false;
-    recipe.eval.test_always = true;
+    recipe.eval.test = TestAt::Always;
     recipe.eval.on_train = true;
     (recipe, per_epoch)
 }
@@ -114,12 +117,26 @@ fn models(study: &Study, p: f32, wd: f64) -> Vec<(String, Recipe)> {
     models
 }
 
+/// The training subset every model is trained on.
+fn subset(study: &Study) -> Dataset {
+    study
+        .data
+        .with_train_images(study.budget.regularization_images)
+}
+
 /// What it will train (the chosen strengths are not known before; the estimate takes the
-/// first of each).
+/// first of each). The chosen strengths' runs on the first seed are the candidates', so two
+/// fewer runs are trained than listed.
 pub fn planned(study: &Study) -> Vec<Recipe> {
+    let data = subset(study);
     let mut all = candidates(study);
     for (_, recipe) in models(study, DROPOUTS[0], DECAYS[0]) {
-        all.extend(study.seeds_for(&recipe).iter().map(|&s| recipe.seed(s)));
+        all.extend(
+            study
+                .seeds_on(&recipe, &data)
+                .iter()
+                .map(|&s| recipe.seed(s)),
+        );
     }
     all
 }
@@ -166,7 +183,7 @@ pub fn run(study: &Study) -> Results {
         |a: &Recipe, b: &Recipe| serde_json::to_value(a).ok() == serde_json::to_value(b).ok();
     let wanted: Vec<Recipe> = models
         .iter()
-        .flat_map(|(_, r)| study.seeds_for(r).iter().map(|&s| r.seed(s)))
+        .flat_map(|(_, r)| study.seeds_on(r, &data).iter().map(|&s| r.seed(s)))
         .collect();
     let missing: Vec<Recipe> = wanted
         .iter()
@@ -178,7 +195,7 @@ pub fn run(study: &Study) -> Results {
         .into_iter()
         .map(|(name, recipe)| {
             let runs = study
-                .seeds_for(&recipe)
+                .seeds_on(&recipe, &data)
                 .iter()
                 .map(|&s| {
                     let wanted = recipe.seed(s);
@@ -250,7 +267,7 @@ fn against_fit(r: &Results) -> Vec<Series> {
                 .iter()
                 .zip(&accuracies)
                 .filter(|(l, a)| l.0 == a.0 && l.0 > 0 && l.1.mean > 0.0)
-                .map(|(l, a)| (l.1.mean, a.1.scaled(100.0)))
+                .map(|(l, a)| (l.1.mean, shown(a.1, 100.0)))
                 .collect();
             points.sort_by(|a, b| b.0.total_cmp(&a.0));
             Series::new(&g.name, color, points)
@@ -434,16 +451,20 @@ fn reading(r: &Results) -> (Vec<Claim>, String) {
     let effect_at = |a: &Group, b: &Group| level.and_then(|l| at_level(a, b, l));
     let text =
         |e: Option<Effect>| e.map_or("not measured".to_string(), |e| effect(&e, Unit::Points));
-    let claim = match (level, effect_at(bn, plain)) {
-        (Some(l), Some(e)) => Claim::judged(
-            CLAIM,
-            &format!("test accuracy at training loss {l}, BatchNorm minus without"),
-            &e,
-            Unit::Points,
-            Side::Above,
-        ),
-        _ => Claim::unmeasured(CLAIM, "no training loss level reached by every run of both"),
-    };
+    let what = format!(
+        "test accuracy at training loss {}, BatchNorm minus without",
+        level.unwrap_or(f64::NAN)
+    );
+    let claim = Claim::judged(
+        CLAIM,
+        effect_at(bn, plain).as_ref(),
+        Judge {
+            what: &what,
+            unit: Unit::Points,
+            claimed: Expect::Above,
+            missing: "no training loss level reached by every run of both",
+        },
+    );
     let find = |prefix: &str| r.groups.iter().find(|g| g.name.starts_with(prefix));
     let others: Vec<String> = r.groups[2..]
         .iter()

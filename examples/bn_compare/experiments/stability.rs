@@ -3,13 +3,14 @@
 //! loss spikes the others have, how much their gradient's norm varies, and how much the
 //! seeds' results spread.
 
-use super::pairs::{diverged, failed, run_pairs, side_name, Pair};
+use super::pairs::{diverged, failed, side_name, Pair, Sweep};
 use crate::error::StudyError;
 use crate::plots::{panels, Axes, Axis, Series, PALETTE};
 use crate::recipe::Recipe;
 use crate::record::RunRecord;
-use crate::report::{effect, image, Claim, Section, Table, Unit};
-use crate::stats::{paired_difference, wilson, Effect, Side, Summary};
+use crate::report::{effect, image, Claim, Judge, Section, Table, Unit};
+use crate::schedule::TestAt;
+use crate::stats::{paired_difference, wilson, Effect, Summary};
 use crate::study::Study;
 use plotters::prelude::{RGBColor, SeriesLabelPosition};
 use std::path::Path;
@@ -22,32 +23,26 @@ const SCALES: [f32; 4] = [0.3, 1.0, 3.0, 10.0];
 /// The runs, one pair per (learning rate, scale), rates outer.
 pub type Results = Vec<Pair>;
 
-fn settings(study: &Study) -> Vec<(String, Recipe)> {
-    let steps = study.budget.stability_steps;
-    RATES
-        .iter()
-        .flat_map(|&lr| {
-            SCALES.iter().map(move |&init_scale| {
-                let recipe = Recipe {
-                    lr,
-                    init_scale,
-                    ..Recipe::reference(steps)
-                };
-                (format!("lr {lr}, {init_scale}x"), recipe)
-            })
-        })
-        .collect()
-}
-
-/// What it will train.
-pub fn planned(study: &Study) -> Vec<Recipe> {
-    super::pairs::recipes(&settings(study), study)
-}
-
-/// Trains the grid with and without BatchNorm.
-pub fn run(study: &Study) -> Results {
-    let progress = study.progress("stability", planned(study).len());
-    run_pairs(study, &progress, &settings(study))
+/// The grid: the reference recipe at every learning rate and init scale.
+pub fn sweep(study: &Study) -> Sweep {
+    let mut reference = Recipe::reference(study.budget.stability_steps);
+    // Stability is read from training and the validation images: no test figure.
+    reference.eval.test = TestAt::Never;
+    let mut settings = Vec::new();
+    for lr in RATES {
+        for init_scale in SCALES {
+            let recipe = Recipe {
+                lr,
+                init_scale,
+                ..reference.clone()
+            };
+            settings.push((format!("lr {lr}, {init_scale}x"), recipe));
+        }
+    }
+    Sweep {
+        name: "stability",
+        settings,
+    }
 }
 
 /// Every paired unit of the grid: `(without, with)` BatchNorm, same setting and seed.
@@ -236,9 +231,12 @@ fn reading(pairs: &[Pair]) -> (Vec<Claim>, String) {
     let spike = finished_difference(pairs, spikes);
     let gradient = finished_difference(pairs, grad_sd);
     let (smaller, settings, spread) = seed_spread(pairs);
-    let claim = |text: &str, what: &str, e: &Option<Effect>, unit| match e {
-        Some(e) => Claim::judged(text, what, e, unit, Side::Above),
-        None => Claim::unmeasured(text, "no pair of runs to compare"),
+    let claim = |text: &str, what: &str, e: &Option<Effect>, unit| {
+        Claim::judged(
+            text,
+            e.as_ref(),
+            Judge::above(what, unit, "no pair of runs to compare"),
+        )
     };
     let claims = vec![
         claim(

@@ -4,14 +4,16 @@
 //! (precise BatchNorm: the running statistics recomputed over the training images), for
 //! several momentums of the running statistics.
 
-use super::batch_size::{measure, recalibration_batches, RECALIBRATION_BATCH};
+use super::measured::{
+    group, recalibration_batches, recipes, train_and_measure, values, Measured, Value,
+    BATCH_STATISTICS, RECALIBRATED, RECALIBRATION_BATCH, RUNNING,
+};
+use super::series::shown;
 use crate::error::StudyError;
 use crate::plots::{line_chart, Axes, Axis, Series, BN, PALETTE};
-use crate::recipe::Recipe;
-use crate::record::RunRecord;
-use crate::report::{effect, image, list, pct_summary, Claim, Section, Table, Unit, Verdict};
-use crate::runner::run as train;
-use crate::schedule::EvalPlan;
+use crate::recipe::{Norm, Recipe};
+use crate::report::{effect, image, list, pct_summary, Claim, Expect, Judge, Section, Table, Unit};
+use crate::schedule::{EvalPlan, TestAt};
 use crate::stats::{paired_difference, Effect, Side, Summary};
 use crate::study::Study;
 use plotters::prelude::SeriesLabelPosition;
@@ -27,19 +29,6 @@ const MOMENTA: [Option<f32>; 6] = [
     Some(0.9),
     None,
 ];
-
-/// One trained model and its three accuracies (`None` if the run diverged).
-#[derive(Serialize, Deserialize)]
-pub struct Measured {
-    /// The training run.
-    pub run: RunRecord,
-    /// Evaluation mode: the running statistics left by training.
-    pub running: Option<f64>,
-    /// Training mode on test batches of the training batch size: batch statistics.
-    pub batch_statistics: Option<f64>,
-    /// Evaluation mode after `recalibrate` over the training images.
-    pub recalibrated: Option<f64>,
-}
 
 /// All runs of one momentum.
 #[derive(Serialize, Deserialize)]
@@ -62,57 +51,39 @@ pub struct Results {
 /// The recipe of one momentum.
 fn recipe(study: &Study, momentum: Option<f32>) -> Recipe {
     let steps = study.budget.train_test_steps;
+    let mut eval = EvalPlan::last_only(steps);
+    // The test accuracies are measured on the final weights, three ways, by `measure`.
+    eval.test = TestAt::Never;
     Recipe {
         bn_momentum: momentum,
-        eval: EvalPlan::last_only(steps),
+        eval,
         ..Recipe::reference(steps).bn(true)
     }
 }
 
+/// The recipes of every momentum, BatchNorm on.
+fn by_momentum(study: &Study) -> Vec<Recipe> {
+    MOMENTA.iter().map(|&m| recipe(study, m)).collect()
+}
+
 /// What it will train.
 pub fn planned(study: &Study) -> Vec<Recipe> {
-    MOMENTA
-        .iter()
-        .flat_map(|&m| {
-            let r = recipe(study, m);
-            let seeds = study.seeds_for(&r).to_vec();
-            seeds.into_iter().map(move |s| r.seed(s))
-        })
-        .collect()
+    recipes(study, &by_momentum(study), &[Norm::Batch])
 }
 
 /// Trains the reference recipe with BatchNorm at every momentum and measures it three ways.
 pub fn run(study: &Study) -> Results {
     let recipes = planned(study);
     let progress = study.progress("train-test", recipes.len());
-    let batches = recalibration_batches(&study.data);
-    let mut measured = study
-        .map(&recipes, |recipe| {
-            let (run, mut model) = train(recipe, &study.data, &progress);
-            let [running, recalibrated, batch_statistics] = match run.diverged {
-                None => measure(&mut model, &study.data, &batches, recipe.batch_size).map(Some),
-                Some(_) => [None; 3],
-            };
-            Measured {
-                run,
-                running,
-                batch_statistics,
-                recalibrated,
-            }
-        })
-        .into_iter();
+    let measured = train_and_measure(study, &recipes, &progress);
+    let groups = group(measured, study, &by_momentum(study), &[Norm::Batch]);
     let settings = MOMENTA
         .iter()
-        .map(|&momentum| {
-            let n = study.seeds_for(&recipe(study, momentum)).len();
-            Setting {
-                momentum,
-                runs: measured.by_ref().take(n).collect(),
-            }
-        })
+        .zip(groups)
+        .map(|(&momentum, runs)| Setting { momentum, runs })
         .collect();
     Results {
-        recalibration_images: batches.len() * RECALIBRATION_BATCH,
+        recalibration_images: recalibration_batches(&study.data).len() * RECALIBRATION_BATCH,
         settings,
     }
 }
@@ -125,27 +96,20 @@ fn momentum_name(m: Option<f32>) -> String {
     }
 }
 
-/// Reads one of the three accuracies of a measured model.
-type Accuracy = fn(&Measured) -> Option<f64>;
-
 /// The three accuracies, with their names in plots and tables.
-const MEASURES: [(&str, Accuracy); 3] = [
-    ("eval mode, running statistics", |m| m.running),
-    ("batch statistics (train mode)", |m| m.batch_statistics),
-    ("eval mode after recalibrate", |m| m.recalibrated),
+const MEASURES: [(&str, Value); 3] = [
+    ("eval mode, running statistics", RUNNING),
+    ("batch statistics (train mode)", BATCH_STATISTICS),
+    ("eval mode after recalibrate", RECALIBRATED),
 ];
 
-fn values(setting: &Setting, which: Accuracy) -> Vec<Option<f64>> {
-    setting.runs.iter().map(which).collect()
-}
-
-fn summary(setting: &Setting, which: Accuracy) -> Option<Summary> {
-    Summary::of(values(setting, which).into_iter().flatten())
+fn summary(setting: &Setting, which: Value) -> Option<Summary> {
+    Summary::of(values(&setting.runs, which).into_iter().flatten())
 }
 
 /// `a - b` of two measures of a setting, paired by seed.
-fn difference(setting: &Setting, a: Accuracy, b: Accuracy) -> Option<Effect> {
-    paired_difference(&values(setting, a), &values(setting, b))
+fn difference(setting: &Setting, a: Value, b: Value) -> Option<Effect> {
+    paired_difference(&values(&setting.runs, a), &values(&setting.runs, b))
 }
 
 /// The plot, the table and what was seen.
@@ -156,7 +120,7 @@ pub fn render(r: &Results, out: &Path) -> Result<Section, StudyError> {
         .zip(colors)
         .map(|((name, which), color)| {
             let points = r.settings.iter().enumerate().map(|(i, s)| {
-                let point = summary(s, *which).map_or(Summary::NONE, |b| b.scaled(100.0));
+                let point = summary(s, *which).map_or(Summary::NONE, |b| shown(b, 100.0));
                 (i as f64, point)
             });
             Series::new(name, color, points.collect())
@@ -222,23 +186,18 @@ fn reading(r: &Results) -> (Vec<Claim>, String) {
     const CLAIM: &str = "BatchNorm behaves differently in training and at test time";
     let default = r.settings.iter().find(|s| s.momentum == Some(0.1));
     let modes = default.and_then(|s| difference(s, MEASURES[0].1, MEASURES[1].1));
-    let claim = match &modes {
-        // The claim is a difference, in either direction.
-        Some(e) => Claim {
-            text: CLAIM.to_string(),
-            verdict: if e.side() == Side::Includes {
-                Verdict::NotShown
-            } else {
-                Verdict::BorneOut
-            },
-            evidence: format!(
-                "at the default momentum, evaluation mode minus batch statistics on the same \
-                 weights: {}",
-                effect(e, Unit::Points)
-            ),
+    let claim = Claim::judged(
+        CLAIM,
+        modes.as_ref(),
+        Judge {
+            what: "at the default momentum, evaluation mode minus batch statistics on the same \
+                   weights",
+            unit: Unit::Points,
+            // The claim is a difference, in either direction.
+            claimed: Expect::Either,
+            missing: "every run at the default momentum diverged",
         },
-        None => Claim::unmeasured(CLAIM, "every run at the default momentum diverged"),
-    };
+    );
     // The momentum never reaches the weights (training normalises with batch statistics):
     // every momentum must train the same model, so the batch-statistics and recalibrated
     // accuracies must be equal on every row.

@@ -15,12 +15,25 @@ pub enum Verdict {
     Contradicted,
 }
 
+/// Where a claim expects its effect's interval, against "no effect".
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expect {
+    /// Above (a gain, a ratio over 1).
+    Above,
+    /// Below.
+    Below,
+    /// On either side: the claim is that there is a difference.
+    Either,
+}
+
 impl Verdict {
-    /// The verdict of `effect` for a claim that expects its interval on side `claimed`.
-    pub fn of(effect: &Effect, claimed: Side) -> Verdict {
-        match effect.side() {
-            Side::Includes => Verdict::NotShown,
-            side if side == claimed => Verdict::BorneOut,
+    /// The verdict of `effect` for a claim that expects its interval where `claimed` says.
+    pub fn of(effect: &Effect, claimed: Expect) -> Verdict {
+        match (effect.side(), claimed) {
+            (Side::Includes, _) => Verdict::NotShown,
+            (_, Expect::Either) | (Side::Above, Expect::Above) | (Side::Below, Expect::Below) => {
+                Verdict::BorneOut
+            }
             _ => Verdict::Contradicted,
         }
     }
@@ -46,23 +59,45 @@ pub struct Claim {
     pub evidence: String,
 }
 
-impl Claim {
-    /// A claim judged by one effect: `what` names the effect (`BN minus no BN, final test
-    /// accuracy`), `claimed` the side of the null value the claim expects it on.
-    pub fn judged(text: &str, what: &str, e: &Effect, unit: Unit, claimed: Side) -> Claim {
-        Claim {
-            text: text.to_string(),
-            verdict: Verdict::of(e, claimed),
-            evidence: format!("{what}: {}", effect(e, unit)),
+/// How a claim is judged: the effect it rests on, named and measured in a unit, and where
+/// the claim expects its interval.
+pub struct Judge<'a> {
+    /// The effect in words (`final test accuracy, with minus without BatchNorm`).
+    pub what: &'a str,
+    /// Its unit.
+    pub unit: Unit,
+    /// Where the claim expects it.
+    pub claimed: Expect,
+    /// Why there is no effect, when there is none (every run of a side failed, say).
+    pub missing: &'a str,
+}
+
+impl<'a> Judge<'a> {
+    /// An effect the claim expects above "no effect" (a gain, a ratio over 1).
+    pub fn above(what: &'a str, unit: Unit, missing: &'a str) -> Judge<'a> {
+        Judge {
+            what,
+            unit,
+            claimed: Expect::Above,
+            missing,
         }
     }
+}
 
-    /// A claim with no effect measured (every run of a side failed, say).
-    pub fn unmeasured(text: &str, why: &str) -> Claim {
+impl Claim {
+    /// The claim `text` judged by `e` as `judge` says: not shown if there is no effect.
+    pub fn judged(text: &str, e: Option<&Effect>, judge: Judge<'_>) -> Claim {
+        let (verdict, evidence) = match e {
+            Some(e) => (
+                Verdict::of(e, judge.claimed),
+                format!("{}: {}", judge.what, effect(e, judge.unit)),
+            ),
+            None => (Verdict::NotShown, judge.missing.to_string()),
+        };
         Claim {
             text: text.to_string(),
-            verdict: Verdict::NotShown,
-            evidence: why.to_string(),
+            verdict,
+            evidence,
         }
     }
 }
@@ -76,8 +111,10 @@ mod tests {
     fn the_verdict_follows_the_interval() {
         let up = paired_difference(&[Some(2.0), Some(2.1), Some(1.9)], &[Some(1.0); 3]).unwrap();
         let flat = paired_difference(&[Some(2.0), Some(0.1), Some(-1.9)], &[Some(0.0); 3]).unwrap();
-        assert_eq!(Verdict::of(&up, Side::Above), Verdict::BorneOut);
-        assert_eq!(Verdict::of(&up, Side::Below), Verdict::Contradicted);
-        assert_eq!(Verdict::of(&flat, Side::Above), Verdict::NotShown);
+        assert_eq!(Verdict::of(&up, Expect::Above), Verdict::BorneOut);
+        assert_eq!(Verdict::of(&up, Expect::Below), Verdict::Contradicted);
+        assert_eq!(Verdict::of(&up, Expect::Either), Verdict::BorneOut);
+        assert_eq!(Verdict::of(&flat, Expect::Above), Verdict::NotShown);
+        assert_eq!(Verdict::of(&flat, Expect::Either), Verdict::NotShown);
     }
 }

@@ -8,7 +8,7 @@ mod header;
 mod table;
 
 pub use cells::{capitalise, effect, image, list, num_summary, pct, pct_summary, Unit};
-pub use claim::{Claim, Verdict};
+pub use claim::{Claim, Expect, Judge};
 pub use table::Table;
 
 use crate::error::StudyError;

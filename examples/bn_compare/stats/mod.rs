@@ -3,6 +3,7 @@
 //! percentiles.
 
 mod bootstrap;
+mod crossing;
 mod curves;
 mod effect;
 mod percentile;
@@ -11,6 +12,7 @@ mod student;
 mod summary;
 
 pub use bootstrap::{bootstrap, BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED};
+pub use crossing::{first_reach, lerp};
 pub use curves::by_step;
 pub use effect::{paired_difference, paired_log_ratio, Effect, Method, Side};
 pub use percentile::percentile;

@@ -18,6 +18,7 @@ use crate::data::Dataset;
 use crate::recipe::Recipe;
 use crate::record::RunRecord;
 use crate::runner::run_observed;
+use crate::schedule::TestAt;
 use crate::study::{Progress, Study};
 use probe::{Probe, Prober};
 use serde::{Deserialize, Serialize};
@@ -86,7 +87,7 @@ fn recipe(study: &Study, options: &PaperOptions, lr: f64) -> Recipe {
         lr,
         ..Recipe::reference(b.paper_steps).curve(b.paper_eval_every)
     };
-    recipe.eval.test_always = true;
+    recipe.eval.test = TestAt::Always;
     recipe
 }
 

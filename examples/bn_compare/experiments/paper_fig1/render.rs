@@ -7,8 +7,8 @@ use crate::experiments::pairs::{side_name, Outcome};
 use crate::experiments::series::curve_series;
 use crate::plots::{bn_color, panels, Axes, Axis, Series};
 use crate::record::{RunRecord, TEST_ACCURACY, VAL_ACCURACY};
-use crate::report::{effect, image, num_summary, pct, Claim, Section, Table, Unit};
-use crate::stats::{paired_difference, paired_log_ratio, Effect, Side, Summary};
+use crate::report::{effect, image, num_summary, pct, Claim, Judge, Section, Table, Unit};
+use crate::stats::{paired_difference, paired_log_ratio, Effect, Summary};
 use plotters::prelude::SeriesLabelPosition;
 use std::path::Path;
 
@@ -247,9 +247,9 @@ pub fn render(r: &Results, out: &Path) -> Result<Section, StudyError> {
         );
     }
     let [accuracy, _, median, _] = effects(&r.main);
-    let claim = |text: &str, what: &str, e: Option<Effect>, unit| match e {
-        Some(e) => Claim::judged(text, what, &e, unit, Side::Above),
-        None => Claim::unmeasured(text, "a side diverged on every seed"),
+    let claim = |text: &str, what: &str, e: Option<Effect>, unit| {
+        let judge = Judge::above(what, unit, "a side diverged on every seed");
+        Claim::judged(text, e.as_ref(), judge)
     };
     let claims = vec![
         claim(
