@@ -30,7 +30,7 @@ const GHOST_PER_LAYER: f64 = 63e-6;
 /// Per multiply-add of one sample in evaluation (forward only, batches of 1000).
 const EVAL_PER_MAC: f64 = 3.53e-11;
 /// Per sigmoid unit of one sample in evaluation (the exponential).
-const EVAL_PER_SIGMOID: f64 = 11e-9;
+const EVAL_PER_SIGMOID: f64 = 7e-9;
 
 /// `(multiply-adds per sample, hidden units, parameters, Linear layers)` of a recipe's model.
 fn shape(recipe: &Recipe, inputs: usize) -> (f64, f64, f64, f64) {

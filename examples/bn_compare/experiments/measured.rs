@@ -95,10 +95,14 @@ pub fn train_and_measure(study: &Study, recipes: &[Recipe], progress: &Progress)
             m.running = Some(evaluate(&mut model, data, &data.test, Mode::Eval).accuracy);
             recalibrate(&mut model, &recalibration);
             m.recalibrated = Some(evaluate(&mut model, data, &data.test, Mode::Eval).accuracy);
-            // Last: training mode moves the running statistics.
+            // Last: training mode moves the running statistics. Only full batches count, so
+            // there must be one.
             let batch = recipe.batch_size;
-            let train_mode = evaluate_in_batches(&mut model, data, &data.test, Mode::Train, batch);
-            m.batch_statistics = Some(train_mode.accuracy);
+            if data.test.len() >= batch {
+                let train_mode =
+                    evaluate_in_batches(&mut model, data, &data.test, Mode::Train, batch);
+                m.batch_statistics = Some(train_mode.accuracy);
+            }
         }
         m
     })

@@ -316,6 +316,7 @@ pub fn render(r: &Results, out: &Path) -> Result<Section, StudyError> {
     let mut finals = Table::new(&[
         "model",
         "final train accuracy",
+        "final train loss",
         "final test accuracy",
         "gap (points)",
         "final test loss",
@@ -335,6 +336,7 @@ pub fn render(r: &Results, out: &Path) -> Result<Section, StudyError> {
         finals.row([
             g.name.clone(),
             pct_cell(final_summary(g, train)),
+            num(final_summary(g, |run| run.final_mean(TRAIN_LOSS))),
             pct_cell(final_summary(g, RunRecord::final_test)),
             final_summary(g, |run| Some(train(run)? - run.final_test()?))
                 .map_or("–".to_string(), |s| format!("{:.2}", s.mean * 100.0)),
@@ -447,17 +449,25 @@ fn at_level(a: &Group, b: &Group, level: f64) -> Option<Effect> {
 fn reading(r: &Results) -> (Vec<Claim>, String) {
     const CLAIM: &str = "BatchNorm regularizes";
     let (plain, bn) = (&r.groups[0], &r.groups[1]);
-    let level = reached_by_all(&[&plain.runs, &bn.runs]);
-    let effect_at = |a: &Group, b: &Group| level.and_then(|l| at_level(a, b, l));
+    // Each comparison at the lowest training loss every run of both groups reached.
+    let matched_effect = |a: &Group, b: &Group| {
+        let level = reached_by_all(&[&a.runs, &b.runs])?;
+        Some((level, at_level(a, b, level)?))
+    };
     let text =
         |e: Option<Effect>| e.map_or("not measured".to_string(), |e| effect(&e, Unit::Points));
+    let at_text = |m: Option<(f64, Effect)>| match m {
+        Some((level, e)) => format!("{} at training loss {level}", effect(&e, Unit::Points)),
+        None => "not measured (no level reached by every run of both)".to_string(),
+    };
+    let main = matched_effect(bn, plain);
     let what = format!(
         "test accuracy at training loss {}, BatchNorm minus without",
-        level.unwrap_or(f64::NAN)
+        main.map_or(f64::NAN, |m| m.0)
     );
     let claim = Claim::judged(
         CLAIM,
-        effect_at(bn, plain).as_ref(),
+        main.as_ref().map(|m| &m.1),
         Judge {
             what: &what,
             unit: Unit::Points,
@@ -465,7 +475,6 @@ fn reading(r: &Results) -> (Vec<Claim>, String) {
             missing: "no training loss level reached by every run of both",
         },
     );
-    let find = |prefix: &str| r.groups.iter().find(|g| g.name.starts_with(prefix));
     let others: Vec<String> = r.groups[2..]
         .iter()
         .map(|g| {
@@ -475,10 +484,10 @@ fn reading(r: &Results) -> (Vec<Claim>, String) {
                 plain
             };
             format!(
-                "{} minus {}: {}",
+                "{} minus {}, {}",
                 g.name,
                 against.name,
-                text(effect_at(g, against))
+                at_text(matched_effect(g, against))
             )
         })
         .collect();
@@ -486,15 +495,17 @@ fn reading(r: &Results) -> (Vec<Claim>, String) {
         let values = |g: &Group| g.runs.iter().map(RunRecord::final_test).collect::<Vec<_>>();
         paired_difference(&values(a), &values(b))
     };
-    let both = find("BatchNorm + Dropout");
+    let both = r
+        .groups
+        .iter()
+        .find(|g| g.name.starts_with("BatchNorm + Dropout"));
     let seen = format!(
         "**What was seen.** At the end of training, BatchNorm minus without in test accuracy: \
-         {}; BatchNorm + Dropout minus BatchNorm alone: {}. At the same training loss ({}), \
+         {}; BatchNorm + Dropout minus BatchNorm alone: {}. At matched training loss, \
          BatchNorm minus without: {}; {}.",
         text(final_diff(bn, plain)),
         both.map_or("not measured".to_string(), |g| text(final_diff(g, bn))),
-        level.map_or("none reached by every run".to_string(), |l| l.to_string()),
-        text(effect_at(bn, plain)),
+        at_text(main),
         others.join("; "),
     );
     (vec![claim], seen)

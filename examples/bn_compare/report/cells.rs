@@ -9,10 +9,12 @@ pub fn pct(fraction: f64) -> String {
 }
 
 /// A summary of fractions as percentages: the mean and its 95 % interval
-/// (`98.12 % [97.90, 98.30]`), the mean alone for one value.
+/// (`98.12 % [97.90, 98.30]`), the mean alone for one value. The interval is cut at 0 and
+/// 100 %, where a mean of fractions cannot be (a t-interval over few values can pass them).
 pub fn pct_summary(s: Summary) -> String {
     if s.has_interval() {
-        format!("{} [{:.2}, {:.2}]", pct(s.mean), s.lo * 100.0, s.hi * 100.0)
+        let (lo, hi) = (s.lo.max(0.0), s.hi.min(1.0));
+        format!("{} [{:.2}, {:.2}]", pct(s.mean), lo * 100.0, hi * 100.0)
     } else {
         pct(s.mean)
     }

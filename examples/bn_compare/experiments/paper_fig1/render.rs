@@ -238,8 +238,8 @@ pub fn render(r: &Results, out: &Path) -> Result<Section, StudyError> {
             &format!(
             "### Beside it: standardized inputs at learning rate {STANDARDIZED_LR}\n\nThe same \
              networks and seeds on standardized inputs (`(x/255 - 0.1307) / 0.3081`), both at \
-             learning rate {STANDARDIZED_LR}: the plain network is not held back by binary, \
-             uncentred inputs here. Reproduce: `cargo run --release --example bn_compare -- \
+             learning rate {STANDARDIZED_LR}: BatchNorm's lead where the plain network's inputs \
+             are centred and scaled, as they usually are, instead of binary. Reproduce: `cargo run --release --example bn_compare -- \
              paper-fig1 {flags} --out DIR`.\n\n{}{}Here: {}.\n\n",
             image("paper_fig1_standardized.svg", "Figure 1 on standardized inputs"),
             table(s).render(),
