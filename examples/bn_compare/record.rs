@@ -27,7 +27,8 @@ pub struct Evaluation {
     /// Accuracy on the validation images, where the plan asks for it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub val_accuracy: Option<f64>,
-    /// Mean cross-entropy on the validation images, with the accuracy.
+    /// Mean cross-entropy on the validation images, with the accuracy (missing if it was not
+    /// finite; so are the other losses).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub val_loss: Option<f64>,
     /// Accuracy on the test images, where the plan asks for it.

@@ -40,15 +40,15 @@ pub fn run_observed(
         };
         if recipe.eval.validation_always || window.contains(&step) {
             let val = evaluate(model, data, &data.validation, Mode::Eval);
-            (e.val_accuracy, e.val_loss) = (Some(val.accuracy), Some(val.loss));
+            (e.val_accuracy, e.val_loss) = (Some(val.accuracy), finite(val.loss));
         }
         if recipe.eval.test.at(window.contains(&step)) {
             let test = evaluate(model, data, &data.test, Mode::Eval);
-            (e.test_accuracy, e.test_loss) = (Some(test.accuracy), Some(test.loss));
+            (e.test_accuracy, e.test_loss) = (Some(test.accuracy), finite(test.loss));
         }
         if recipe.eval.on_train {
             let train = evaluate(model, data, &data.train, Mode::Eval);
-            (e.train_accuracy, e.train_loss) = (Some(train.accuracy), Some(train.loss));
+            (e.train_accuracy, e.train_loss) = (Some(train.accuracy), finite(train.loss));
         }
         evaluations.push(e);
         observe(step, model);
@@ -102,6 +102,12 @@ pub fn run_observed(
         train_seconds: seconds,
     };
     (record, model)
+}
+
+/// `Some(x)` if `x` is finite: a loss of NaN or infinity is recorded as missing (JSON has no
+/// such numbers, and results.json must read back as it was written).
+fn finite(x: f64) -> Option<f64> {
+    x.is_finite().then_some(x)
 }
 
 /// [`run_observed`] with nothing observed besides the plan's evaluations.

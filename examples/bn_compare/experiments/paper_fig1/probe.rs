@@ -52,12 +52,16 @@ impl Prober {
         Prober { seen: Vec::new() }
     }
 
-    /// Records the percentiles of `model`'s last sigmoid inputs at `step`.
+    /// Records the percentiles of `model`'s last sigmoid inputs at `step`, unless one is not
+    /// finite (a network on its way to diverging; JSON could not hold it).
     pub fn observe(&mut self, step: usize, model: &mut Sequential, data: &Dataset) {
-        let per_unit = sigmoid_inputs(model, data)
+        let per_unit: Vec<[f64; 3]> = sigmoid_inputs(model, data)
             .into_iter()
-            .map(|mut v| percentiles(&mut v));
-        self.seen.push((step, per_unit.collect()));
+            .map(|mut v| percentiles(&mut v))
+            .collect();
+        if per_unit.iter().flatten().all(|p| p.is_finite()) {
+            self.seen.push((step, per_unit));
+        }
     }
 
     /// The probe of the run of `recipe`.
