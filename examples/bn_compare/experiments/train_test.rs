@@ -5,8 +5,8 @@
 //! several momentums of the running statistics.
 
 use super::measured::{
-    group, recalibration_batches, recipes, train_and_measure, values, Measured, Value,
-    BATCH_STATISTICS, RECALIBRATED, RECALIBRATION_BATCH, RUNNING,
+    group, recipes, train_and_measure, values, Measured, Value, BATCH_STATISTICS, RECALIBRATED,
+    RECALIBRATION_BATCH, RUNNING,
 };
 use super::series::shown;
 use crate::error::StudyError;
@@ -83,7 +83,8 @@ pub fn run(study: &Study) -> Results {
         .map(|(&momentum, runs)| Setting { momentum, runs })
         .collect();
     Results {
-        recalibration_images: recalibration_batches(&study.data).len() * RECALIBRATION_BATCH,
+        // The whole batches of the training images (`recalibration_batches`).
+        recalibration_images: study.data.train.len() / RECALIBRATION_BATCH * RECALIBRATION_BATCH,
         settings,
     }
 }
