@@ -14,7 +14,7 @@ use super::series::shown;
 use crate::error::StudyError;
 use crate::plots::{line_chart, Axes, Axis, Series, BN, NO_BN, PALETTE};
 use crate::recipe::{Norm, Recipe};
-use crate::report::{effect, image, Claim, Expect, Judge, Section, Table, Unit};
+use crate::report::{effect, image, seeds, Claim, Expect, Judge, Section, Table, Unit};
 use crate::stats::{paired_difference, Effect, Summary};
 use crate::study::Study;
 use plotters::prelude::{RGBColor, SeriesLabelPosition};
@@ -159,7 +159,7 @@ pub fn render(r: &Results, out: &Path) -> Result<Section, StudyError> {
     let (claims, seen) = reading(r);
     let body = format!(
         "Every run sees {samples} training samples (the steps are that divided by the batch \
-         size), the learning rate 0.1 x batch / {REFERENCE}, {seeds} seeds per batch size. \
+         size), the learning rate 0.1 x batch / {REFERENCE}, {seeds} per batch size. \
          LayerNorm (`examples/extending`, PyTorch's `nn.LayerNorm`) takes BatchNorm's place \
          in the third model: it normalises each sample by its own statistics, so the batch \
          size cannot reach it. On each BatchNorm model's final weights the test accuracy is \
@@ -170,7 +170,7 @@ pub fn render(r: &Results, out: &Path) -> Result<Section, StudyError> {
          test batches of the training batch size (batch statistics, as in training). If \
          recalibration recovers the accuracy, the small batch hurt through its running \
          statistics; if not, through training.\n\n{img}{table}{seen}\n",
-        seeds = r[0].bn.len(),
+        seeds = seeds(r[0].bn.len()),
         img = image("batch_size.svg", "final accuracy against batch size"),
         table = table.render(),
     );

@@ -9,7 +9,7 @@ use crate::plots::{line_chart, Axes, Axis};
 use crate::recipe::Recipe;
 use crate::record::{RunRecord, BATCH_LOSS, VAL_ACCURACY};
 use crate::report::{
-    capitalise, effect, image, num_summary, Claim, Expect, Judge, Section, Table, Unit,
+    capitalise, effect, image, num_summary, seeds, Claim, Expect, Judge, Section, Table, Unit,
 };
 use crate::stats::{paired_log_ratio, Side};
 use crate::study::Study;
@@ -111,12 +111,12 @@ pub fn render(r: &Results, out: &Path) -> Result<Section, StudyError> {
         "Both models train for {steps} steps ({epochs:.1} epochs of the {train} training images) \
          at the same learning rate; the validation accuracy is measured every {every} steps, and \
          the step at which it first reached a threshold is interpolated linearly between the two \
-         evaluations around the crossing. Seeds: {seeds}. Final test accuracy: the mean of the \
+         evaluations around the crossing. {seeds} per model. Final test accuracy: the mean of the \
          final window.\n\n{acc_img}{loss_img}{table}{seen}\n",
         steps = recipe.steps,
         epochs = recipe.steps as f64 * recipe.batch_size as f64 / r.train_images as f64,
         train = r.train_images,
-        seeds = pair.bn.len(),
+        seeds = seeds(pair.bn.len()),
         acc_img = image("convergence_accuracy.svg", "validation accuracy against steps"),
         loss_img = image("convergence_loss.svg", "training loss against steps"),
         table = table.render(),

@@ -5,7 +5,7 @@ use super::pairs::{Pair, Sweep};
 use super::sweep::{accuracy_chart, accuracy_table, all_seeds, failures, names};
 use crate::error::StudyError;
 use crate::recipe::Recipe;
-use crate::report::{effect, image, list, Claim, Expect, Judge, Section, Unit};
+use crate::report::{effect, image, list, seeds, Claim, Expect, Judge, Section, Unit};
 use crate::stats::Effect;
 use crate::study::Study;
 use std::path::Path;
@@ -69,11 +69,11 @@ pub fn render(r: &Results, out: &Path) -> Result<Section, StudyError> {
     let body = format!(
         "PyTorch's default draw, `U(-1/sqrt(fan_in), 1/sqrt(fan_in))`, then every Linear \
          weight (not the biases) multiplied by the scale; {steps} steps at learning rate 0.1, \
-         {seeds} seeds per scale. Sensitivity is read two ways, kept apart: how many runs \
+         {seeds} per scale. Sensitivity is read two ways, kept apart: how many runs \
          failed at each scale, and how much the final test accuracy moved over the scales at \
          which no run of either model failed (a failed run has no accuracy to compare; counting \
          it as 0 % would make the failure the whole spread).\n\n{img}{table}{seen}\n",
-        seeds = r[0].bn.len(),
+        seeds = seeds(r[0].bn.len()),
         img = image("init.svg", "final accuracy against init scale"),
         table = accuracy_table("init scale", r).render(),
     );

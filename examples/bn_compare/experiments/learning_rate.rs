@@ -7,7 +7,7 @@ use super::sweep::{
 };
 use crate::error::StudyError;
 use crate::recipe::Recipe;
-use crate::report::{effect, image, list, Claim, Expect, Judge, Section, Unit};
+use crate::report::{effect, image, list, seeds, Claim, Expect, Judge, Section, Unit};
 use crate::stats::Effect;
 use crate::study::Study;
 use std::path::Path;
@@ -59,7 +59,7 @@ pub fn render(r: &Results, out: &Path) -> Result<Section, StudyError> {
          failed and its mean final **validation** accuracy is within {tol:.0} point of the best \
          mean of the whole sweep; the test accuracies are the figures reported.\n\n\
          {img}{table}{seen}\n",
-        seeds = r[0].bn.len(),
+        seeds = seeds(r[0].bn.len()),
         tol = TOLERANCE * 100.0,
         img = image("learning_rate.svg", "final accuracy against learning rate"),
         table = accuracy_table("learning rate", r).render(),

@@ -5,7 +5,7 @@ use crate::record::{Field, RunRecord};
 use crate::stats::{first_reach, lerp};
 
 /// The training-loss levels (evaluation mode, whole training subset) runs are compared at.
-pub const LEVELS: [f64; 4] = [0.3, 0.1, 0.03, 0.01];
+pub const LEVELS: [f64; 5] = [0.3, 0.1, 0.03, 0.01, 0.003];
 
 /// `field` of `run` where its training loss first reached `level`: linear in the log of the
 /// loss between the last evaluation above the level and the first at or below it (the loss

@@ -13,7 +13,9 @@ use crate::error::StudyError;
 use crate::model::build;
 use crate::plots::{bar_chart, bn_color, Bar, PALETTE};
 use crate::recipe::{Norm, Recipe};
-use crate::report::{effect, image, num_summary, Claim, Expect, Judge, Section, Table, Unit};
+use crate::report::{
+    effect, image, num_summary, seeds, Claim, Expect, Judge, Section, Table, Unit,
+};
 use crate::stats::{paired_log_ratio, Effect, Summary};
 use crate::study::Study;
 use serde::{Deserialize, Serialize};
@@ -344,7 +346,7 @@ pub fn render(r: &Results, out: &Path) -> Result<Section, StudyError> {
     let (claims, seen) = reading(r, train_ratio);
     let body = format!(
         "Measured alone, on every thread of the pool, after the other experiments' runs. \
-         Training: per seed ({seeds} seeds), the models with and without BatchNorm train side \
+         Training: per seed ({seeds}), the models with and without BatchNorm train side \
          by side on the same batches, taking turns step by step, for {steps} steps each (only \
          the steps are timed); the ratio's interval is over the blocks of {BLOCK} steps (paired \
          t on the log ratios of the two models' times in the same block). Inference: seed {seed}'s \
@@ -356,7 +358,7 @@ pub fn render(r: &Results, out: &Path) -> Result<Section, StudyError> {
          allocated and still held when the backward started (what the tape keeps for the \
          backward, the input batch's copy included), and the most held during the step; not \
          RSS, which the allocator's reuse and the page cache blur.\n\n{images}{timing}{sizes}{seen}\n",
-        seeds = r.training.len(),
+        seeds = seeds(r.training.len()),
         steps = r.recipe.steps,
         seed = r.training.first().map_or(0, |t| t.seed),
         test = r.inference.first().map_or(0, |t| t.images),

@@ -13,7 +13,7 @@ use crate::error::StudyError;
 use crate::plots::{line_chart, Axes, Axis, Series, BN, NO_BN, PALETTE};
 use crate::recipe::Recipe;
 use crate::record::{RunRecord, TEST_ACCURACY, TEST_LOSS, TRAIN_ACCURACY, TRAIN_LOSS};
-use crate::report::{effect, image, list, pct, Claim, Expect, Judge, Section, Table, Unit};
+use crate::report::{effect, image, list, pct, seeds, Claim, Expect, Judge, Section, Table, Unit};
 use crate::schedule::TestAt;
 use crate::stats::{by_step, paired_difference, Effect, Summary};
 use crate::study::Study;
@@ -397,7 +397,7 @@ pub fn render(r: &Results, out: &Path) -> Result<Section, StudyError> {
     let (claims, seen) = reading(r);
     let body = format!(
         "The first {images} training images only, {epochs} epochs ({steps} steps of {batch}), \
-         {seeds} seeds per model; every {every} epochs, the accuracy and loss on those \
+         {seeds} per model; every {every} epochs, the accuracy and loss on those \
          training images (evaluation mode: no Dropout, running statistics) and on the test \
          images. Dropout after each hidden activation and L2 weight decay had their strength \
          chosen on the validation images (first seed, final window): {tried}. Ghost batches \
@@ -414,7 +414,7 @@ pub fn render(r: &Results, out: &Path) -> Result<Section, StudyError> {
         epochs = recipe.steps / r.steps_per_epoch,
         steps = recipe.steps,
         batch = recipe.batch_size,
-        seeds = r.groups[0].runs.len(),
+        seeds = seeds(r.groups[0].runs.len()),
         every = recipe.eval.every.unwrap_or(recipe.steps) / r.steps_per_epoch,
         tried = list(&tried),
         gap_img = image("regularization_gap.svg", "train-test gap against epochs"),

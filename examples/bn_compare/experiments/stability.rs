@@ -8,7 +8,7 @@ use crate::error::StudyError;
 use crate::plots::{panels, Axes, Axis, Series, PALETTE};
 use crate::recipe::Recipe;
 use crate::record::RunRecord;
-use crate::report::{effect, image, Claim, Judge, Section, Table, Unit};
+use crate::report::{effect, image, seeds, Claim, Judge, Section, Table, Unit};
 use crate::schedule::TestAt;
 use crate::stats::{paired_difference, wilson, Effect, Summary};
 use crate::study::Study;
@@ -181,7 +181,7 @@ pub fn render(r: &Results, out: &Path) -> Result<Section, StudyError> {
     let (claims, seen) = reading(r);
     let recipe = &r[0].bn[0].recipe;
     let body = format!(
-        "A grid of {rates} learning rates x {scales} initial scales, {seeds} seeds each, with \
+        "A grid of {rates} learning rates x {scales} initial scales, {seeds} each, with \
          and without BatchNorm: {runs} runs of {steps} steps. Per run: whether it diverged \
          (a NaN or infinite loss) or failed (diverged, or ended below 50 % validation \
          accuracy); its loss spikes (steps whose batch loss was more than {rise} nat above \
@@ -193,7 +193,7 @@ pub fn render(r: &Results, out: &Path) -> Result<Section, StudyError> {
          pairs where neither run diverged.\n\n{img}{table}{seen}\n",
         rates = RATES.len(),
         scales = SCALES.len(),
-        seeds = r[0].bn.len(),
+        seeds = seeds(r[0].bn.len()),
         runs = 2 * r.len() * r[0].bn.len(),
         steps = recipe.steps,
         rise = crate::monitor::SPIKE_RISE,

@@ -12,7 +12,9 @@ use super::series::shown;
 use crate::error::StudyError;
 use crate::plots::{line_chart, Axes, Axis, Series, BN, PALETTE};
 use crate::recipe::{Norm, Recipe};
-use crate::report::{effect, image, list, pct_summary, Claim, Expect, Judge, Section, Table, Unit};
+use crate::report::{
+    effect, image, list, pct_summary, seeds, Claim, Expect, Judge, Section, Table, Unit,
+};
 use crate::schedule::{EvalPlan, TestAt};
 use crate::stats::{paired_difference, Effect, Side, Summary};
 use crate::study::Study;
@@ -159,7 +161,7 @@ pub fn render(r: &Results, out: &Path) -> Result<Section, StudyError> {
     let (claims, seen) = reading(r);
     let body = format!(
         "BatchNorm models trained for {steps} steps, each with one momentum for the running \
-         statistics, {seeds} seeds each. Then, on the final weights: the test accuracy in \
+         statistics, {seeds} each. Then, on the final weights: the test accuracy in \
          evaluation mode; in training mode on test batches of {batch} (each batch normalised by \
          its own statistics, what the network saw in training; a last partial batch left out); \
          and in evaluation mode again after `tapegrad::layers::recalibrate` recomputed the \
@@ -169,7 +171,7 @@ pub fn render(r: &Results, out: &Path) -> Result<Section, StudyError> {
          same weights, so they are compared on the final weights, not over a window, and \
          paired by seed.\n\n{img}{table}{seen}\n",
         steps = recipe.steps,
-        seeds = r.settings[0].runs.len(),
+        seeds = seeds(r.settings[0].runs.len()),
         batch = recipe.batch_size,
         images = r.recalibration_images,
         img = image("train_test.svg", "accuracy three ways against momentum"),

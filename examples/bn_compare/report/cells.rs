@@ -74,6 +74,15 @@ pub fn effect(e: &Effect, unit: Unit) -> String {
     )
 }
 
+/// A number of seeds in words: `1 seed`, `5 seeds`.
+pub fn seeds(n: usize) -> String {
+    if n == 1 {
+        "1 seed".to_string()
+    } else {
+        format!("{n} seeds")
+    }
+}
+
 /// `text` with its first letter in upper case.
 pub fn capitalise(text: &str) -> String {
     let mut chars = text.chars();

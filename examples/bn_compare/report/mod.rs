@@ -7,7 +7,7 @@ mod claim;
 mod header;
 mod table;
 
-pub use cells::{capitalise, effect, image, list, num_summary, pct, pct_summary, Unit};
+pub use cells::{capitalise, effect, image, list, num_summary, pct, pct_summary, seeds, Unit};
 pub use claim::{Claim, Expect, Judge};
 pub use table::Table;
 

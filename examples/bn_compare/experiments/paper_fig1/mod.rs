@@ -121,8 +121,11 @@ fn probed(recipe: &Recipe, data: &Dataset, progress: &Progress) -> (RunRecord, P
     let mut prober = Prober::new();
     let every = recipe.eval.every;
     let (record, _) = run_observed(recipe, data, progress, &mut |step, model| {
-        // The curve's evaluations only: the window's extra ones would crowd the panels.
-        if every.is_some_and(|e| step % e == 0) {
+        // The curve's evaluations only: the window's extra ones would crowd the panels. Not
+        // step 0: in evaluation mode an untrained BatchNorm still has its initial running
+        // statistics (mean 0, variance 1) and passes its input through, which is not the
+        // network training runs.
+        if step > 0 && every.is_some_and(|e| step % e == 0) {
             prober.observe(step, model, data);
         }
     });

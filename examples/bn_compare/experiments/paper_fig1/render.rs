@@ -7,7 +7,7 @@ use crate::experiments::pairs::{side_name, Outcome};
 use crate::experiments::series::curve_series;
 use crate::plots::{bn_color, panels, Axes, Axis, Series};
 use crate::record::{RunRecord, TEST_ACCURACY, VAL_ACCURACY};
-use crate::report::{effect, image, num_summary, pct, Claim, Judge, Section, Table, Unit};
+use crate::report::{effect, image, num_summary, pct, seeds, Claim, Judge, Section, Table, Unit};
 use crate::stats::{paired_difference, paired_log_ratio, Effect, Summary};
 use plotters::prelude::SeriesLabelPosition;
 use std::path::Path;
@@ -188,12 +188,14 @@ pub fn render(r: &Results, out: &Path) -> Result<Section, StudyError> {
          layers of 100 sigmoid units, a 10-way output with cross-entropy, {steps} steps of \
          {batch} images, plain SGD; weights {init}; with BatchNorm, a `BatchNorm1d` after each \
          hidden Linear and no bias in that Linear (the paper drops it: BatchNorm's shift takes \
-         its place). {seeds} seeds. {chosen}Panel (a) is the test accuracy every {every} steps \
+         its place). {seeds}. {chosen}Panel (a) is the test accuracy every {every} steps \
          (mean and interval over seeds). Panels (b) and (c) follow the input of sigmoid {UNIT} \
          of the last hidden layer (the first, not picked for looks) of the first seed's \
          networks: its 15th, 50th and 85th percentiles over all {test} test images, the \
-         network in evaluation mode, as the paper's panels show the trained network; both \
-         share one vertical scale. The table's last two columns summarise every sigmoid of \
+         network in evaluation mode, as the paper's panels show the trained network, from the \
+         first evaluation after step 0 (before any step a BatchNorm in evaluation mode still \
+         has its initial running statistics and passes its input through); both share one \
+         vertical scale. The table's last two columns summarise every sigmoid of \
          that layer: per seed, the mean over sigmoids of how far the median of its input \
          moved over training (largest minus smallest) and of how much its 15-85 width \
          changed; then mean and interval over seeds.\n\n\
@@ -211,7 +213,7 @@ pub fn render(r: &Results, out: &Path) -> Result<Section, StudyError> {
                 "from N(0, 1/fan_in), biases 0 (the paper: \"small random Gaussian values\")",
             crate::recipe::Init::Uniform => "PyTorch's default uniform draw",
         },
-        seeds = r.main.pair.bn.len(),
+        seeds = seeds(r.main.pair.bn.len()),
         every = recipe.eval.every.unwrap_or(recipe.steps),
         test = r.test_images,
         img = image(
