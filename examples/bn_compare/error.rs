@@ -5,6 +5,9 @@ use std::path::PathBuf;
 /// A failure of the study, naming what and where.
 #[derive(Debug, thiserror::Error)]
 pub enum StudyError {
+    /// The command line asks for something the study cannot do.
+    #[error("{0}")]
+    Usage(String),
     /// MNIST could not be loaded.
     #[error("cannot load MNIST: {0}")]
     Data(#[from] tapegrad::data::DataError),

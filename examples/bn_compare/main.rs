@@ -1,13 +1,14 @@
 //! The BatchNorm study: every claim of the usual account of BatchNorm measured on MNIST,
-//! with and without it, same seeds, same everything else; a report with plots.
+//! with and without it, same seeds, same everything else; a report with intervals and plots.
 //!
 //! ```text
 //! cargo run --release --example bn_compare -- [EXPERIMENT...] [--quick] [--seeds N] --out DIR
+//!     [--init normal|uniform] [--input binary|standardized] [--lr LR]   (paper-fig1 only)
 //! ```
 //!
-//! Experiments (all by default): `convergence`, `learning-rate`, `init`, `batch-size`,
-//! `train-test`, `overhead`, `regularization`, `paper-fig1`. Writes `DIR/report.md`,
-//! `DIR/results.json` (every raw number) and one SVG per plot. `--from-results FILE`
+//! Experiments (all by default): `convergence`, `learning-rate`, `init`, `stability`,
+//! `batch-size`, `train-test`, `overhead`, `regularization`, `paper-fig1`. Writes
+//! `DIR/report.md`, `DIR/results.json` (every run) and one SVG per plot. `--from-results FILE`
 //! renders the report and plots again from a results.json, without training.
 //!
 //! Exit status: 0 done, 2 bad arguments, data or output folder.
@@ -18,35 +19,60 @@ use std::process::ExitCode;
 use std::time::Instant;
 use tapegrad::data::Mnist;
 
+mod alloc_meter;
 mod budget;
+#[cfg(test)]
+mod calibration_test;
+mod data;
 mod error;
+mod estimate;
 mod experiments;
+mod machine;
+mod model;
+mod monitor;
+mod parallel;
 mod plots;
 #[cfg(test)]
 mod quick_test;
 mod recipe;
+mod record;
 mod report;
 mod results;
 mod runner;
+mod schedule;
 mod stats;
+mod step;
 mod study;
 
 use budget::Budget;
+use data::Dataset;
 use error::StudyError;
+use experiments::paper_fig1::{Input, PaperOptions};
 use experiments::{Experiment, Experiments};
-use results::{load_average, Meta, StudyResults};
-use study::{Dataset, Study};
+use machine::{load_average, Machine};
+use recipe::Init;
+use results::{Meta, StudyResults};
+use study::Study;
+
+/// Memory is counted at the allocator, for `overhead`'s figures.
+#[global_allocator]
+static ALLOCATOR: alloc_meter::Metered = alloc_meter::Metered;
+
+/// Default seeds per setting (of runs under a minute on one core).
+const SEEDS: u32 = 5;
 
 #[derive(Parser)]
-#[command(about = "BatchNorm on MNIST: every claim measured, with and without, with plots")]
+#[command(
+    about = "BatchNorm on MNIST: every claim measured, with and without, with intervals and plots"
+)]
 struct Args {
     /// Experiments to run [default: all].
     #[arg(value_enum)]
     experiments: Vec<Experiment>,
-    /// Every experiment at a reduced size (about a minute): checks that the study runs.
+    /// Every experiment at a reduced size (seconds): checks that the study runs.
     #[arg(long)]
     quick: bool,
-    /// Runs per setting, with seeds 0 to N-1 [default: 3, or 1 with --quick].
+    /// Runs per setting, seeds 0 to N-1 [default: 5, and 3 for runs over a minute; 2 with --quick].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100))]
     seeds: Option<u32>,
     /// Folder for report.md, results.json and the SVGs (created if missing).
@@ -55,12 +81,51 @@ struct Args {
     /// Folder with the MNIST files [default: $MNIST_DIR, else datasets/mnist, downloaded if missing].
     #[arg(long)]
     data: Option<PathBuf>,
+    /// paper-fig1: how the Linear weights are drawn (normal: N(0, 1/fan_in), biases 0).
+    #[arg(long, value_enum)]
+    init: Option<Init>,
+    /// paper-fig1: binary pixels (the paper's), or standardized ones.
+    #[arg(long, value_enum)]
+    input: Option<Input>,
+    /// paper-fig1: the learning rate of both models [default: each chosen on the validation images].
+    #[arg(long, value_parser = positive)]
+    lr: Option<f64>,
+    /// Print the estimated wall time of each experiment and stop, without training.
+    #[arg(long)]
+    dry_run: bool,
     /// Render report.md and the SVGs again from this results.json, without training.
-    #[arg(long, conflicts_with_all = ["experiments", "quick", "seeds", "data"])]
+    #[arg(long, conflicts_with_all = ["experiments", "quick", "seeds", "data", "init", "input", "lr", "dry_run"])]
     from_results: Option<PathBuf>,
 }
 
+/// A positive, finite number (a learning rate).
+fn positive(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(v) if v > 0.0 && v.is_finite() => Ok(v),
+        _ => Err(format!("expected a positive number, got {text:?}")),
+    }
+}
+
 impl Args {
+    /// The options of `paper-fig1`; an error if they are given without it.
+    fn paper(&self) -> Result<PaperOptions, StudyError> {
+        let given = self.init.is_some() || self.input.is_some() || self.lr.is_some();
+        let runs_paper =
+            self.experiments.is_empty() || self.experiments.contains(&Experiment::PaperFig1);
+        if given && !runs_paper {
+            return Err(StudyError::Usage(
+                "--init, --input and --lr apply to paper-fig1, which is not among the experiments"
+                    .to_string(),
+            ));
+        }
+        let default = PaperOptions::default();
+        Ok(PaperOptions {
+            init: self.init.unwrap_or(default.init),
+            input: self.input.unwrap_or(default.input),
+            lr: self.lr,
+        })
+    }
+
     /// The command line, as the report quotes it.
     fn command(&self) -> String {
         let mut words = vec!["cargo run --release --example bn_compare --".to_string()];
@@ -74,6 +139,24 @@ impl Args {
         if let Some(seeds) = self.seeds {
             words.push(format!("--seeds {seeds}"));
         }
+        let value = |v: &dyn Fn() -> Option<clap::builder::PossibleValue>| {
+            v().map(|p| p.get_name().to_string())
+        };
+        if let Some(init) = self.init {
+            words.push(format!(
+                "--init {}",
+                value(&|| init.to_possible_value()).unwrap_or_default()
+            ));
+        }
+        if let Some(input) = self.input {
+            words.push(format!(
+                "--input {}",
+                value(&|| input.to_possible_value()).unwrap_or_default()
+            ));
+        }
+        if let Some(lr) = self.lr {
+            words.push(format!("--lr {lr}"));
+        }
         words.push(format!("--out {}", self.out.display()));
         words.join(" ")
     }
@@ -81,10 +164,11 @@ impl Args {
 
 fn main() -> ExitCode {
     match study(&Args::parse(), std::io::stderr().is_terminal()) {
-        Ok(report) => {
+        Ok(Some(report)) => {
             eprintln!("wrote {}", report.display());
             ExitCode::SUCCESS
         }
+        Ok(None) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(2)
@@ -93,59 +177,111 @@ fn main() -> ExitCode {
 }
 
 /// Measures (or reads the measurements), then writes results.json, the SVGs and the report;
-/// returns the report's path.
-fn study(args: &Args, show_progress: bool) -> Result<PathBuf, StudyError> {
+/// returns the report's path (`None` for `--dry-run`, which only prints the estimate).
+fn study(args: &Args, show_progress: bool) -> Result<Option<PathBuf>, StudyError> {
+    let paper = args.paper()?;
+    if args.dry_run {
+        let (study, chosen) = prepare(args)?;
+        estimate(&study, &chosen, &paper);
+        return Ok(None);
+    }
     std::fs::create_dir_all(&args.out).map_err(|source| StudyError::Write {
         path: args.out.clone(),
         source,
     })?;
     let results = match &args.from_results {
         Some(path) => StudyResults::load(path)?,
-        None => measure(args, show_progress)?,
+        None => measure(args, &paper, show_progress)?,
     };
     results.save(&args.out.join("results.json"))?;
     let sections = results.experiments.render(&args.out)?;
     let report = args.out.join("report.md");
     report::write_report(&report, &results.meta, &sections)?;
-    Ok(report)
+    Ok(Some(report))
 }
 
-/// Runs the chosen experiments.
-fn measure(args: &Args, show_progress: bool) -> Result<StudyResults, StudyError> {
-    let started = Instant::now();
-    let load_average_start = load_average();
+/// The study the arguments describe (MNIST loaded), and the experiments to run, in order,
+/// each once.
+fn prepare(args: &Args) -> Result<(Study, Vec<Experiment>), StudyError> {
     let budget = if args.quick {
         Budget::quick()
     } else {
         Budget::full()
     };
-    let seeds = args.seeds.unwrap_or(if args.quick { 1 } else { 3 }) as usize;
+    let seeds = args.seeds.unwrap_or(if args.quick { 2 } else { SEEDS }) as u64;
+    let long_seeds = match args.seeds {
+        Some(n) => u64::from(n),
+        None => (budget.long_run_seeds as u64).min(seeds),
+    };
     let data = Dataset::mnist(Mnist::load(args.data.as_deref())?, &budget);
     let study = Study {
         data,
         budget,
-        seeds: (0..seeds as u64).collect(),
-        show_progress,
+        seeds: (0..seeds).collect(),
+        long_seeds: (0..long_seeds).collect(),
+        workers: rayon::current_num_threads(),
+        show_progress: false,
     };
-    let mut chosen = args.experiments.clone();
+    let mut chosen = Vec::new();
+    for &e in &args.experiments {
+        if !chosen.contains(&e) {
+            chosen.push(e);
+        }
+    }
     if chosen.is_empty() {
         chosen = Experiment::value_variants().to_vec();
     }
-    let mut experiments = Experiments::default();
-    for (i, &experiment) in chosen.iter().enumerate() {
-        if !chosen[..i].contains(&experiment) {
-            experiments.run(experiment, &study);
-        }
+    Ok((study, chosen))
+}
+
+/// Prints the estimated wall time of each experiment and of all; returns the total.
+fn estimate(study: &Study, chosen: &[Experiment], paper: &PaperOptions) -> f64 {
+    let estimates: Vec<f64> = chosen.iter().map(|e| e.estimate(study, paper)).collect();
+    for (e, s) in chosen.iter().zip(&estimates) {
+        let name = e
+            .to_possible_value()
+            .expect("a name")
+            .get_name()
+            .to_string();
+        eprintln!("{name:>14}: estimated {s:.0} s");
     }
+    let total: f64 = estimates.iter().sum();
+    eprintln!(
+        "estimated wall time: {total:.0} s ({:.1} min) on the reference machine, {} runs at a time",
+        total / 60.0,
+        study.workers
+    );
+    total
+}
+
+/// Runs the chosen experiments, after printing the estimate of their wall time.
+fn measure(
+    args: &Args,
+    paper: &PaperOptions,
+    show_progress: bool,
+) -> Result<StudyResults, StudyError> {
+    let started = Instant::now();
+    let mut machine = Machine::now();
+    let (mut study, chosen) = prepare(args)?;
+    study.show_progress = show_progress;
+    let estimated_seconds = estimate(&study, &chosen, paper);
+    let mut experiments = Experiments::default();
+    for &experiment in &chosen {
+        experiments.run(experiment, &study, paper);
+    }
+    machine.load_average_end = load_average();
     let meta = Meta {
         command: args.command(),
+        machine,
         wall_seconds: started.elapsed().as_secs_f64(),
+        estimated_seconds,
         quick: args.quick,
-        seeds,
+        seeds: study.seeds.len(),
+        long_seeds: study.long_seeds.len(),
+        workers: study.workers,
         threads: rayon::current_num_threads(),
-        load_average_start,
-        load_average_end: load_average(),
         train_images: study.data.train.len(),
+        validation_images: study.data.validation.len(),
         test_images: study.data.test.len(),
         budget: study.budget,
     };

@@ -1,12 +1,13 @@
-//! The study's charts, as SVG through plotters: lines with a shaded band (mean and spread
-//! over seeds), red crosses for runs that diverged, and bars with whiskers.
+//! The study's charts, as SVG through plotters: lines with a shaded band (the mean over seeds
+//! and its 95 % interval), red crosses for runs that diverged, and bars with whiskers (the
+//! interval).
 //!
 //! Coordinates are plain `f64` on every axis: a log axis plots `log10` of the values and
 //! labels its ticks with the values; a categorical axis plots category `i` at `x = i`. So
 //! one drawing routine serves every chart.
 
 use crate::error::StudyError;
-use crate::stats::Band;
+use crate::stats::Summary;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -95,6 +96,15 @@ impl Axis {
         }
     }
 
+    /// The lower end of a band as drawn: on a log axis an interval reaching 0 or below is
+    /// cut at a tenth of the mean (a log axis has no 0).
+    fn band_low(&self, b: &Summary) -> f64 {
+        match self.scale {
+            Scale::Log10 => b.lo.max(b.mean / 10.0),
+            _ => b.lo,
+        }
+    }
+
     fn tick(&self, v: f64) -> String {
         match &self.scale {
             Scale::Linear => short(v),
@@ -142,16 +152,16 @@ pub struct Axes {
     pub legend: SeriesLabelPosition,
 }
 
-/// A line with its band: at each `x`, the mean over seeds (line) and the smallest and
-/// largest value (shaded), plus a red cross at the bottom at each `x` where a run diverged.
-/// A point whose mean is NaN ([`Band::NONE`]) breaks the line.
+/// A line with its band: at each `x`, the mean over seeds (line) and its 95 % interval
+/// (shaded), plus a red cross at the bottom at each `x` where a run diverged.
+/// A point whose mean is NaN ([`Summary::NONE`]) breaks the line.
 pub struct Series {
     /// The legend entry.
     pub name: String,
     /// The colour of line and band.
     pub color: RGBColor,
     /// `(x, band)` in order of `x`.
-    pub points: Vec<(f64, Band)>,
+    pub points: Vec<(f64, Summary)>,
     /// Where runs of this series diverged.
     pub diverged: Vec<f64>,
     /// Line width in pixels.
@@ -160,7 +170,7 @@ pub struct Series {
 
 impl Series {
     /// A series of width 2 with no divergence.
-    pub fn new(name: &str, color: RGBColor, points: Vec<(f64, Band)>) -> Series {
+    pub fn new(name: &str, color: RGBColor, points: Vec<(f64, Summary)>) -> Series {
         Series {
             name: name.to_string(),
             color,
@@ -171,13 +181,12 @@ impl Series {
     }
 }
 
-/// One bar of a bar chart: the mean, a whisker from the smallest to the largest value, and
-/// a label above it.
+/// One bar of a bar chart: the mean, a whisker over its 95 % interval, and a label above it.
 pub struct Bar {
     /// The category under the bar.
     pub label: String,
     /// The values over seeds or repeats.
-    pub value: Band,
+    pub value: Summary,
     /// The bar's colour.
     pub color: RGBColor,
     /// The text written above the bar.
@@ -234,9 +243,11 @@ fn draw_lines(area: &Area, axes: &Axes, series: &[Series]) -> DrawResult {
             .map(|p| p.0)
             .chain(s.diverged.iter().copied())
     });
-    let ys = series
-        .iter()
-        .flat_map(|s| s.points.iter().flat_map(|p| [p.1.min, p.1.max]));
+    let ys = series.iter().flat_map(|s| {
+        s.points
+            .iter()
+            .flat_map(|p| [axes.y.band_low(&p.1), p.1.hi])
+    });
     let (x0, x1) = axes.x.bounds(xs);
     let (y0, y1) = axes.y.bounds(ys);
     let mut chart = ChartBuilder::on(area)
@@ -263,9 +274,12 @@ fn draw_lines(area: &Area, axes: &Axes, series: &[Series]) -> DrawResult {
     for s in series {
         // A NaN mean breaks the line: no value there (every run diverged).
         let segments = s.points.split(|(_, b)| b.mean.is_nan());
-        for segment in segments.filter(|seg| seg.iter().any(|(_, b)| b.max > b.min)) {
-            let upper = segment.iter().map(|(px, b)| (x(*px), y(b.max)));
-            let lower = segment.iter().rev().map(|(px, b)| (x(*px), y(b.min)));
+        for segment in segments.filter(|seg| seg.iter().any(|(_, b)| b.hi > b.lo)) {
+            let upper = segment.iter().map(|(px, b)| (x(*px), y(b.hi)));
+            let lower = segment
+                .iter()
+                .rev()
+                .map(|(px, b)| (x(*px), y(axes.y.band_low(b))));
             let outline: Vec<(f64, f64)> = upper.chain(lower).collect();
             chart.draw_series([Polygon::new(outline, s.color.mix(0.18).filled())])?;
         }
@@ -317,7 +331,7 @@ fn draw_lines(area: &Area, axes: &Axes, series: &[Series]) -> DrawResult {
 }
 
 fn draw_bars(area: &Area, title: &str, y_label: &str, bars: &[Bar]) -> DrawResult {
-    let top = bars.iter().map(|b| b.value.max).fold(0.0, f64::max) * 1.18;
+    let top = bars.iter().map(|b| b.value.hi).fold(0.0, f64::max) * 1.18;
     let n = bars.len() as f64;
     let mut chart = ChartBuilder::on(area)
         .caption(title, ("sans-serif", 17))
@@ -341,15 +355,15 @@ fn draw_bars(area: &Area, title: &str, y_label: &str, bars: &[Bar]) -> DrawResul
             [(i - 0.33, 0.0), (i + 0.33, v.mean)],
             bar.color.filled(),
         )])?;
-        if v.max > v.min {
+        if v.hi > v.lo {
             chart.draw_series([PathElement::new(
-                [(i, v.min), (i, v.max)],
+                [(i, v.lo), (i, v.hi)],
                 BLACK.stroke_width(2),
             )])?;
         }
         let above = TextStyle::from(("sans-serif", 13).into_font())
             .pos(Pos::new(HPos::Center, VPos::Bottom));
-        let label_at = (i, v.max + top * 0.02);
+        let label_at = (i, v.hi + top * 0.02);
         chart.draw_series([Text::new(bar.text.clone(), label_at, above)])?;
     }
     Ok(())

@@ -1,30 +1,35 @@
-//! The CI check of the study: `--quick` runs every experiment and writes every output, and
-//! `--from-results` renders the same report again. It checks the files, not the science.
+//! The CI check of the study: `--quick` runs every experiment and writes every output, the
+//! report carries intervals, verdicts and its closing note, and `--from-results` renders the
+//! same report and plots again. It checks the files and the wiring, not the science.
 
 use super::*;
 use std::fs;
 use std::path::Path;
 
-/// Every SVG the eight experiments draw.
-const SVGS: [&str; 12] = [
+/// Every SVG the nine experiments draw.
+const SVGS: [&str; 15] = [
     "convergence_accuracy.svg",
     "convergence_loss.svg",
     "learning_rate.svg",
     "init.svg",
+    "stability.svg",
     "batch_size.svg",
     "train_test.svg",
     "overhead_train.svg",
     "overhead_inference_b1000.svg",
     "overhead_inference_b1.svg",
     "regularization_gap.svg",
-    "regularization_test.svg",
+    "regularization_test_loss.svg",
+    "regularization_matched.svg",
     "paper_fig1.svg",
+    "paper_fig1_standardized.svg",
 ];
 
-const EXPERIMENTS: [&str; 8] = [
+const EXPERIMENTS: [&str; 9] = [
     "convergence",
     "learning-rate",
     "init",
+    "stability",
     "batch-size",
     "train-test",
     "overhead",
@@ -46,11 +51,12 @@ fn quick_study_writes_every_output_and_renders_again_from_its_results() {
     let json: serde_json::Value = serde_json::from_str(&read(&out.join("results.json"))).unwrap();
     for name in EXPERIMENTS {
         assert!(
-            json["experiments"][name].is_object(),
+            json["experiments"][name].is_object() || json["experiments"][name].is_array(),
             "results.json lacks {name}"
         );
     }
     assert_eq!(json["meta"]["quick"], true);
+    assert_eq!(json["meta"]["seeds"], 2);
 
     let report = read(&out.join("report.md"));
     for name in EXPERIMENTS {
@@ -58,7 +64,17 @@ fn quick_study_writes_every_output_and_renders_again_from_its_results() {
             report.contains(&format!("<a id=\"{name}\"></a>")),
             "no section {name}"
         );
+        assert!(
+            report.contains(&format!("([`{name}`](#{name})): ")),
+            "the closing note lacks {name}"
+        );
     }
+    assert!(report.contains("## Closing note"));
+    assert!(report.contains("on commit `"));
+    assert!(
+        report.contains("(paired t, n = 2)"),
+        "no paired interval in the report"
+    );
     for svg in SVGS {
         let text = read(&out.join(svg));
         assert!(
@@ -95,7 +111,71 @@ fn quick_study_writes_every_output_and_renders_again_from_its_results() {
     ]);
     study(&rerender, false).expect("rendering from results.json");
     assert_eq!(read(&again.join("report.md")), report);
-    // (Not byte-equal: serde_json's default parser may round the last digit of an f64.)
-    StudyResults::load(&again.join("results.json")).expect("the copy parses");
+    for svg in SVGS {
+        assert_eq!(
+            read(&again.join(svg)),
+            read(&out.join(svg)),
+            "{svg} renders differently"
+        );
+    }
+    // Every number reads back as written (serde_json's float_roundtrip): the copy is the
+    // same file.
+    let copy = read(&again.join("results.json"));
+    assert!(
+        copy == read(&results),
+        "results.json reads back differently"
+    );
     fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn paper_flags_parse_and_are_refused_where_they_do_not_apply() {
+    let parse = |words: &[&str]| {
+        let mut all = vec!["bn_compare"];
+        all.extend(words);
+        all.extend(["--out", "/tmp/x"]);
+        Args::try_parse_from(all)
+    };
+    let args = parse(&[
+        "paper-fig1",
+        "--init",
+        "uniform",
+        "--input",
+        "standardized",
+        "--lr",
+        "0.5",
+        "--seeds",
+        "3",
+    ])
+    .unwrap();
+    let options = args.paper().unwrap();
+    assert_eq!(
+        (options.init, options.input, options.lr, args.seeds),
+        (Init::Uniform, Input::Standardized, Some(0.5), Some(3))
+    );
+    assert!(args
+        .command()
+        .contains("paper-fig1 --seeds 3 --init uniform --input standardized --lr 0.5"));
+    // The defaults are the paper's: Gaussian weights, binary inputs, the learning rate chosen.
+    let default = parse(&["paper-fig1"]).unwrap().paper().unwrap();
+    assert_eq!(default, PaperOptions::default());
+    assert_eq!(
+        (default.init, default.input, default.lr),
+        (Init::Normal, Input::Binary, None)
+    );
+    // Every experiment runs by default, paper-fig1 among them: the flags apply.
+    assert!(parse(&["--lr", "2"]).unwrap().paper().is_ok());
+    // Bad values are clap's errors (exit 2); flags for an experiment not run are ours (exit 2).
+    for bad in [
+        &["--init", "gaussian"][..],
+        &["--input", "grey"],
+        &["--lr", "-1"],
+        &["--lr", "nan"],
+        &["--lr", "0"],
+    ] {
+        assert!(parse(bad).is_err(), "{bad:?} parsed");
+    }
+    let misplaced = parse(&["convergence", "--lr", "0.5"]).unwrap().paper();
+    assert!(matches!(misplaced, Err(StudyError::Usage(_))));
+    assert!(parse(&["--from-results", "r.json", "--lr", "1"]).is_err());
 }

@@ -1,62 +1,109 @@
-//! One training run, described as data: the model, the optimizer, the batches and the
-//! schedule. Runs that are compared differ in one field and nothing else (same seed, so the
-//! same Linear weights: BatchNorm draws no random numbers).
+//! One training run, described as data: the model, the optimizer, the batches, the schedule
+//! and when it is evaluated. Runs that are compared differ in one field and nothing else
+//! (same seed, so the same Linear weights: the normalisation layers draw no random numbers).
 
+use crate::schedule::EvalPlan;
 use serde::{Deserialize, Serialize};
-use tapegrad::layers::{Activation, BatchNorm1d, Mlp, Sequential};
+use tapegrad::layers::Activation;
+use tapegrad::optim::WeightDecay;
 use tapegrad::prelude::{Sgd, SgdConfig};
+
+/// The normalisation after each hidden Linear, before the activation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Norm {
+    /// None.
+    None,
+    /// `BatchNorm1d` (PyTorch's defaults but for the momentum of the recipe).
+    Batch,
+    /// `LayerNorm` of `examples/extending` (PyTorch's `nn.LayerNorm`): per sample, no batch
+    /// statistics.
+    Layer,
+}
+
+/// How the Linear layers are initialised (`--init` of `paper-fig1`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Init {
+    /// PyTorch's default: weights and biases from `U(-1/sqrt(fan_in), 1/sqrt(fan_in))`.
+    Uniform,
+    /// Weights from `N(0, 1/fan_in)`, biases 0 (Ioffe and Szegedy's "small random Gaussian
+    /// values", at the scale that keeps a layer's output variance).
+    Normal,
+}
 
 /// Everything that defines one training run.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Recipe {
-    /// Hidden layer widths (784 inputs and 10 classes around them).
+    /// Hidden layer widths (the inputs and 10 classes around them).
     pub hidden: Vec<usize>,
     /// The activation after each hidden layer.
     #[serde(with = "activation_name")]
     pub activation: Activation,
-    /// A BatchNorm1d after each hidden Linear, before the activation.
-    pub batch_norm: bool,
+    /// The normalisation after each hidden Linear.
+    pub norm: Norm,
     /// The momentum of every BatchNorm's running statistics (`None`: cumulative average).
     pub bn_momentum: Option<f32>,
+    /// BatchNorm statistics over ghost batches of this many samples (the batch cut in equal
+    /// parts, each forwarded alone); `None`: over the whole batch.
+    pub ghost_batch: Option<usize>,
+    /// Whether a Linear followed by a normalisation keeps its bias (PyTorch's default; the
+    /// normalisation subtracts it again, so Ioffe and Szegedy drop it).
+    pub bias_before_norm: bool,
     /// Dropout probability after each hidden activation (0: none).
     pub dropout: f32,
-    /// Every Linear weight is multiplied by this after PyTorch's default draw.
+    /// How the Linear layers are drawn.
+    pub init: Init,
+    /// Every Linear weight is multiplied by this after the draw.
     pub init_scale: f32,
-    /// Learning rate of plain SGD (no momentum, no weight decay).
+    /// Learning rate of SGD (no momentum).
     pub lr: f64,
+    /// L2 weight decay of SGD (PyTorch's `weight_decay`; 0: none).
+    pub weight_decay: f64,
     /// Samples per step (the last partial batch of an epoch is dropped).
     pub batch_size: usize,
     /// Optimizer steps.
     pub steps: usize,
-    /// Evaluate every this many steps (and after the last one).
-    pub eval_every: usize,
+    /// When the model is evaluated, and on what.
+    pub eval: EvalPlan,
     /// Seed of the initialisation, the shuffling and dropout.
     pub seed: u64,
 }
 
 impl Recipe {
-    /// The study's reference run: 784-256-256-10 ReLU, batch 64, SGD at 0.1, PyTorch's
-    /// defaults everywhere else; experiments change one field at a time.
-    pub fn reference(steps: usize, eval_every: usize) -> Recipe {
+    /// The study's reference run: 784-256-256-10 ReLU, PyTorch's initialisation, batch 64,
+    /// plain SGD at 0.1, evaluated on the final window only; experiments change one field
+    /// at a time.
+    pub fn reference(steps: usize) -> Recipe {
         Recipe {
             hidden: vec![256, 256],
             activation: Activation::Relu,
-            batch_norm: false,
+            norm: Norm::None,
             bn_momentum: Some(0.1),
+            ghost_batch: None,
+            bias_before_norm: true,
             dropout: 0.0,
+            init: Init::Uniform,
             init_scale: 1.0,
             lr: 0.1,
+            weight_decay: 0.0,
             batch_size: 64,
             steps,
-            eval_every,
+            eval: EvalPlan::window_only(steps),
             seed: 0,
         }
     }
 
     /// The same run with BatchNorm on or off.
     pub fn bn(&self, on: bool) -> Recipe {
+        let norm = if on { Norm::Batch } else { Norm::None };
+        self.with_norm(norm)
+    }
+
+    /// The same run with another normalisation.
+    pub fn with_norm(&self, norm: Norm) -> Recipe {
         Recipe {
-            batch_norm: on,
+            norm,
             ..self.clone()
         }
     }
@@ -69,33 +116,29 @@ impl Recipe {
         }
     }
 
-    /// The model, for inputs of `inputs` features and 10 classes.
-    pub fn model(&self, inputs: usize) -> Sequential {
-        let mut widths = vec![inputs];
-        widths.extend(&self.hidden);
-        widths.push(10);
-        let mut model = Mlp::new(&widths)
-            .activation(self.activation)
-            .batch_norm(self.batch_norm)
-            .dropout(self.dropout)
-            .init_scale(self.init_scale)
-            .seed(self.seed)
-            .build();
-        for index in 0..model.len() {
-            if let Some(bn) = model.get_as_mut::<BatchNorm1d>(index) {
-                bn.set_momentum(self.bn_momentum);
-            }
+    /// The same run evaluated on a curve: every `every` steps from step 0, besides the
+    /// final window.
+    pub fn curve(&self, every: usize) -> Recipe {
+        Recipe {
+            eval: EvalPlan::curve(self.steps, every),
+            ..self.clone()
         }
-        model
     }
 
-    /// Plain SGD at the recipe's learning rate.
+    /// Whether the run has BatchNorm.
+    pub fn batch_norm(&self) -> bool {
+        self.norm == Norm::Batch
+    }
+
+    /// SGD at the recipe's learning rate and weight decay.
     pub fn optimizer(&self) -> Sgd {
+        let weight_decay = (self.weight_decay > 0.0).then_some(WeightDecay::L2(self.weight_decay));
         Sgd::new(SgdConfig {
             lr: self.lr,
+            weight_decay,
             ..SgdConfig::default()
         })
-        .expect("the study's learning rates are positive and finite")
+        .expect("the study's learning rates and decays are positive and finite")
     }
 }
 

@@ -1,9 +1,10 @@
-//! `results.json`: how the study was run, and every raw number of every experiment. The
-//! report and the plots are rendered from this alone (`--from-results` renders them again).
+//! `results.json`: how the study was run, and every raw number of every run. The report and
+//! the plots are rendered from this alone (`--from-results` renders them again).
 
 use crate::budget::Budget;
 use crate::error::StudyError;
 use crate::experiments::Experiments;
+use crate::machine::Machine;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -12,21 +13,27 @@ use std::path::Path;
 pub struct Meta {
     /// The command line that produced them.
     pub command: String,
+    /// The commit, compiler and machine.
+    pub machine: Machine,
     /// Wall time of the whole study, data loading included.
     pub wall_seconds: f64,
+    /// The wall time estimated at the start.
+    pub estimated_seconds: f64,
     /// Whether this was a `--quick` run.
     pub quick: bool,
-    /// Seeds per setting (0, 1, ...).
+    /// Seeds per setting of runs under a minute (0, 1, ...).
     pub seeds: usize,
-    /// Worker threads of the compute pool.
+    /// Seeds per setting of longer runs.
+    pub long_seeds: usize,
+    /// Runs trained at once.
+    pub workers: usize,
+    /// Threads of the compute pool (what `overhead` runs on).
     pub threads: usize,
-    /// `/proc/loadavg` (1, 5, 15 minutes) when the study started.
-    pub load_average_start: String,
-    /// `/proc/loadavg` when it ended.
-    pub load_average_end: String,
-    /// Training images available to the experiments.
+    /// Training images.
     pub train_images: usize,
-    /// Test images every accuracy is measured on.
+    /// Validation images (the end of MNIST's training file).
+    pub validation_images: usize,
+    /// Test images.
     pub test_images: usize,
     /// The sizes of every experiment.
     pub budget: Budget,
@@ -62,11 +69,4 @@ impl StudyResults {
             source,
         })
     }
-}
-
-/// The load averages of the machine, as `/proc/loadavg` gives them (`unknown` elsewhere).
-pub fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "unknown".to_string())
 }

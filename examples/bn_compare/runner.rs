@@ -1,117 +1,63 @@
-//! One training run: steps of plain SGD over shuffled batches, an evaluation every so many
-//! steps, and divergence (a NaN or infinite loss) recorded as a result, never a crash.
+//! One training run: SGD steps over shuffled batches, an evaluation at every step of the
+//! recipe's plan, stability watched at every step, and divergence (a NaN or infinite loss)
+//! recorded as a result, never a crash.
 
+use crate::data::Dataset;
+use crate::model::build;
+use crate::monitor::Monitor;
 use crate::recipe::Recipe;
-use crate::study::{Dataset, Progress};
-use serde::{Deserialize, Serialize};
+use crate::record::{Divergence, Evaluation, RunRecord};
+use crate::step::train_step;
+use crate::study::Progress;
 use std::time::Instant;
 use tapegrad::data::{Batch, BatchConfig, Batches, Split};
 use tapegrad::layers::{Mode, Sequential};
-use tapegrad::prelude::{Evaluator, Tape};
-use tapegrad::train::{train_step, StepError};
+use tapegrad::prelude::{EvalStats, Evaluator, Tape};
+use tapegrad::train::StepError;
 
-/// Where a run diverged.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Divergence {
-    /// The step (counting from 1) whose loss was not finite; it made no update.
-    pub step: usize,
-    /// The loss, as text (`NaN`, `inf`: JSON has no such numbers).
-    pub loss: String,
-}
-
-/// What one run measured: its recipe, test accuracy and mean training loss at every
-/// evaluation, and whether it diverged.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct RunRecord {
-    /// What was trained.
-    pub recipe: Recipe,
-    /// The steps at which the model was evaluated (0 is the initial model).
-    pub steps: Vec<usize>,
-    /// Test accuracy (evaluation mode) at those steps.
-    pub test_accuracy: Vec<f64>,
-    /// Mean training loss over the steps since the previous evaluation (none at step 0).
-    pub train_loss: Vec<Option<f64>>,
-    /// Accuracy on the training images (evaluation mode) at the same steps, for the
-    /// experiments that measure it (`regularization`); empty otherwise.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub train_accuracy: Vec<f64>,
-    /// Set if the run stopped on a non-finite loss.
-    pub diverged: Option<Divergence>,
-    /// Time spent in training steps (evaluations excluded).
-    pub train_seconds: f64,
-}
-
-impl RunRecord {
-    /// The test accuracy after the last step; `None` if the run diverged.
-    pub fn final_accuracy(&self) -> Option<f64> {
-        match self.diverged {
-            Some(_) => None,
-            None => self.test_accuracy.last().copied(),
-        }
-    }
-
-    /// `(step, test accuracy)` pairs.
-    pub fn accuracy_curve(&self) -> Vec<(usize, f64)> {
-        self.steps
-            .iter()
-            .copied()
-            .zip(self.test_accuracy.iter().copied())
-            .collect()
-    }
-
-    /// `(step, mean training loss)` pairs (from the first evaluation after step 0).
-    pub fn loss_curve(&self) -> Vec<(usize, f64)> {
-        let losses = self.train_loss.iter();
-        self.steps
-            .iter()
-            .zip(losses)
-            .filter_map(|(&s, l)| l.map(|l| (s, l)))
-            .collect()
-    }
-
-    /// The first evaluated step at which the test accuracy reached `threshold`.
-    pub fn steps_to(&self, threshold: f64) -> Option<usize> {
-        self.accuracy_curve()
-            .into_iter()
-            .find(|&(_, a)| a >= threshold)
-            .map(|(s, _)| s)
-    }
-}
-
-/// Trains `recipe` on `data` and records its test accuracy; `observe(step, model)` is called
-/// at every evaluation after that, for what an experiment measures besides. Returns the
-/// record and the trained model (as it was after the last good step if it diverged).
+/// Trains `recipe` on `data`, evaluating it as its plan says; `observe(step, model)` is
+/// called at every evaluation after that, for what an experiment measures besides. Returns
+/// the record and the trained model (as it was after the last good step if it diverged).
 pub fn run_observed(
     recipe: &Recipe,
     data: &Dataset,
     progress: &Progress,
     observe: &mut dyn FnMut(usize, &mut Sequential),
 ) -> (RunRecord, Sequential) {
-    let mut record = RunRecord {
-        recipe: recipe.clone(),
-        steps: Vec::new(),
-        test_accuracy: Vec::new(),
-        train_loss: Vec::new(),
-        train_accuracy: Vec::new(),
-        diverged: None,
-        train_seconds: 0.0,
-    };
-    let label = describe(recipe);
-    let mut model = recipe.model(data.train.pixels_per_image());
+    let mut model = build(recipe, data.train.pixels_per_image());
     let mut optimizer = recipe.optimizer();
     let mut batches = Endless::new(recipe, data);
     let mut tape = Tape::new();
-    let mut evaluate = |step, loss, model: &mut Sequential| {
-        record.steps.push(step);
-        record.train_loss.push(loss);
-        let accuracy = accuracy(model, data, &data.test, Mode::Eval, 1000);
-        record.test_accuracy.push(accuracy);
+    let mut monitor = Monitor::new(recipe.steps);
+    let plan = recipe.eval.steps(recipe.steps);
+    let window = recipe.eval.window_steps(recipe.steps);
+    let mut evaluations = Vec::with_capacity(plan.len());
+    let mut evaluate = |step: usize, batch_loss, model: &mut Sequential| {
+        let mut e = Evaluation {
+            step,
+            batch_loss,
+            ..Evaluation::default()
+        };
+        if recipe.eval.validation_always || window.contains(&step) {
+            let val = evaluate(model, data, &data.validation, Mode::Eval);
+            (e.val_accuracy, e.val_loss) = (Some(val.accuracy), finite(val.loss));
+        }
+        if recipe.eval.test.at(window.contains(&step)) {
+            let test = evaluate(model, data, &data.test, Mode::Eval);
+            (e.test_accuracy, e.test_loss) = (Some(test.accuracy), finite(test.loss));
+        }
+        if recipe.eval.on_train {
+            let train = evaluate(model, data, &data.train, Mode::Eval);
+            (e.train_accuracy, e.train_loss) = (Some(train.accuracy), finite(train.loss));
+        }
+        evaluations.push(e);
         observe(step, model);
     };
-    evaluate(0, None, &mut model);
-    let (mut step, mut seconds) = (0, 0.0);
-    let (mut loss_sum, mut losses, mut diverged) = (0.0, 0, None);
-    while step < recipe.steps {
+    if plan.first() == Some(&0) {
+        evaluate(0, None, &mut model);
+    }
+    let (mut seconds, mut loss_sum, mut losses, mut diverged) = (0.0, 0.0, 0, None);
+    for step in 1..=recipe.steps {
         let batch = batches.next();
         let started = Instant::now();
         let result = train_step(
@@ -120,33 +66,53 @@ pub fn run_observed(
             &mut optimizer,
             batch.images,
             batch.labels,
+            recipe.ghost_batch,
         );
         seconds += started.elapsed().as_secs_f64();
-        step += 1;
         match result {
-            Ok(stats) => (loss_sum, losses) = (loss_sum + stats.loss as f64, losses + 1),
+            Ok(outcome) => {
+                monitor.observe(step, outcome.loss, outcome.grad_norm);
+                (loss_sum, losses) = (loss_sum + f64::from(outcome.loss), losses + 1);
+            }
             Err(StepError::NonFiniteLoss(loss)) => {
                 let loss = loss.to_string();
                 diverged = Some(Divergence { step, loss });
                 break;
             }
-            Err(StepError::Optim(e)) => panic!("{label}: the optimizer refused the model: {e}"),
+            Err(StepError::Optim(e)) => panic!("the optimizer refused the model: {e}"),
         }
-        if step % recipe.eval_every == 0 || step == recipe.steps {
-            evaluate(step, Some(loss_sum / losses as f64), &mut model);
-            (loss_sum, losses) = (0.0, 0);
-        }
-        if step % 100 == 0 {
-            let total = recipe.steps;
-            progress
-                .bar
-                .set_message(format!("{label}, step {step}/{total}"));
+        if plan.binary_search(&step).is_ok() {
+            // The batch loss is averaged over the curve's intervals (over the intervals
+            // between evaluations for a run without a curve), so that the window's closer
+            // evaluations do not make a curve's points average over fewer steps.
+            let interval_ends = recipe.eval.every.is_none_or(|e| step % e == 0);
+            let batch_loss = interval_ends.then(|| loss_sum / losses.max(1) as f64);
+            evaluate(step, batch_loss, &mut model);
+            if interval_ends {
+                (loss_sum, losses) = (0.0, 0);
+            }
         }
     }
-    record.diverged = diverged;
-    record.train_seconds = seconds;
     progress.bar.inc(1);
+    let record = RunRecord {
+        recipe: recipe.clone(),
+        evaluations,
+        diverged,
+        stability: monitor.finish(),
+        train_seconds: seconds,
+    };
     (record, model)
+}
+
+/// `Some(x)` if `x` is finite: a loss of NaN or infinity is recorded as missing (JSON has no
+/// such numbers, and results.json must read back as it was written).
+fn finite(x: f64) -> Option<f64> {
+    x.is_finite().then_some(x)
+}
+
+/// [`run_observed`] with nothing observed besides the plan's evaluations.
+pub fn run(recipe: &Recipe, data: &Dataset, progress: &Progress) -> (RunRecord, Sequential) {
+    run_observed(recipe, data, progress, &mut |_, _| ())
 }
 
 /// The training batches of a recipe (its batch size and seed, shuffled per epoch, the last
@@ -190,23 +156,23 @@ impl<'d> Endless<'d> {
     }
 }
 
-/// [`run_observed`] with nothing observed besides the test accuracy.
-pub fn run(recipe: &Recipe, data: &Dataset, progress: &Progress) -> (RunRecord, Sequential) {
-    run_observed(recipe, data, progress, &mut |_, _| ())
+/// Accuracy and mean loss of `model` in `mode` over `split` (normalised as `data` says), in
+/// batches of 1000. In `Mode::Train` (batch statistics) see [`evaluate_in_batches`].
+pub fn evaluate(model: &mut Sequential, data: &Dataset, split: &Split, mode: Mode) -> EvalStats {
+    evaluate_in_batches(model, data, split, mode, 1000)
 }
 
-/// The accuracy of `model` in `mode` over `split` (normalised as `data` says), fed in
-/// batches of `batch_size`. In `Mode::Eval` the last batch may be smaller; in `Mode::Train`
-/// a last partial batch is left out (a batch of one cannot be normalised by its own
-/// statistics). Nothing is recorded, but a `Mode::Train` pass does update BatchNorm
+/// [`evaluate`] in batches of `batch_size`. In `Mode::Eval` the last batch may be smaller;
+/// in `Mode::Train` a last partial batch is left out (a batch of one cannot be normalised by
+/// its own statistics). Nothing is recorded, but a `Mode::Train` pass does update BatchNorm
 /// running statistics, as in PyTorch.
-pub fn accuracy(
+pub fn evaluate_in_batches(
     model: &mut Sequential,
     data: &Dataset,
     split: &Split,
     mode: Mode,
     batch_size: usize,
-) -> f64 {
+) -> EvalStats {
     let mut evaluator = Evaluator::with_mode(mode);
     let config = BatchConfig::sequential(batch_size)
         .drop_last(mode == Mode::Train)
@@ -215,65 +181,61 @@ pub fn accuracy(
     while let Some(batch) = batches.next_batch() {
         evaluator.batch(model, batch.images, batch.labels);
     }
-    evaluator.finish().accuracy
-}
-
-/// A short name of a run for the progress bar.
-fn describe(recipe: &Recipe) -> String {
-    let bn = if recipe.batch_norm { "BN" } else { "no BN" };
-    format!(
-        "{bn}, lr {}, batch {}, seed {}",
-        recipe.lr, recipe.batch_size, recipe.seed
-    )
+    evaluator.finish()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::budget::Budget;
+    use crate::data::synthetic;
     use crate::study::Study;
-    use std::path::Path;
-    use tapegrad::data::{Mnist, MnistLocation, Origin, DEFAULT_MNIST_DIR};
 
-    /// A learning rate of 1e6 makes the loss infinite within a few steps: the run must end
-    /// with a recorded divergence, not a panic, and report no final accuracy.
+    fn study() -> Study {
+        Study {
+            data: synthetic(4, 256, 64),
+            budget: Budget::quick(),
+            seeds: vec![0],
+            long_seeds: vec![0],
+            workers: 1,
+            show_progress: false,
+        }
+    }
+
+    /// Weights 1e20 times too large overflow `f32` in the first forward (a hidden unit times
+    /// a weight is past 3.4e38): the run must end with a recorded divergence, not a panic, and
+    /// report no final accuracy.
     #[test]
     fn a_diverging_run_is_recorded_not_a_crash() {
-        let mut budget = Budget::quick();
-        budget.train_images = Some(640);
-        budget.test_images = Some(100);
-        // `$MNIST_DIR`, else the repository's default folder (tests run in this package's).
-        let mut location = MnistLocation::resolve(None);
-        if location.origin == Origin::Default {
-            location.dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../..")
-                .join(DEFAULT_MNIST_DIR);
-        }
-        let data = Dataset::mnist(Mnist::load_from(&location).expect("MNIST"), &budget);
-        let study = Study {
-            data,
-            budget,
-            seeds: vec![0],
-            show_progress: false,
+        let study = study();
+        let small = Recipe {
+            hidden: vec![8],
+            ..Recipe::reference(50)
         };
         let recipe = Recipe {
-            lr: 1e6,
-            ..Recipe::reference(50, 10)
+            init_scale: 1e20,
+            ..small.clone()
         };
         let (record, _) = run(&recipe, &study.data, &study.progress("test", 1));
-        let divergence = record.diverged.as_ref().expect("lr 1e6 diverges");
+        let divergence = record.diverged.as_ref().expect("the logits overflow");
         assert!(divergence.step >= 1 && divergence.step <= 50);
-        assert_eq!(record.final_accuracy(), None);
-        let sane = run(
-            &Recipe::reference(20, 10),
-            &study.data,
-            &study.progress("t", 1),
-        )
-        .0;
+        assert_eq!(record.final_test(), None);
+        assert!(record.failed());
+
+        let sane = run(&small.curve(10), &study.data, &study.progress("t", 1)).0;
         assert!(sane.diverged.is_none());
-        assert_eq!(sane.steps, [0, 10, 20]);
-        assert!(sane
-            .final_accuracy()
-            .is_some_and(|a| (0.0..=1.0).contains(&a)));
+        let steps: Vec<usize> = sane.evaluations.iter().map(|e| e.step).collect();
+        // The window: 5 evaluations a twentieth of the run (2 steps) apart.
+        assert_eq!(steps, [0, 10, 20, 30, 40, 42, 44, 46, 48, 50]);
+        // The test images are measured in the window only; the validation ones everywhere.
+        assert!(sane.evaluations.iter().all(|e| e.val_accuracy.is_some()));
+        let tested: Vec<usize> = sane
+            .evaluations
+            .iter()
+            .filter(|e| e.test_accuracy.is_some())
+            .map(|e| e.step)
+            .collect();
+        assert_eq!(tested, [42, 44, 46, 48, 50]);
+        assert!(sane.final_test().is_some_and(|a| (0.0..=1.0).contains(&a)));
     }
 }

@@ -1,68 +1,19 @@
-//! What every experiment is given: the data, the budget, the seeds, and progress bars.
+//! What every experiment is given: the data, the budget, the seeds, the workers runs are
+//! spread over, and progress bars.
 
 use crate::budget::Budget;
+use crate::data::Dataset;
+use crate::estimate::run_seconds;
+use crate::parallel;
+use crate::recipe::Recipe;
+use crate::record::RunRecord;
+use crate::runner::run;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::time::Instant;
-use tapegrad::data::{Mnist, Normalization, Split};
 
-/// Training and test images with the normalization their batches apply.
-pub struct Dataset {
-    /// The training images.
-    pub train: Split,
-    /// The test images.
-    pub test: Split,
-    /// How pixels become inputs.
-    pub normalization: Normalization,
-}
-
-impl Dataset {
-    /// MNIST cut to the budget's subsets, standardized as PyTorch's MNIST example does.
-    pub fn mnist(mnist: Mnist, budget: &Budget) -> Dataset {
-        Dataset {
-            train: first(&mnist.train, budget.train_images),
-            test: first(&mnist.test, budget.test_images),
-            normalization: Normalization::MNIST,
-        }
-    }
-
-    /// The same test images, with only the first `images` training images.
-    pub fn with_train_images(&self, images: usize) -> Dataset {
-        Dataset {
-            train: first(&self.train, Some(images)),
-            test: self.test.clone(),
-            normalization: self.normalization,
-        }
-    }
-
-    /// Binary images, as in Ioffe and Szegedy's MNIST experiment: a pixel is 1 if it is at
-    /// least half-way to full ink (128 of 255), else 0.
-    pub fn binarized(&self) -> Dataset {
-        let binary = |split: &Split| Split {
-            images: split
-                .images
-                .iter()
-                .map(|&p| if p >= 128 { 255 } else { 0 })
-                .collect(),
-            ..split.clone()
-        };
-        Dataset {
-            train: binary(&self.train),
-            test: binary(&self.test),
-            normalization: Normalization::UNIT,
-        }
-    }
-}
-
-/// The first `n` samples of `split` (all of them if `n` is `None` or too large).
-pub fn first(split: &Split, n: Option<usize>) -> Split {
-    let n = n.unwrap_or(split.len()).min(split.len());
-    Split::new(
-        split.images[..n * split.pixels_per_image()].to_vec(),
-        split.labels[..n].to_vec(),
-        split.rows,
-        split.cols,
-    )
-}
+/// A run estimated to take longer than this on one core gets [`Study::long_seeds`] seeds
+/// instead of all of them.
+pub const LONG_RUN_SECONDS: f64 = 60.0;
 
 /// The context of every experiment.
 pub struct Study {
@@ -70,15 +21,43 @@ pub struct Study {
     pub data: Dataset,
     /// How much each experiment trains.
     pub budget: Budget,
-    /// The seeds each setting is run with.
+    /// The seeds each setting is run with (runs under a minute).
     pub seeds: Vec<u64>,
+    /// The seeds of runs longer than a minute: fewer, unless `--seeds` set them.
+    pub long_seeds: Vec<u64>,
+    /// Runs trained at once, each on one thread.
+    pub workers: usize,
     /// Whether progress bars are drawn (on a terminal, not in tests).
     pub show_progress: bool,
 }
 
 impl Study {
-    /// A progress bar over the `runs` runs of experiment `name`; the runner writes the
-    /// current run and step in its message.
+    /// The seeds of `recipe` trained on the study's data (see [`Study::seeds_on`]).
+    pub fn seeds_for(&self, recipe: &Recipe) -> &[u64] {
+        self.seeds_on(recipe, &self.data)
+    }
+
+    /// The seeds of `recipe` trained on `data`: all of [`Study::seeds`] for a run estimated
+    /// under [`LONG_RUN_SECONDS`] on one core, [`Study::long_seeds`] for a longer one.
+    pub fn seeds_on(&self, recipe: &Recipe, data: &Dataset) -> &[u64] {
+        if run_seconds(recipe, data) > LONG_RUN_SECONDS {
+            &self.long_seeds
+        } else {
+            &self.seeds
+        }
+    }
+
+    /// `f` of every item, the items spread over the workers (see [`parallel::map`]).
+    pub fn map<I: Sync, T: Send>(&self, items: &[I], f: impl Fn(&I) -> T + Sync) -> Vec<T> {
+        parallel::map(self.workers, items, f)
+    }
+
+    /// Trains every recipe on the study's data; the records in the order of the recipes.
+    pub fn run_all(&self, recipes: &[Recipe], progress: &Progress) -> Vec<RunRecord> {
+        self.map(recipes, |r| run(r, &self.data, progress).0)
+    }
+
+    /// A progress bar over the `runs` runs of experiment `name`.
     pub fn progress(&self, name: &str, runs: usize) -> Progress {
         let target = if self.show_progress {
             ProgressDrawTarget::stderr()
@@ -87,10 +66,8 @@ impl Study {
         };
         let bar = ProgressBar::with_draw_target(Some(runs as u64), target);
         bar.set_style(
-            ProgressStyle::with_template(
-                "{prefix:>14} [{bar:24}] {pos}/{len} runs {elapsed:>4} {wide_msg}",
-            )
-            .expect("a valid template"),
+            ProgressStyle::with_template("{prefix:>14} [{bar:24}] {pos}/{len} runs {elapsed:>4}")
+                .expect("a valid template"),
         );
         bar.set_prefix(name.to_string());
         Progress {

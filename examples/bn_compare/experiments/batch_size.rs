@@ -1,129 +1,241 @@
 //! `batch-size`: "BatchNorm depends on the batch size". Batches of 2 to 256 for the same
 //! number of training samples, the learning rate scaled with the batch (Goyal et al.'s
-//! linear rule, 0.1 at batch 64), so that without BatchNorm the runs are comparable.
+//! linear rule, 0.1 at batch 64). Beside BatchNorm, its remedies: LayerNorm (no batch
+//! statistics at all) and `recalibrate`; and on the BatchNorm models, the test accuracy
+//! three ways, which tells whether a small batch hurts through its running statistics or
+//! through training itself.
 
-use super::pairs::Pair;
-use super::sweep::{accuracy_chart, run_sweep, Sweep};
+use super::measured::{
+    group, recipes, train_and_measure, values, Measured, Value, BATCH_STATISTICS, FINAL_TEST,
+    RECALIBRATED, RECALIBRATION_BATCH, RUNNING,
+};
+use super::pairs::{side_name, Outcome};
+use super::series::shown;
 use crate::error::StudyError;
-use crate::recipe::Recipe;
-use crate::report::{image, Section, Table, Verdict};
+use crate::plots::{line_chart, Axes, Axis, Series, BN, NO_BN, PALETTE};
+use crate::recipe::{Norm, Recipe};
+use crate::report::{effect, image, seeds, Claim, Expect, Judge, Section, Table, Unit};
+use crate::stats::{paired_difference, Effect, Summary};
 use crate::study::Study;
+use plotters::prelude::{RGBColor, SeriesLabelPosition};
+use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// The batch sizes.
 const SIZES: [usize; 6] = [2, 4, 8, 16, 64, 256];
 /// The batch size at which the learning rate is the reference 0.1.
 const REFERENCE: usize = 64;
-/// How many more points BatchNorm must lose at the smallest batch than at the reference for
-/// the claim to count as borne out.
-const MARGIN: f64 = 0.01;
-
-/// The runs, one pair per batch size.
-pub type Results = Sweep;
-
-/// Trains the reference recipe at every batch size, with and without BatchNorm.
-pub fn run(study: &Study) -> Results {
-    let samples = study.budget.batch_size_samples;
-    let settings: Vec<(String, Recipe)> = SIZES
-        .iter()
-        .map(|&batch_size| {
-            let steps = samples / batch_size;
-            let recipe = Recipe {
-                batch_size,
-                lr: 0.1 * batch_size as f64 / REFERENCE as f64,
-                ..Recipe::reference(steps, steps)
-            };
-            (batch_size.to_string(), recipe)
-        })
-        .collect();
-    run_sweep(study, "batch-size", &settings)
+/// All runs of one batch size, one per seed each.
+#[derive(Serialize, Deserialize)]
+pub struct Setting {
+    /// The batch size.
+    pub batch_size: usize,
+    /// Without normalisation.
+    pub plain: Vec<Measured>,
+    /// With BatchNorm.
+    pub bn: Vec<Measured>,
+    /// With LayerNorm.
+    pub ln: Vec<Measured>,
 }
 
-/// The mean difference of final accuracy, with minus without BatchNorm, if all finished.
-fn bn_advantage(pair: &Pair) -> Option<f64> {
-    Some(pair.final_accuracy(true).clean_mean()? - pair.final_accuracy(false).clean_mean()?)
+/// The runs.
+pub type Results = Vec<Setting>;
+
+/// The recipe of one batch size (no normalisation).
+fn recipe(study: &Study, batch_size: usize) -> Recipe {
+    let steps = study.budget.batch_size_samples / batch_size;
+    Recipe {
+        batch_size,
+        lr: 0.1 * batch_size as f64 / REFERENCE as f64,
+        ..Recipe::reference(steps)
+    }
+}
+
+/// The normalisations compared at every batch size, in the order of a [`Setting`]'s groups.
+const NORMS: [Norm; 3] = [Norm::None, Norm::Batch, Norm::Layer];
+
+fn recipes_by_size(study: &Study) -> Vec<Recipe> {
+    SIZES.iter().map(|&size| recipe(study, size)).collect()
+}
+
+/// What it will train: per batch size, every seed without normalisation, with BatchNorm,
+/// with LayerNorm.
+pub fn planned(study: &Study) -> Vec<Recipe> {
+    recipes(study, &recipes_by_size(study), &NORMS)
+}
+
+/// Trains every batch size three ways, and measures the BatchNorm models.
+pub fn run(study: &Study) -> Results {
+    let recipes = planned(study);
+    let progress = study.progress("batch-size", recipes.len());
+    let measured = train_and_measure(study, &recipes, &progress);
+    let mut groups = group(measured, study, &recipes_by_size(study), &NORMS).into_iter();
+    SIZES
+        .iter()
+        .map(|&batch_size| Setting {
+            batch_size,
+            plain: groups.next().expect("a group per size and norm"),
+            bn: groups.next().expect("a group per size and norm"),
+            ln: groups.next().expect("a group per size and norm"),
+        })
+        .collect()
+}
+
+/// A line of the plot: its name and colour, the runs of a setting it draws and their number.
+type Line = (&'static str, RGBColor, fn(&Setting) -> &[Measured], Value);
+
+/// BatchNorm's advantage at a batch size: its final test accuracy minus the plain one's,
+/// paired by seed.
+fn advantage(s: &Setting) -> Option<Effect> {
+    paired_difference(&values(&s.bn, FINAL_TEST), &values(&s.plain, FINAL_TEST))
 }
 
 /// The plot, the table and what was seen.
 pub fn render(r: &Results, out: &Path) -> Result<Section, StudyError> {
-    let samples = r.pairs[0].bn[0].recipe.steps * r.pairs[0].bn[0].recipe.batch_size;
-    let title = format!("Final test accuracy after {samples} training samples");
-    accuracy_chart(&out.join("batch_size.svg"), &title, "batch size", &r.pairs)?;
+    let samples = r[0].bn[0].run.recipe.steps * r[0].batch_size;
+    let lines: [Line; 4] = [
+        (side_name(false), NO_BN, |s| &s.plain, FINAL_TEST),
+        (side_name(true), BN, |s| &s.bn, FINAL_TEST),
+        (
+            "BatchNorm, recalibrated",
+            PALETTE[1],
+            |s| &s.bn,
+            RECALIBRATED,
+        ),
+        ("with LayerNorm", PALETTE[0], |s| &s.ln, FINAL_TEST),
+    ];
+    let series: Vec<Series> = lines
+        .iter()
+        .map(|&(name, color, runs, value)| {
+            let points = r.iter().enumerate().map(|(i, s)| {
+                let o = Outcome::of(values(runs(s), value));
+                (
+                    i as f64,
+                    o.summary.map_or(Summary::NONE, |s| shown(s, 100.0)),
+                )
+            });
+            Series::new(name, color, points.collect())
+        })
+        .collect();
+    let axes = Axes {
+        title: format!("Final test accuracy after {samples} training samples"),
+        x: Axis::categories("batch size", r.iter().map(|s| s.batch_size.to_string())),
+        y: Axis::linear("final test accuracy (%)"),
+        legend: SeriesLabelPosition::LowerRight,
+    };
+    line_chart(&out.join("batch_size.svg"), &axes, &series)?;
+
     let mut table = Table::new(&[
         "batch",
         "lr",
-        "steps",
         "without BatchNorm",
-        "with BatchNorm",
-        "BN minus no BN",
+        "BatchNorm",
+        "LayerNorm",
+        "BatchNorm minus without",
+        "BatchNorm, last weights: running / recalibrated / batch statistics",
     ]);
-    for pair in &r.pairs {
-        let recipe = &pair.bn[0].recipe;
-        let advantage =
-            bn_advantage(pair).map_or("–".to_string(), |d| format!("{:+.2} points", d * 100.0));
+    for s in r {
+        let cell = |runs: &[Measured], v: Value| Outcome::of(values(runs, v)).pct_cell("diverged");
+        let mean = |v: Value| {
+            Outcome::of(values(&s.bn, v))
+                .summary
+                .map_or("–".to_string(), |s| format!("{:.2}", s.mean * 100.0))
+        };
         table.row([
-            pair.setting.clone(),
-            format!("{:.4}", recipe.lr),
-            recipe.steps.to_string(),
-            pair.final_accuracy(false).accuracy_cell(),
-            pair.final_accuracy(true).accuracy_cell(),
-            advantage,
+            s.batch_size.to_string(),
+            format!("{:.4}", s.bn[0].run.recipe.lr),
+            cell(&s.plain, FINAL_TEST),
+            cell(&s.bn, FINAL_TEST),
+            cell(&s.ln, FINAL_TEST),
+            advantage(s).map_or("–".to_string(), |e| effect(&e, Unit::Points)),
+            format!(
+                "{} / {} / {}",
+                mean(RUNNING),
+                mean(RECALIBRATED),
+                mean(BATCH_STATISTICS)
+            ),
         ]);
     }
-    let (verdict, seen, summary) = reading(&r.pairs);
+    let (claims, seen) = reading(r);
     let body = format!(
-        "Every run sees {samples} training samples (the number of steps is that divided by the \
-         batch size); the learning rate is 0.1 x batch / {REFERENCE}. The BatchNorm runs are \
-         evaluated with running statistics gathered from batches of their own size.\n\n\
-         {img}{table}{seen}\n",
+        "Every run sees {samples} training samples (the steps are that divided by the batch \
+         size), the learning rate 0.1 x batch / {REFERENCE}, {seeds} per batch size. \
+         LayerNorm (`examples/extending`, PyTorch's `nn.LayerNorm`) takes BatchNorm's place \
+         in the third model: it normalises each sample by its own statistics, so the batch \
+         size cannot reach it. On each BatchNorm model's final weights the test accuracy is \
+         measured three ways: in evaluation mode with the running statistics training left \
+         (gathered from batches of its own size, momentum 0.1); in evaluation mode after \
+         `recalibrate` recomputed them over every training image (batches of \
+         {RECALIBRATION_BATCH}; its time is in the `overhead` section); and in training mode on \
+         test batches of the training batch size (batch statistics, as in training). If \
+         recalibration recovers the accuracy, the small batch hurt through its running \
+         statistics; if not, through training.\n\n{img}{table}{seen}\n",
+        seeds = seeds(r[0].bn.len()),
         img = image("batch_size.svg", "final accuracy against batch size"),
         table = table.render(),
     );
     Ok(Section {
         name: "batch-size",
-        title: "4. Batch size: does BatchNorm depend on it?".to_string(),
-        claim: "BatchNorm depends on the batch size".to_string(),
-        verdict,
-        summary,
+        title: "Batch size: does BatchNorm depend on it, and what helps?".to_string(),
+        claims,
         body,
     })
 }
 
-fn reading(pairs: &[Pair]) -> (Verdict, String, String) {
-    let at = |size: usize| pairs.iter().find(|p| p.setting == size.to_string());
-    let advantage = |size| at(size).and_then(bn_advantage);
-    let smallest = SIZES[0];
-    let (small, reference) = (advantage(smallest), advantage(REFERENCE));
-    let worse: Vec<&str> = pairs
+fn reading(r: &Results) -> (Vec<Claim>, String) {
+    const CLAIM: &str = "BatchNorm depends on the batch size";
+    let at = |size: usize| r.iter().find(|s| s.batch_size == size);
+    let (small, reference) = (at(SIZES[0]), at(REFERENCE));
+    // Per seed, the advantage at the smallest batch minus the advantage at the reference.
+    let change = small.zip(reference).and_then(|(s, r)| {
+        let adv = |s: &Setting| -> Vec<Option<f64>> {
+            s.bn.iter()
+                .zip(&s.plain)
+                .map(|(b, p)| Some(b.run.final_test()? - p.run.final_test()?))
+                .collect()
+        };
+        paired_difference(&adv(s), &adv(r))
+    });
+    let what = format!(
+        "BatchNorm's advantage at batch {} minus its advantage at batch {REFERENCE}",
+        SIZES[0]
+    );
+    let claim = Claim::judged(
+        CLAIM,
+        change.as_ref(),
+        Judge {
+            what: &what,
+            unit: Unit::Points,
+            claimed: Expect::Below,
+            missing: "runs diverged at the batch sizes compared",
+        },
+    );
+    let text =
+        |e: Option<Effect>| e.map_or("not measured".to_string(), |e| effect(&e, Unit::Points));
+    let advantages: Vec<String> = r
         .iter()
-        .filter(|p| bn_advantage(p).is_some_and(|d| d < 0.0))
-        .map(|p| p.setting.as_str())
+        .map(|s| format!("{} at batch {}", text(advantage(s)), s.batch_size))
         .collect();
-    let points =
-        |d: Option<f64>| d.map_or("–".to_string(), |d| format!("{:+.2} points", d * 100.0));
-    let verdict = match (small, reference) {
-        (Some(s), Some(r)) if s + MARGIN <= r => Verdict::BorneOut,
-        _ => Verdict::NotBorneOut,
-    };
-    let seen =
-        format!(
-        "**What was seen.** BatchNorm's advantage (accuracy with minus without) was {} at batch \
-         {smallest} and {} at batch {REFERENCE}. Batch sizes at which BatchNorm did worse than \
-         the plain network: {}. {}",
-        points(small),
-        points(reference),
-        if worse.is_empty() { "none".to_string() } else { worse.join(", ") },
-        match verdict {
-            Verdict::BorneOut => "BatchNorm's advantage shrank at the smallest batch, as \
-                expected when every sample is normalised with the statistics of only a few.",
-            _ => "BatchNorm's advantage did not shrink at the smallest batch by at least one \
-                point: the claim was not borne out here.",
-        }
+    let mut seen = format!(
+        "**What was seen.** BatchNorm's advantage (its final test accuracy minus the plain \
+         network's, paired by seed): {}. ",
+        advantages.join("; ")
     );
-    let summary = format!(
-        "BN minus no BN: {} at batch {smallest}, {} at batch {REFERENCE}",
-        points(small),
-        points(reference)
-    );
-    (verdict, seen, summary)
+    if let Some(s) = small {
+        let diff = |a: &[Measured], va: Value, b: &[Measured], vb: Value| {
+            text(paired_difference(&values(a, va), &values(b, vb)))
+        };
+        seen += &format!(
+            "At batch {}: recalibrating the running statistics changed the BatchNorm model's \
+             test accuracy by {}, and normalising with batch statistics as in training by {} \
+             (both against the running statistics, same weights); LayerNorm minus BatchNorm, \
+             {}; LayerNorm minus the plain network, {}.",
+            s.batch_size,
+            diff(&s.bn, RECALIBRATED, &s.bn, RUNNING),
+            diff(&s.bn, BATCH_STATISTICS, &s.bn, RUNNING),
+            diff(&s.ln, FINAL_TEST, &s.bn, FINAL_TEST),
+            diff(&s.ln, FINAL_TEST, &s.plain, FINAL_TEST),
+        );
+    }
+    (vec![claim], seen)
 }

@@ -1,207 +1,180 @@
-//! `convergence`: "BatchNorm speeds up training". Test accuracy and training loss against
-//! steps, with and without BatchNorm at the same learning rate, and the steps each needs to
-//! reach 97 % and 98 %.
+//! `convergence`: "BatchNorm speeds up training". Validation accuracy and training loss
+//! against steps, with and without BatchNorm at the same learning rate; the steps each needs
+//! to reach 97 % and 98 % validation accuracy, and the final test accuracy.
 
-use super::pairs::{curve_series, side_name, steps_to, Pair};
+use super::pairs::{run_pairs, side_name, Outcome, Pair};
+use super::series::curve_series;
 use crate::error::StudyError;
 use crate::plots::{line_chart, Axes, Axis};
 use crate::recipe::Recipe;
-use crate::report::{image, pct, Section, Table, Verdict};
-use crate::runner::RunRecord;
+use crate::record::{RunRecord, BATCH_LOSS, VAL_ACCURACY};
+use crate::report::{
+    capitalise, effect, image, num_summary, seeds, Claim, Expect, Judge, Section, Table, Unit,
+};
+use crate::stats::{paired_log_ratio, Side};
 use crate::study::Study;
 use plotters::prelude::SeriesLabelPosition;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
-/// The accuracies whose first crossing is reported.
+/// The validation accuracies whose first crossing is reported.
 const THRESHOLDS: [f64; 2] = [0.97, 0.98];
 
 /// The runs.
 #[derive(Serialize, Deserialize)]
 pub struct Results {
+    /// Training images of an epoch.
+    pub train_images: usize,
     /// The reference recipe without and with BatchNorm, per seed.
     pub runs: Pair,
 }
 
+/// The recipe every run follows (BatchNorm off).
+fn recipe(study: &Study) -> Recipe {
+    let b = &study.budget;
+    Recipe::reference(b.convergence_steps).curve(b.convergence_eval_every)
+}
+
+/// What it will train.
+pub fn planned(study: &Study) -> Vec<Recipe> {
+    super::pairs::recipes(&[("lr 0.1".to_string(), recipe(study))], study)
+}
+
 /// Trains the reference recipe with and without BatchNorm.
 pub fn run(study: &Study) -> Results {
-    let b = &study.budget;
-    let recipe = Recipe::reference(b.convergence_steps, b.convergence_eval_every);
-    let progress = study.progress("convergence", 2 * study.seeds.len());
+    let settings = [("lr 0.1".to_string(), recipe(study))];
+    let progress = study.progress("convergence", planned(study).len());
+    let mut pairs = run_pairs(study, &progress, &settings);
     Results {
-        runs: Pair::run("lr 0.1", &recipe, study, &progress),
+        train_images: study.data.train.len(),
+        runs: pairs.remove(0),
     }
+}
+
+/// The step at which a run's validation accuracy crossed `threshold`.
+fn crossing(threshold: f64) -> impl Fn(&RunRecord) -> Option<f64> {
+    move |r| r.crossing(VAL_ACCURACY, threshold)
 }
 
 /// The plots, the table and what was seen.
 pub fn render(r: &Results, out: &Path) -> Result<Section, StudyError> {
     let pair = &r.runs;
     let recipe = &pair.bn[0].recipe;
-    let first_eval = recipe.eval_every;
+    let every = recipe.eval.every.unwrap_or(recipe.steps);
     let accuracy: Vec<_> = [false, true]
-        .map(|bn| {
-            curve_series(
-                side_name(bn),
-                pair.side(bn),
-                RunRecord::accuracy_curve,
-                100.0,
-                first_eval,
-            )
-        })
+        .map(|bn| curve_series(side_name(bn), pair.side(bn), VAL_ACCURACY, 100.0, every))
         .into();
     let axes = Axes {
-        title: format!("Test accuracy, SGD at lr {}", recipe.lr),
+        title: format!("Validation accuracy, SGD at lr {}", recipe.lr),
         x: Axis::linear("training step"),
-        y: Axis::linear("test accuracy (%)"),
+        y: Axis::linear("validation accuracy (%)"),
         legend: SeriesLabelPosition::LowerRight,
     };
     line_chart(&out.join("convergence_accuracy.svg"), &axes, &accuracy)?;
     let loss: Vec<_> = [false, true]
-        .map(|bn| curve_series(side_name(bn), pair.side(bn), RunRecord::loss_curve, 1.0, 0))
+        .map(|bn| curve_series(side_name(bn), pair.side(bn), BATCH_LOSS, 1.0, 0))
         .into();
     let axes = Axes {
-        title: format!("Training loss (mean over each {first_eval} steps)"),
+        title: format!("Training loss (mean over each {every} steps)"),
         x: Axis::linear("training step"),
         y: Axis::log("cross-entropy (log scale)"),
         legend: SeriesLabelPosition::UpperRight,
     };
     line_chart(&out.join("convergence_loss.svg"), &axes, &loss)?;
 
-    let mut table = Table::new(&["", "steps to 97 %", "steps to 98 %", "final test accuracy"]);
+    let mut table = Table::new(&[
+        "",
+        "steps to 97 % (validation)",
+        "steps to 98 % (validation)",
+        "final test accuracy",
+    ]);
     for bn in [false, true] {
-        let runs = pair.side(bn);
-        let reach = THRESHOLDS.map(|t| steps_to(runs, t).steps_cell());
-        let acc = pair.final_accuracy(bn).accuracy_cell();
+        let reach = THRESHOLDS.map(|t| {
+            let o = Outcome::of(pair.values(bn, crossing(t)));
+            match o.summary {
+                Some(s) if o.missing == 0 => num_summary(s, 0),
+                Some(s) => format!("{} ({}/{} never)", num_summary(s, 0), o.missing, o.runs),
+                None => "never".to_string(),
+            }
+        });
         table.row([
             side_name(bn).to_string(),
             reach[0].clone(),
             reach[1].clone(),
-            acc,
+            pair.final_test(bn).pct_cell("diverged"),
         ]);
     }
 
-    let (verdict, seen) = reading(pair);
-    let body = format!(
-        "Both models train for {steps} steps ({epochs:.1} epochs) at the same learning rate; the \
-         test accuracy is measured every {first_eval} steps, so a step count to a threshold is \
-         the first evaluation at or above it (a multiple of {first_eval}). Mean over seeds, \
-         with the range in parentheses.\n\n{acc_img}{loss_img}{table}{seen}\n",
+    let (claims, seen) = reading(pair);
+    let body =
+        format!(
+        "Both models train for {steps} steps ({epochs:.1} epochs of the {train} training images) \
+         at the same learning rate; the validation accuracy is measured every {every} steps, and \
+         the step at which it first reached a threshold is interpolated linearly between the two \
+         evaluations around the crossing. {seeds} per model. Final test accuracy: the mean of the \
+         final window.\n\n{acc_img}{loss_img}{table}{seen}\n",
         steps = recipe.steps,
-        epochs = recipe.steps as f64 * recipe.batch_size as f64 / 60_000.0,
-        acc_img = image("convergence_accuracy.svg", "test accuracy against steps"),
+        epochs = recipe.steps as f64 * recipe.batch_size as f64 / r.train_images as f64,
+        train = r.train_images,
+        seeds = seeds(pair.bn.len()),
+        acc_img = image("convergence_accuracy.svg", "validation accuracy against steps"),
         loss_img = image("convergence_loss.svg", "training loss against steps"),
         table = table.render(),
     );
     Ok(Section {
         name: "convergence",
-        title: "1. Convergence: does BatchNorm speed up training?".to_string(),
-        claim: "BatchNorm speeds up training".to_string(),
-        verdict,
-        summary: summary(pair),
+        title: "Convergence: does BatchNorm speed up training?".to_string(),
+        claims,
         body,
     })
 }
 
-/// The verdict and the paragraph saying what was seen.
-fn reading(pair: &Pair) -> (Verdict, String) {
-    let ratios = THRESHOLDS.map(|t| {
-        let (no, bn) = (steps_to(&pair.no_bn, t), steps_to(&pair.bn, t));
-        (t, no.clean_mean(), bn.clean_mean())
+/// The claim and the paragraph saying what was seen.
+fn reading(pair: &Pair) -> (Vec<Claim>, String) {
+    const CLAIM: &str = "BatchNorm speeds up training";
+    let speedups = THRESHOLDS.map(|t| {
+        let f = crossing(t);
+        paired_log_ratio(&pair.values(false, &f), &pair.values(true, &f))
     });
-    let mut sentences = Vec::new();
-    let mut faster = Vec::new();
-    for (t, no, bn) in ratios {
-        let t = pct(t);
-        match (no, bn) {
-            (Some(no), Some(bn)) => {
-                let ratio = no / bn;
-                faster.push(ratio >= 1.25);
-                sentences.push(format!(
-                    "{t} took {bn:.0} steps with BatchNorm and {no:.0} without ({ratio:.1}x)"
-                ));
-            }
-            (None, Some(bn)) => {
-                faster.push(true);
-                sentences.push(format!(
-                    "{t} took {bn:.0} steps with BatchNorm and was not reached by every seed without it"
-                ));
-            }
-            (Some(no), None) => {
-                faster.push(false);
-                sentences.push(format!(
-                    "{t} took {no:.0} steps without BatchNorm and was not reached by every seed with it"
-                ));
-            }
-            (None, None) => sentences.push(format!("{t} was not reached by every seed of either")),
-        }
-    }
-    let [early, late] = lower_loss_fractions(pair);
-    let verdict = match (faster.iter().all(|&f| f), faster.iter().any(|&f| f)) {
-        (true, true) => Verdict::BorneOut,
-        (false, true) => Verdict::Mixed,
-        _ => Verdict::NotBorneOut,
-    };
-    let (final_bn, final_no) = (pair.final_accuracy(true), pair.final_accuracy(false));
-    let overlap = match (final_bn.band, final_no.band) {
-        (Some(a), Some(b)) => a.min <= b.max && b.min <= a.max,
-        _ => false,
-    };
-    let limits = match (overlap, late < 0.5) {
-        (true, true) => {
-            " The final accuracies overlap over the seeds, and in the second half \
-            the plain network's training loss was mostly the lower one: BatchNorm got there \
-            sooner, not further."
-        }
-        (true, false) => {
-            " The final accuracies overlap over the seeds: BatchNorm got there \
-            sooner, not further."
-        }
-        (false, true) => {
-            " In the second half the plain network's training loss was mostly \
-            the lower one."
-        }
-        (false, false) => "",
-    };
-    let seen = format!(
-        "**What was seen.** {}. The mean training loss with BatchNorm was below the one without \
-         at {:.0} % of the evaluations in the first half of training and at {:.0} % in the \
-         second half. Final test accuracy: {} with BatchNorm, {} without.{limits}",
-        sentences.join("; "),
-        early * 100.0,
-        late * 100.0,
-        final_bn.accuracy_cell(),
-        final_no.accuracy_cell(),
-    );
-    (verdict, seen)
-}
-
-/// The fraction of evaluations at which the mean training loss with BatchNorm was lower,
-/// in the first and in the second half of training.
-fn lower_loss_fractions(pair: &Pair) -> [f64; 2] {
-    let mean = |bn| crate::stats::by_step(pair.side(bn).iter().map(RunRecord::loss_curve));
-    let (no, bn) = (mean(false), mean(true));
-    let half = pair.bn[0].recipe.steps / 2;
-    let compared: Vec<(usize, bool)> = no
+    let mut sentences: Vec<String> = THRESHOLDS
         .iter()
-        .zip(&bn)
-        .filter(|(a, b)| a.0 == b.0)
-        .map(|(a, b)| (a.0, b.1.mean < a.1.mean))
+        .zip(&speedups)
+        .map(|(t, s)| match s {
+            Some(e) => format!(
+                "without BatchNorm the runs took {} as many steps to reach {:.0} % as with it",
+                effect(e, Unit::Ratio),
+                t * 100.0
+            ),
+            None => format!(
+                "{:.0} % was not reached by both sides of any seed",
+                t * 100.0
+            ),
+        })
         .collect();
-    [false, true].map(|second| {
-        let part: Vec<bool> = compared
-            .iter()
-            .filter(|(step, _)| (*step > half) == second)
-            .map(|c| c.1)
-            .collect();
-        part.iter().filter(|&&lower| lower).count() as f64 / part.len().max(1) as f64
-    })
-}
-
-fn summary(pair: &Pair) -> String {
-    let cell = |bn| steps_to(pair.side(bn), THRESHOLDS[0]).steps_cell();
-    format!(
-        "steps to 97 % test accuracy: {} with BN, {} without",
-        cell(true),
-        cell(false)
-    )
+    let final_diff = pair.bn_minus_plain(RunRecord::final_test);
+    if let Some(d) = &final_diff {
+        let sooner = speedups[0].is_some_and(|e| e.side() == Side::Above);
+        let reading = match d.side() {
+            Side::Includes if sooner => "no difference shown: sooner, not further",
+            Side::Includes => "no difference shown",
+            Side::Above => "BatchNorm ended higher",
+            Side::Below => "BatchNorm ended lower",
+        };
+        sentences.push(format!(
+            "the final test accuracy, with minus without BatchNorm, was {} ({reading})",
+            effect(d, Unit::Points)
+        ));
+    }
+    let claim = Claim::judged(
+        CLAIM,
+        speedups[0].as_ref(),
+        Judge {
+            what: "steps to 97 % validation accuracy, without over with BatchNorm",
+            unit: Unit::Ratio,
+            claimed: Expect::Above,
+            missing: "97 % was not reached by both sides of any seed",
+        },
+    );
+    let seen = format!("**What was seen.** {}.", capitalise(&sentences.join("; ")));
+    (vec![claim], seen)
 }

@@ -1,42 +1,51 @@
-//! The eight experiments. Each one's file has its `run` (train and measure, into a
-//! serialisable `Results`) and its `render` (plots and report section, from those results
-//! alone).
+//! The experiments. Each one's file has its `run` (train and measure, into a serialisable
+//! `Results`), its `planned` recipes (what `run` trains, for the time estimate) and its
+//! `render` (plots and report section, from those results alone).
 
 mod batch_size;
 mod convergence;
+mod footprint;
 mod init;
 mod learning_rate;
+mod matched;
+mod measured;
 mod overhead;
-mod pairs;
-mod paper_fig1;
+pub mod pairs;
+pub mod paper_fig1;
 mod regularization;
+pub mod series;
+mod stability;
 mod sweep;
 mod timing;
 mod train_test;
 
 use crate::error::StudyError;
+use crate::estimate;
 use crate::report::Section;
 use crate::study::Study;
 use clap::ValueEnum;
+use paper_fig1::PaperOptions;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// An experiment, named on the command line in kebab case (`learning-rate`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Experiment {
-    /// Test accuracy and training loss against steps.
+    /// Validation accuracy and training loss against steps.
     Convergence,
     /// A sweep of the learning rate.
     LearningRate,
     /// Initial weights at 0.01x to 10x the default scale.
     Init,
-    /// Batches of 2 to 256 for a fixed number of samples.
+    /// Divergence, loss spikes and gradient variation over learning rates x init scales.
+    Stability,
+    /// Batches of 2 to 256 for a fixed number of samples; LayerNorm and recalibration.
     BatchSize,
     /// Running statistics vs batch statistics, momentum, recalibration.
     TrainTest,
-    /// Training and inference time, BatchNorm folded.
+    /// Time, memory and parameters; BatchNorm folded.
     Overhead,
-    /// Train-test gap with BatchNorm, Dropout, both, neither.
+    /// Test accuracy at matched training loss against Dropout and weight decay.
     Regularization,
     /// Ioffe and Szegedy (2015), Figure 1.
     #[value(name = "paper-fig1")]
@@ -56,6 +65,9 @@ pub struct Experiments {
     /// `init`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub init: Option<init::Results>,
+    /// `stability`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stability: Option<stability::Results>,
     /// `batch-size`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch_size: Option<batch_size::Results>,
@@ -73,23 +85,68 @@ pub struct Experiments {
     pub paper_fig1: Option<paper_fig1::Results>,
 }
 
+impl Experiment {
+    /// The wall time `experiment` is estimated to take (see `estimate.rs`).
+    pub fn estimate(self, study: &Study, paper: &PaperOptions) -> f64 {
+        let data = &study.data;
+        let workers = study.workers.max(1) as f64;
+        let runs = |recipes: Vec<crate::recipe::Recipe>, data: &crate::data::Dataset| {
+            recipes
+                .iter()
+                .map(|r| estimate::run_seconds(r, data))
+                .sum::<f64>()
+        };
+        match self {
+            Experiment::Convergence => runs(convergence::planned(study), data) / workers,
+            Experiment::LearningRate => {
+                runs(learning_rate::sweep(study).planned(study), data) / workers
+            }
+            Experiment::Init => runs(init::sweep(study).planned(study), data) / workers,
+            Experiment::Stability => runs(stability::sweep(study).planned(study), data) / workers,
+            Experiment::BatchSize => {
+                let recipes = batch_size::planned(study);
+                let extra = estimate::measure_seconds(&recipes, data);
+                (runs(recipes, data) + extra) / workers
+            }
+            Experiment::TrainTest => {
+                let recipes = train_test::planned(study);
+                let extra = estimate::measure_seconds(&recipes, data);
+                (runs(recipes, data) + extra) / workers
+            }
+            Experiment::Overhead => estimate::overhead_seconds(&overhead::planned(study), study),
+            Experiment::Regularization => {
+                let subset = data.with_train_images(study.budget.regularization_images);
+                runs(regularization::planned(study), &subset) / workers
+            }
+            Experiment::PaperFig1 => {
+                let recipes = paper_fig1::planned(study, paper);
+                let extra = estimate::probe_seconds(&recipes, data);
+                (runs(recipes, data) + extra) / workers
+            }
+        }
+    }
+}
+
 impl Experiments {
     /// Runs `experiment` and keeps its results.
-    pub fn run(&mut self, experiment: Experiment, study: &Study) {
+    pub fn run(&mut self, experiment: Experiment, study: &Study, paper: &PaperOptions) {
         match experiment {
             Experiment::Convergence => self.convergence = Some(convergence::run(study)),
-            Experiment::LearningRate => self.learning_rate = Some(learning_rate::run(study)),
-            Experiment::Init => self.init = Some(init::run(study)),
+            Experiment::LearningRate => {
+                self.learning_rate = Some(learning_rate::sweep(study).run(study))
+            }
+            Experiment::Init => self.init = Some(init::sweep(study).run(study)),
+            Experiment::Stability => self.stability = Some(stability::sweep(study).run(study)),
             Experiment::BatchSize => self.batch_size = Some(batch_size::run(study)),
             Experiment::TrainTest => self.train_test = Some(train_test::run(study)),
             Experiment::Overhead => self.overhead = Some(overhead::run(study)),
             Experiment::Regularization => self.regularization = Some(regularization::run(study)),
-            Experiment::PaperFig1 => self.paper_fig1 = Some(paper_fig1::run(study)),
+            Experiment::PaperFig1 => self.paper_fig1 = Some(paper_fig1::run(study, paper)),
         }
     }
 
     /// Writes the plots of every experiment that ran into `out` and returns their report
-    /// sections, in the report's order (the order of the claims' table).
+    /// sections, numbered in the report's order.
     pub fn render(&self, out: &Path) -> Result<Vec<Section>, StudyError> {
         let sections = [
             self.convergence
@@ -99,6 +156,7 @@ impl Experiments {
                 .as_ref()
                 .map(|r| learning_rate::render(r, out)),
             self.init.as_ref().map(|r| init::render(r, out)),
+            self.stability.as_ref().map(|r| stability::render(r, out)),
             self.batch_size.as_ref().map(|r| batch_size::render(r, out)),
             self.train_test.as_ref().map(|r| train_test::render(r, out)),
             self.overhead.as_ref().map(|r| overhead::render(r, out)),
@@ -107,6 +165,11 @@ impl Experiments {
                 .map(|r| regularization::render(r, out)),
             self.paper_fig1.as_ref().map(|r| paper_fig1::render(r, out)),
         ];
-        sections.into_iter().flatten().collect()
+        let mut sections: Vec<Section> =
+            sections.into_iter().flatten().collect::<Result<_, _>>()?;
+        for (i, s) in sections.iter_mut().enumerate() {
+            s.title = format!("{}. {}", i + 1, s.title);
+        }
+        Ok(sections)
     }
 }

@@ -1,72 +1,54 @@
-//! `overhead`: "BatchNorm costs computation". Training time per epoch with and without
-//! BatchNorm; inference time with BatchNorm, with BatchNorm folded into the Linear before it
-//! (`fold_batchnorm`, checked to give the same outputs), and without BatchNorm.
+//! `overhead`: "BatchNorm costs computation" and "BatchNorm adds parameters". Training time
+//! per step with and without BatchNorm, inference time with it, folded into the Linear before
+//! it (`fold_batchnorm`, checked to give the same outputs) and without it, each as a paired
+//! ratio with its interval; what a recalibration pass takes; parameters, buffers and memory
+//! counted.
 
+use super::footprint::{footprint, Footprint};
+use super::measured::{recalibration_batches, RECALIBRATION_BATCH};
 use super::pairs::side_name;
-use super::timing::{infer_in_turns, train_in_turns};
+use super::timing::{infer_in_turns, train_in_turns, BLOCK};
+use crate::data::{first, Dataset};
 use crate::error::StudyError;
+use crate::model::build;
 use crate::plots::{bar_chart, bn_color, Bar, PALETTE};
-use crate::recipe::Recipe;
-use crate::report::{image, num_band, Section, Table, Verdict};
-use crate::stats::Band;
-use crate::study::{first, Dataset, Study};
+use crate::recipe::{Norm, Recipe};
+use crate::report::{
+    effect, image, num_summary, seeds, Claim, Expect, Judge, Section, Table, Unit,
+};
+use crate::stats::{paired_log_ratio, Effect, Summary};
+use crate::study::Study;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
+use std::time::Instant;
 use tapegrad::data::{BatchConfig, Split};
-use tapegrad::layers::{fold_batchnorm, Mode, Module, Sequential};
+use tapegrad::layers::{fold_batchnorm, recalibrate, Mode, Module, Sequential};
 use tapegrad::prelude::Tape;
 
-/// Steps in one epoch of the 60,000 MNIST training images at batch 64 (last batch dropped).
-const STEPS_PER_EPOCH: usize = 60_000 / 64;
 /// The folded model must give the original's outputs to this (absolute and relative).
 const FOLD_TOLERANCE: f64 = 1e-5;
-/// A time ratio within this of 1 is read as "the same cost".
-const SAME: f64 = 0.05;
+/// Repeats of the timed recalibration pass.
+const RECALIBRATION_REPEATS: usize = 3;
 
-/// The inference time of one model at one batch size, once per repeat.
-#[derive(Serialize, Deserialize)]
-pub struct Timing {
-    /// `with BatchNorm`, `BatchNorm folded`, `without BatchNorm`.
-    pub model: String,
-    /// Images per forward pass.
-    pub batch_size: usize,
-    /// Images per timed pass.
-    pub images: usize,
-    /// Wall time of each pass.
-    pub seconds: Vec<f64>,
-}
-
-impl Timing {
-    /// Microseconds per image over the repeats.
-    fn micros_per_image(&self) -> Band {
-        let per_image = self.seconds.iter().map(|s| s * 1e6 / self.images as f64);
-        Band::of(per_image).expect("at least one repeat")
-    }
-}
-
-/// The training time of one seed's pair of models, trained in turns.
+/// One seed's pair of models trained in turns: per block of [`BLOCK`] steps, the seconds of
+/// `[without, with]` BatchNorm.
 #[derive(Serialize, Deserialize)]
 pub struct TrainTiming {
     /// The seed of both models.
     pub seed: u64,
-    /// Steps each model took.
-    pub steps: usize,
-    /// Seconds in the training steps of the model without BatchNorm.
-    pub seconds_without: f64,
-    /// Seconds in the training steps of the model with BatchNorm.
-    pub seconds_with: f64,
+    /// Per block.
+    pub blocks: Vec<[f64; 2]>,
 }
 
-impl TrainTiming {
-    /// Seconds per epoch of one of the two models.
-    fn epoch_seconds(&self, bn: bool) -> f64 {
-        let seconds = if bn {
-            self.seconds_with
-        } else {
-            self.seconds_without
-        };
-        seconds / self.steps.max(1) as f64 * STEPS_PER_EPOCH as f64
-    }
+/// Inference at one batch size: per repeat, the seconds of every image through each model.
+#[derive(Serialize, Deserialize)]
+pub struct InferenceTiming {
+    /// Images per forward pass.
+    pub batch_size: usize,
+    /// Images per timed pass.
+    pub images: usize,
+    /// Per repeat, `[with BatchNorm, folded, without]`.
+    pub seconds: Vec<[f64; 3]>,
 }
 
 /// The measurements.
@@ -74,23 +56,42 @@ impl TrainTiming {
 pub struct Results {
     /// What was trained (with and without BatchNorm).
     pub recipe: Recipe,
+    /// Training steps in one epoch of the training images.
+    pub steps_per_epoch: usize,
     /// One per seed.
     pub training: Vec<TrainTiming>,
+    /// At batch 1000 and batch 1.
+    pub inference: Vec<InferenceTiming>,
+    /// Training images one recalibration pass forwards.
+    pub recalibration_images: usize,
+    /// Seconds of each timed recalibration pass.
+    pub recalibration_seconds: Vec<f64>,
     /// The largest `|folded - original|` over every test logit, in evaluation mode.
     pub fold_max_abs_diff: f64,
     /// The largest `|folded - original| / max(1, |original|)`.
     pub fold_max_rel_diff: f64,
-    /// Inference timings of seed 0's models, per repeat.
-    pub inference: Vec<Timing>,
+    /// Parameters, buffers and memory of each model.
+    pub footprints: Vec<Footprint>,
 }
 
 /// The names of the three inference models, in the order they are timed.
 const MODELS: [&str; 3] = ["with BatchNorm", "BatchNorm folded", "without BatchNorm"];
 
-/// Times training, checks the folding, times inference.
+/// What it will train (the timed pairs; all seeds: a pair takes seconds).
+pub fn planned(study: &Study) -> Vec<Recipe> {
+    let recipe = Recipe::reference(study.budget.overhead_steps);
+    study
+        .seeds
+        .iter()
+        .flat_map(|&s| [recipe.bn(false).seed(s), recipe.bn(true).seed(s)])
+        .collect()
+}
+
+/// Times training, checks the folding, times inference and recalibration, counts memory.
+/// Runs alone, on every thread of the pool.
 pub fn run(study: &Study) -> Results {
     let b = &study.budget;
-    let recipe = Recipe::reference(b.overhead_steps, b.overhead_steps);
+    let recipe = Recipe::reference(b.overhead_steps);
     let progress = study.progress("overhead", study.seeds.len());
     let data = &study.data;
     let mut first_models = None;
@@ -98,12 +99,8 @@ pub fn run(study: &Study) -> Results {
     for &seed in &study.seeds {
         let recipes = [recipe.bn(false).seed(seed), recipe.bn(true).seed(seed)];
         let turns = train_in_turns(&recipes, data, recipe.steps);
-        training.push(TrainTiming {
-            seed,
-            steps: turns.steps,
-            seconds_without: turns.seconds[0],
-            seconds_with: turns.seconds[1],
-        });
+        let blocks = turns.blocks.iter().map(|b| [b[0], b[1]]).collect();
+        training.push(TrainTiming { seed, blocks });
         first_models.get_or_insert(turns.models);
         progress.bar.inc(1);
     }
@@ -113,36 +110,72 @@ pub fn run(study: &Study) -> Results {
         .unwrap_or_else(|_| unreachable!("two recipes, two models"));
     let mut folded = (fold_batchnorm(&bn).expect("the MLP has only built-in layers")).model;
     let (abs, rel) = fold_difference(&mut bn, &mut folded, data);
-
-    let latency = first(&data.test, Some(b.latency_images));
-    let passes: [(usize, &Split); 2] = [(1000, &data.test), (1, &latency)];
-    let mut inference: Vec<Timing> = passes
-        .iter()
-        .flat_map(|&(batch_size, split)| {
-            MODELS.map(|model| Timing {
-                model: model.to_string(),
-                batch_size,
-                images: split.len(),
-                seconds: Vec::new(),
-            })
+    let inference = time_inference(&mut [&mut bn, &mut folded, &mut plain], study);
+    let batches = recalibration_batches(data);
+    // Last use of the BatchNorm model's running statistics above: recalibrating may move them.
+    let recalibration_seconds = (0..RECALIBRATION_REPEATS)
+        .map(|_| {
+            let started = Instant::now();
+            recalibrate(&mut bn, &batches);
+            started.elapsed().as_secs_f64()
         })
         .collect();
-    for _ in 0..b.inference_repeats {
-        for (pass, &(batch_size, split)) in passes.iter().enumerate() {
-            let mut models = [&mut bn, &mut folded, &mut plain];
-            let seconds = infer_in_turns(&mut models, data, split, batch_size);
-            for (timing, s) in inference[pass * 3..].iter_mut().zip(seconds) {
-                timing.seconds.push(s);
-            }
-        }
-    }
+    let inputs = data.train.pixels_per_image();
+    let no_bias = Recipe {
+        bias_before_norm: false,
+        ..recipe.bn(true)
+    };
+    let footprints = vec![
+        footprint(MODELS[2], &mut plain, data, true),
+        footprint(MODELS[0], &mut bn, data, true),
+        footprint(MODELS[1], &mut folded, data, false),
+        footprint(
+            "with BatchNorm, no bias before it",
+            &mut build(&no_bias, inputs),
+            data,
+            true,
+        ),
+        footprint(
+            "with LayerNorm",
+            &mut build(&recipe.with_norm(Norm::Layer), inputs),
+            data,
+            true,
+        ),
+    ];
     Results {
+        steps_per_epoch: data.train.len() / recipe.batch_size,
         recipe,
         training,
+        inference,
+        recalibration_images: batches.len() * RECALIBRATION_BATCH,
+        recalibration_seconds,
         fold_max_abs_diff: abs,
         fold_max_rel_diff: rel,
-        inference,
+        footprints,
     }
+}
+
+/// The three models over the test images in batches of 1000 and over the first images one at
+/// a time, taking turns batch by batch, once per repeat.
+fn time_inference(models: &mut [&mut Sequential; 3], study: &Study) -> Vec<InferenceTiming> {
+    let data = &study.data;
+    let latency = first(&data.test, Some(study.budget.latency_images));
+    let passes: [(usize, &Split); 2] = [(1000, &data.test), (1, &latency)];
+    let mut timings: Vec<InferenceTiming> = passes
+        .iter()
+        .map(|&(batch_size, split)| InferenceTiming {
+            batch_size,
+            images: split.len(),
+            seconds: Vec::new(),
+        })
+        .collect();
+    for _ in 0..study.budget.inference_repeats {
+        for (timing, &(batch_size, split)) in timings.iter_mut().zip(&passes) {
+            let s = infer_in_turns(models, data, split, batch_size);
+            timing.seconds.push([s[0], s[1], s[2]]);
+        }
+    }
+    timings
 }
 
 /// The largest absolute and relative (to `max(1, |logit|)`) difference between the test
@@ -174,184 +207,255 @@ fn fold_difference(bn: &mut Sequential, folded: &mut Sequential, data: &Dataset)
         })
 }
 
-/// Seconds per epoch of one side over the seeds.
-fn epoch_seconds(r: &Results, bn: bool) -> Band {
-    Band::of(r.training.iter().map(|t| t.epoch_seconds(bn))).expect("at least one seed")
+/// Per block, the seconds of one side, for a paired ratio.
+fn block_seconds(r: &Results, bn: bool) -> Vec<Option<f64>> {
+    let side = usize::from(bn);
+    r.training
+        .iter()
+        .flat_map(|t| t.blocks.iter().map(move |b| Some(b[side])))
+        .collect()
 }
 
-/// The fastest pass's time per image: the least disturbed by other load.
-fn best(r: &Results, model: &str, batch_size: usize) -> f64 {
-    let t = r
-        .inference
-        .iter()
-        .find(|t| t.model == model && t.batch_size == batch_size);
-    t.map_or(f64::NAN, |t| t.micros_per_image().min)
+/// Seconds per epoch of one side, one value per seed.
+fn epoch_seconds(r: &Results, bn: bool) -> Option<Summary> {
+    let side = usize::from(bn);
+    Summary::of(r.training.iter().filter(|t| !t.blocks.is_empty()).map(|t| {
+        let total: f64 = t.blocks.iter().map(|b| b[side]).sum();
+        total / (t.blocks.len() * BLOCK) as f64 * r.steps_per_epoch as f64
+    }))
+}
+
+/// The time ratio of model `which` (an index of [`MODELS`]) over the model without
+/// BatchNorm, paired by repeat.
+fn inference_ratio(t: &InferenceTiming, which: usize) -> Option<Effect> {
+    let side = |i: usize| t.seconds.iter().map(|s| Some(s[i])).collect::<Vec<_>>();
+    paired_log_ratio(&side(which), &side(2))
+}
+
+/// Microseconds per image of one model over the repeats.
+fn micros_per_image(t: &InferenceTiming, which: usize) -> Option<Summary> {
+    Summary::of(t.seconds.iter().map(|s| s[which] * 1e6 / t.images as f64))
 }
 
 /// The plots, the tables and what was seen.
 pub fn render(r: &Results, out: &Path) -> Result<Section, StudyError> {
-    let train = [false, true].map(|bn| {
-        let value = epoch_seconds(r, bn);
-        let text = format!("{:.2} s", value.mean);
-        let label = side_name(bn).to_string();
-        Bar {
-            label,
-            value,
-            color: bn_color(bn),
-            text,
-        }
-    });
+    let train: Vec<Bar> = [false, true]
+        .into_iter()
+        .filter_map(|bn| {
+            let value = epoch_seconds(r, bn)?;
+            Some(Bar {
+                label: side_name(bn).to_string(),
+                text: format!("{:.2} s", value.mean),
+                value,
+                color: bn_color(bn),
+            })
+        })
+        .collect();
     bar_chart(
         &out.join("overhead_train.svg"),
-        "Training time per epoch (60,000 images, batch 64)",
+        &format!(
+            "Training time per epoch ({} steps of 64)",
+            r.steps_per_epoch
+        ),
         "seconds per epoch",
         &train,
     )?;
     let colors = [bn_color(true), PALETTE[0], bn_color(false)];
     let mut images = vec![image("overhead_train.svg", "training time per epoch")];
-    let mut table = Table::new(&[
-        "batch",
-        "model",
-        "µs per image (mean, range over repeats)",
-        "fastest pass, relative to no BatchNorm",
+    let mut timing = Table::new(&[
+        "measure",
+        "without BatchNorm",
+        "with BatchNorm",
+        "BatchNorm folded",
+        "with / without",
+        "folded / without",
     ]);
-    for batch_size in [1000, 1] {
-        let timings: Vec<&Timing> = r
-            .inference
+    let train_ratio = paired_log_ratio(&block_seconds(r, true), &block_seconds(r, false));
+    let cell = |s: Option<Summary>, d| s.map_or("–".to_string(), |s| num_summary(s, d));
+    let per_step = |bn| {
+        let steps = (r.training.first().map_or(0, |t| t.blocks.len()) * BLOCK).max(1) as f64;
+        let per_seed = r
+            .training
             .iter()
-            .filter(|t| t.batch_size == batch_size)
-            .collect();
-        let bars: Vec<Bar> = timings
-            .iter()
-            .zip(colors)
-            .map(|(t, color)| {
-                let value = t.micros_per_image();
-                let text = format!("{:.1} µs", value.mean);
-                Bar {
-                    label: t.model.clone(),
+            .map(|t| t.blocks.iter().map(|b| b[usize::from(bn)]).sum::<f64>() * 1e3 / steps);
+        Summary::of(per_seed)
+    };
+    timing.row([
+        "ms per training step (batch 64)".to_string(),
+        cell(per_step(false), 3),
+        cell(per_step(true), 3),
+        "–".to_string(),
+        train_ratio.map_or("–".to_string(), |e| effect(&e, Unit::Ratio)),
+        "–".to_string(),
+    ]);
+    timing.row([
+        "seconds per training epoch".to_string(),
+        cell(epoch_seconds(r, false), 3),
+        cell(epoch_seconds(r, true), 3),
+        "–".to_string(),
+        "(as above)".to_string(),
+        "–".to_string(),
+    ]);
+    for t in &r.inference {
+        let bars: Vec<Bar> = (0..3)
+            .filter_map(|i| {
+                let value = micros_per_image(t, i)?;
+                Some(Bar {
+                    label: MODELS[i].to_string(),
+                    text: format!("{:.1} µs", value.mean),
                     value,
-                    color,
-                    text,
-                }
+                    color: colors[i],
+                })
             })
             .collect();
-        let file = format!("overhead_inference_b{batch_size}.svg");
-        let title = format!("Inference time per image, batches of {batch_size}");
+        let file = format!("overhead_inference_b{}.svg", t.batch_size);
+        let title = format!("Inference time per image, batches of {}", t.batch_size);
         bar_chart(&out.join(&file), &title, "microseconds per image", &bars)?;
         images.push(image(&file, &title));
-        let reference = best(r, side_name(false), batch_size);
-        for t in timings {
-            let ratio = best(r, &t.model, batch_size) / reference;
-            table.row([
-                batch_size.to_string(),
-                t.model.clone(),
-                num_band(t.micros_per_image(), 2),
-                format!("{ratio:.2}x"),
-            ]);
-        }
+        let ratio =
+            |i| inference_ratio(t, i).map_or("–".to_string(), |e| effect(&e, Unit::Ratio));
+        timing.row([
+            format!("µs per image, inference at batch {}", t.batch_size),
+            cell(micros_per_image(t, 2), 2),
+            cell(micros_per_image(t, 0), 2),
+            cell(micros_per_image(t, 1), 2),
+            ratio(0),
+            ratio(1),
+        ]);
     }
-    let (verdict, seen, summary) = reading(r);
-    let recipe = &r.recipe;
+    let mut sizes = Table::new(&[
+        "model",
+        "parameters",
+        "buffer scalars",
+        "saved for the backward, batch 64 (KiB)",
+        "peak of a training step (KiB)",
+        "peak of inference, batch 1000 (KiB)",
+    ]);
+    let kib =
+        |b: Option<usize>| b.map_or("–".to_string(), |b| format!("{:.0}", b as f64 / 1024.0));
+    for f in &r.footprints {
+        sizes.row([
+            f.model.clone(),
+            f.params.to_string(),
+            f.buffers.to_string(),
+            kib(f.saved_bytes),
+            kib(f.step_peak_bytes),
+            kib(Some(f.inference_peak_bytes)),
+        ]);
+    }
+    let (claims, seen) = reading(r, train_ratio);
     let body = format!(
-        "Training: per seed, the models with and without BatchNorm train side by side on the \
-         same batches, taking turns step by step, for {steps} steps each (only the training \
-         steps are timed), scaled to an epoch of {STEPS_PER_EPOCH} steps. Inference: seed 0's \
+        "Measured alone, on every thread of the pool, after the other experiments' runs. \
+         Training: per seed ({seeds}), the models with and without BatchNorm train side \
+         by side on the same batches, taking turns step by step, for {steps} steps each (only \
+         the steps are timed); the ratio's interval is over the blocks of {BLOCK} steps (paired \
+         t on the log ratios of the two models' times in the same block). Inference: seed {seed}'s \
          two models and the BatchNorm one folded (`tapegrad::layers::fold_batchnorm`), in \
          evaluation mode, over the {test} test images in batches of 1000 and over {latency} \
-         images one at a time, the three taking turns batch by batch; {repeats} repeats. Taking \
-         turns makes a burst of other load fall on every model alike. Ratios use each model's \
-         fastest repeat.\n\n{images}{table}{seen}\n",
-        steps = recipe.steps,
-        test = r
-            .inference
-            .iter()
-            .find(|t| t.batch_size == 1000)
-            .map_or(0, |t| t.images),
-        latency = r
-            .inference
-            .iter()
-            .find(|t| t.batch_size == 1)
-            .map_or(0, |t| t.images),
+         images one at a time, the three taking turns batch by batch; {repeats} repeats, the \
+         ratio's interval over them. Memory is counted at the allocator (the study installs a \
+         counting global allocator): on a fresh tape, the bytes a training step's forward \
+         allocated and still held when the backward started (what the tape keeps for the \
+         backward, the input batch's copy included), and the most held during the step; not \
+         RSS, which the allocator's reuse and the page cache blur.\n\n{images}{timing}{sizes}{seen}\n",
+        seeds = seeds(r.training.len()),
+        steps = r.recipe.steps,
+        seed = r.training.first().map_or(0, |t| t.seed),
+        test = r.inference.first().map_or(0, |t| t.images),
+        latency = r.inference.get(1).map_or(0, |t| t.images),
         repeats = r.inference.first().map_or(0, |t| t.seconds.len()),
         images = images.concat(),
-        table = table.render(),
+        timing = timing.render(),
+        sizes = sizes.render(),
     );
     Ok(Section {
         name: "overhead",
-        title: "6. Overhead: what BatchNorm costs, and folding it away".to_string(),
-        claim: "BatchNorm costs computation".to_string(),
-        verdict,
-        summary,
+        title: "Cost: time, memory and parameters, and folding BatchNorm away".to_string(),
+        claims,
         body,
     })
 }
 
-fn reading(r: &Results) -> (Verdict, String, String) {
-    let (no, bn) = (epoch_seconds(r, false), epoch_seconds(r, true));
-    let train_ratio = bn.mean / no.mean;
-    let seed_ratios = Band::of(
-        r.training
-            .iter()
-            .map(|t| t.seconds_with / t.seconds_without),
-    );
-    let seed_ratios = seed_ratios.expect("at least one seed");
-    let timing = |model: &str, batch| {
-        let t = r
-            .inference
-            .iter()
-            .find(|t| t.model == model && t.batch_size == batch);
-        t.map(Timing::micros_per_image)
-    };
-    let inference: Vec<String> = [1000, 1]
+fn reading(r: &Results, train_ratio: Option<Effect>) -> (Vec<Claim>, String) {
+    let find = |name: &str| r.footprints.iter().find(|f| f.model == name);
+    let (plain, bn) = (find(MODELS[2]), find(MODELS[0]));
+    let mut claims = vec![Claim::judged(
+        "BatchNorm costs computation",
+        train_ratio.as_ref(),
+        Judge {
+            what: "training time per step, with over without BatchNorm",
+            unit: Unit::Ratio,
+            claimed: Expect::Above,
+            missing: "no block of steps was timed",
+        },
+    )];
+    if let (Some(plain), Some(bn)) = (plain, bn) {
+        let added = bn.params as f64 - plain.params as f64;
+        claims.push(Claim::judged(
+            "BatchNorm adds parameters and memory",
+            Some(&Effect::exact(added, 0.0)),
+            Judge {
+                what: "parameters added",
+                unit: Unit::Plain(0, "parameters"),
+                claimed: Expect::Above,
+                missing: "",
+            },
+        ));
+    }
+    let inference: Vec<String> = r
+        .inference
         .iter()
-        .map(|&batch| {
-            let plain = timing(side_name(false), batch);
-            let describe = |model: &str| {
-                let ratio = best(r, model, batch) / best(r, side_name(false), batch);
-                let overlap = match (timing(model, batch), plain) {
-                    (Some(a), Some(b)) => a.min <= b.max && b.min <= a.max,
-                    _ => false,
-                };
-                let noise = if overlap {
-                    ", within the spread of the repeats"
-                } else {
-                    ""
-                };
-                format!("{ratio:.2}x{noise}")
-            };
+        .map(|t| {
+            let ratio =
+                |i| inference_ratio(t, i).map_or("–".to_string(), |e| effect(&e, Unit::Ratio));
             format!(
-                "in batches of {batch}, {} with BatchNorm and {} folded",
-                describe(side_name(true)),
-                describe("BatchNorm folded")
+                "at batch {}, {} with BatchNorm and {} folded",
+                t.batch_size,
+                ratio(0),
+                ratio(1)
             )
         })
         .collect();
-    let folded_ok = r.fold_max_abs_diff <= FOLD_TOLERANCE || r.fold_max_rel_diff <= FOLD_TOLERANCE;
-    let verdict = if train_ratio >= 1.0 + SAME {
-        Verdict::BorneOut
-    } else {
-        Verdict::NotBorneOut
+    let memory = match (plain, bn) {
+        (Some(p), Some(b)) => format!(
+            "BatchNorm added {} parameters ({} to {}) and {} buffer scalars; a training step's \
+             saved activations went from {:.0} KiB to {:.0} KiB ({:.2}x) and its peak from \
+             {:.0} KiB to {:.0} KiB. ",
+            b.params - p.params,
+            p.params,
+            b.params,
+            b.buffers - p.buffers,
+            p.saved_bytes.unwrap_or(0) as f64 / 1024.0,
+            b.saved_bytes.unwrap_or(0) as f64 / 1024.0,
+            b.saved_bytes.unwrap_or(0) as f64 / p.saved_bytes.unwrap_or(1).max(1) as f64,
+            p.step_peak_bytes.unwrap_or(0) as f64 / 1024.0,
+            b.step_peak_bytes.unwrap_or(0) as f64 / 1024.0,
+        ),
+        _ => String::new(),
     };
-    let (fastest, slowest) = (seed_ratios.min, seed_ratios.max);
+    let recalibration = Summary::of(r.recalibration_seconds.iter().copied());
+    let epoch = epoch_seconds(r, true);
+    let recalibration = match (recalibration, epoch) {
+        (Some(s), Some(e)) => format!(
+            "A recalibration pass over {} training images took {} s, {:.2} of a training epoch \
+             with BatchNorm. ",
+            r.recalibration_images,
+            num_summary(s, 3),
+            s.mean / e.mean
+        ),
+        _ => String::new(),
+    };
+    let folded_ok = r.fold_max_abs_diff <= FOLD_TOLERANCE || r.fold_max_rel_diff <= FOLD_TOLERANCE;
     let seen = format!(
-        "**What was seen.** A training epoch took {:.2} s with BatchNorm and {:.2} s without: \
-         {train_ratio:.2}x ({fastest:.2}x to {slowest:.2}x over the seeds' pairs of runs). In \
-         inference, the time per image relative to the model without BatchNorm was {}. Where a \
-         ratio is within the spread of the repeats, the load on the machine hid any \
-         difference. Folding changed the logits by at most {:.1e} (absolute) and {:.1e} \
-         (relative to max(1, |logit|)), {} the 1e-5 required.",
-        bn.mean,
-        no.mean,
+        "**What was seen.** Training time per step, with over without BatchNorm: {}. In \
+         inference, time relative to the model without BatchNorm: {}. {memory}{recalibration}\
+         Folding changed the logits by at most {:.1e} (absolute) and {:.1e} (relative to \
+         max(1, |logit|)), {} the 1e-5 required.",
+        train_ratio.map_or("not measured".to_string(), |e| effect(&e, Unit::Ratio)),
         inference.join("; "),
         r.fold_max_abs_diff,
         r.fold_max_rel_diff,
         if folded_ok { "within" } else { "**outside**" },
     );
-    let relative = |model| best(r, model, 1000) / best(r, side_name(false), 1000);
-    let (with_bn, folded) = (relative(side_name(true)), relative("BatchNorm folded"));
-    let summary = format!(
-        "training {train_ratio:.2}x the time per epoch; inference (batch 1000) {with_bn:.2}x \
-         with BN, {folded:.2}x folded"
-    );
-    (verdict, seen, summary)
+    (claims, seen)
 }
