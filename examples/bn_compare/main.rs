@@ -12,7 +12,6 @@
 //! renders the report and plots again from a results.json, without training.
 //!
 //! Exit status: 0 done, 2 bad arguments, data or output folder.
-use clap::{Parser, ValueEnum};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -23,6 +22,7 @@ mod alloc_meter;
 mod budget;
 #[cfg(test)]
 mod calibration_test;
+mod cli;
 mod data;
 mod error;
 mod estimate;
@@ -45,12 +45,12 @@ mod step;
 mod study;
 
 use budget::Budget;
+use cli::{Args, Named};
 use data::Dataset;
 use error::StudyError;
-use experiments::paper_fig1::{Input, PaperOptions};
+use experiments::paper_fig1::PaperOptions;
 use experiments::{Experiment, Experiments};
 use machine::{load_average, Machine};
-use recipe::Init;
 use results::{Meta, StudyResults};
 use study::Study;
 
@@ -60,107 +60,6 @@ static ALLOCATOR: alloc_meter::Metered = alloc_meter::Metered;
 
 /// Default seeds per setting (of runs under a minute on one core).
 const SEEDS: u32 = 5;
-
-#[derive(Parser)]
-#[command(
-    about = "BatchNorm on MNIST: every claim measured, with and without, with intervals and plots"
-)]
-struct Args {
-    /// Experiments to run [default: all].
-    #[arg(value_enum)]
-    experiments: Vec<Experiment>,
-    /// Every experiment at a reduced size (seconds): checks that the study runs.
-    #[arg(long)]
-    quick: bool,
-    /// Runs per setting, seeds 0 to N-1 [default: 5, and 3 for runs over a minute; 2 with --quick].
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100))]
-    seeds: Option<u32>,
-    /// Folder for report.md, results.json and the SVGs (created if missing).
-    #[arg(long)]
-    out: PathBuf,
-    /// Folder with the MNIST files [default: $MNIST_DIR, else datasets/mnist, downloaded if missing].
-    #[arg(long)]
-    data: Option<PathBuf>,
-    /// paper-fig1: how the Linear weights are drawn (normal: N(0, 1/fan_in), biases 0).
-    #[arg(long, value_enum)]
-    init: Option<Init>,
-    /// paper-fig1: binary pixels (the paper's), or standardized ones.
-    #[arg(long, value_enum)]
-    input: Option<Input>,
-    /// paper-fig1: the learning rate of both models [default: each chosen on the validation images].
-    #[arg(long, value_parser = positive)]
-    lr: Option<f64>,
-    /// Print the estimated wall time of each experiment and stop, without training.
-    #[arg(long)]
-    dry_run: bool,
-    /// Render report.md and the SVGs again from this results.json, without training.
-    #[arg(long, conflicts_with_all = ["experiments", "quick", "seeds", "data", "init", "input", "lr", "dry_run"])]
-    from_results: Option<PathBuf>,
-}
-
-/// A positive, finite number (a learning rate).
-fn positive(text: &str) -> Result<f64, String> {
-    match text.parse::<f64>() {
-        Ok(v) if v > 0.0 && v.is_finite() => Ok(v),
-        _ => Err(format!("expected a positive number, got {text:?}")),
-    }
-}
-
-impl Args {
-    /// The options of `paper-fig1`; an error if they are given without it.
-    fn paper(&self) -> Result<PaperOptions, StudyError> {
-        let given = self.init.is_some() || self.input.is_some() || self.lr.is_some();
-        let runs_paper =
-            self.experiments.is_empty() || self.experiments.contains(&Experiment::PaperFig1);
-        if given && !runs_paper {
-            return Err(StudyError::Usage(
-                "--init, --input and --lr apply to paper-fig1, which is not among the experiments"
-                    .to_string(),
-            ));
-        }
-        let default = PaperOptions::default();
-        Ok(PaperOptions {
-            init: self.init.unwrap_or(default.init),
-            input: self.input.unwrap_or(default.input),
-            lr: self.lr,
-        })
-    }
-
-    /// The command line, as the report quotes it.
-    fn command(&self) -> String {
-        let mut words = vec!["cargo run --release --example bn_compare --".to_string()];
-        for e in &self.experiments {
-            let value = e.to_possible_value().expect("every experiment has a name");
-            words.push(value.get_name().to_string());
-        }
-        if self.quick {
-            words.push("--quick".to_string());
-        }
-        if let Some(seeds) = self.seeds {
-            words.push(format!("--seeds {seeds}"));
-        }
-        let value = |v: &dyn Fn() -> Option<clap::builder::PossibleValue>| {
-            v().map(|p| p.get_name().to_string())
-        };
-        if let Some(init) = self.init {
-            words.push(format!(
-                "--init {}",
-                value(&|| init.to_possible_value()).unwrap_or_default()
-            ));
-        }
-        if let Some(input) = self.input {
-            words.push(format!(
-                "--input {}",
-                value(&|| input.to_possible_value()).unwrap_or_default()
-            ));
-        }
-        if let Some(lr) = self.lr {
-            words.push(format!("--lr {lr}"));
-        }
-        words.push(format!("--out {}", self.out.display()));
-        words.join(" ")
-    }
-}
 
 fn main() -> ExitCode {
     match study(&Args::parse(), std::io::stderr().is_terminal()) {
@@ -229,7 +128,7 @@ fn prepare(args: &Args) -> Result<(Study, Vec<Experiment>), StudyError> {
         }
     }
     if chosen.is_empty() {
-        chosen = Experiment::value_variants().to_vec();
+        chosen = Experiment::NAMES.iter().map(|&(e, ..)| e).collect();
     }
     Ok((study, chosen))
 }
@@ -238,12 +137,7 @@ fn prepare(args: &Args) -> Result<(Study, Vec<Experiment>), StudyError> {
 fn estimate(study: &Study, chosen: &[Experiment], paper: &PaperOptions) -> f64 {
     let estimates: Vec<f64> = chosen.iter().map(|e| e.estimate(study, paper)).collect();
     for (e, s) in chosen.iter().zip(&estimates) {
-        let name = e
-            .to_possible_value()
-            .expect("a name")
-            .get_name()
-            .to_string();
-        eprintln!("{name:>14}: estimated {s:.0} s");
+        eprintln!("{:>14}: estimated {s:.0} s", e.name());
     }
     let total: f64 = estimates.iter().sum();
     eprintln!(

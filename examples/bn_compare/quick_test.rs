@@ -3,6 +3,8 @@
 //! same report and plots again. It checks the files and the wiring, not the science.
 
 use super::*;
+use crate::experiments::paper_fig1::Input;
+use crate::recipe::Init;
 use std::fs;
 use std::path::Path;
 
@@ -45,7 +47,8 @@ fn read(path: &Path) -> String {
 fn quick_study_writes_every_output_and_renders_again_from_its_results() {
     let dir = std::env::temp_dir().join(format!("bn_compare_quick_{}", std::process::id()));
     let (out, again) = (dir.join("run"), dir.join("again"));
-    let args = Args::parse_from(["bn_compare", "--quick", "--out", out.to_str().unwrap()]);
+    let args =
+        Args::try_parse_from(["bn_compare", "--quick", "--out", out.to_str().unwrap()]).unwrap();
     study(&args, false).expect("the quick study runs");
 
     let json: serde_json::Value = serde_json::from_str(&read(&out.join("results.json"))).unwrap();
@@ -102,13 +105,14 @@ fn quick_study_writes_every_output_and_renders_again_from_its_results() {
     }
 
     let results = out.join("results.json");
-    let rerender = Args::parse_from([
+    let rerender = Args::try_parse_from([
         "bn_compare",
         "--from-results",
         results.to_str().unwrap(),
         "--out",
         again.to_str().unwrap(),
-    ]);
+    ])
+    .unwrap();
     study(&rerender, false).expect("rendering from results.json");
     assert_eq!(read(&again.join("report.md")), report);
     for svg in SVGS {

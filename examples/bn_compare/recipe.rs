@@ -22,7 +22,7 @@ pub enum Norm {
 }
 
 /// How the Linear layers are initialised (`--init` of `paper-fig1`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Init {
     /// PyTorch's default: weights and biases from `U(-1/sqrt(fan_in), 1/sqrt(fan_in))`.
@@ -30,6 +30,22 @@ pub enum Init {
     /// Weights from `N(0, 1/fan_in)`, biases 0 (Ioffe and Szegedy's "small random Gaussian
     /// values", at the scale that keeps a layer's output variance).
     Normal,
+}
+
+impl crate::cli::Named for Init {
+    const NAMES: &'static [(Self, &'static str, &'static str)] = &[
+        (
+            Init::Uniform,
+            "uniform",
+            "PyTorch's default: weights and biases from `U(-1/sqrt(fan_in), 1/sqrt(fan_in))`",
+        ),
+        (
+            Init::Normal,
+            "normal",
+            "Weights from `N(0, 1/fan_in)`, biases 0 (Ioffe and Szegedy's \"small random \
+             Gaussian values\", at the scale that keeps a layer's output variance)",
+        ),
+    ];
 }
 
 /// Everything that defines one training run.

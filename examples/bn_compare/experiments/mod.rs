@@ -19,17 +19,17 @@ mod sweep;
 mod timing;
 mod train_test;
 
+use crate::cli::Named;
 use crate::error::StudyError;
 use crate::estimate;
 use crate::report::Section;
 use crate::study::Study;
-use clap::ValueEnum;
 use paper_fig1::PaperOptions;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// An experiment, named on the command line in kebab case (`learning-rate`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Experiment {
     /// Validation accuracy and training loss against steps.
     Convergence,
@@ -48,8 +48,57 @@ pub enum Experiment {
     /// Test accuracy at matched training loss against Dropout and weight decay.
     Regularization,
     /// Ioffe and Szegedy (2015), Figure 1.
-    #[value(name = "paper-fig1")]
     PaperFig1,
+}
+
+impl Named for Experiment {
+    const NAMES: &'static [(Self, &'static str, &'static str)] = &[
+        (
+            Experiment::Convergence,
+            "convergence",
+            "Validation accuracy and training loss against steps",
+        ),
+        (
+            Experiment::LearningRate,
+            "learning-rate",
+            "A sweep of the learning rate",
+        ),
+        (
+            Experiment::Init,
+            "init",
+            "Initial weights at 0.01x to 10x the default scale",
+        ),
+        (
+            Experiment::Stability,
+            "stability",
+            "Divergence, loss spikes and gradient variation over learning rates x init scales",
+        ),
+        (
+            Experiment::BatchSize,
+            "batch-size",
+            "Batches of 2 to 256 for a fixed number of samples; LayerNorm and recalibration",
+        ),
+        (
+            Experiment::TrainTest,
+            "train-test",
+            "Running statistics vs batch statistics, momentum, recalibration",
+        ),
+        (
+            Experiment::Overhead,
+            "overhead",
+            "Time, memory and parameters; BatchNorm folded",
+        ),
+        (
+            Experiment::Regularization,
+            "regularization",
+            "Test accuracy at matched training loss against Dropout and weight decay",
+        ),
+        (
+            Experiment::PaperFig1,
+            "paper-fig1",
+            "Ioffe and Szegedy (2015), Figure 1",
+        ),
+    ];
 }
 
 /// The results of every experiment that ran.

@@ -4,13 +4,28 @@ use crate::recipe::Init;
 use serde::{Deserialize, Serialize};
 
 /// What the network's inputs are (`--input`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Input {
     /// 28x28 binary images, as in the paper: a pixel is 1 from 128 of 255 on, else 0.
     Binary,
     /// Pixels scaled to [0, 1], then `(x - 0.1307) / 0.3081`, as PyTorch's MNIST example.
     Standardized,
+}
+
+impl crate::cli::Named for Input {
+    const NAMES: &'static [(Self, &'static str, &'static str)] = &[
+        (
+            Input::Binary,
+            "binary",
+            "28x28 binary images, as in the paper: a pixel is 1 from 128 of 255 on, else 0",
+        ),
+        (
+            Input::Standardized,
+            "standardized",
+            "Pixels scaled to [0, 1], then `(x - 0.1307) / 0.3081`, as PyTorch's MNIST example",
+        ),
+    ];
 }
 
 /// How `paper-fig1` trains.
