@@ -21,6 +21,8 @@ mod cli;
 mod data;
 mod memory;
 mod model;
+#[cfg(test)]
+mod model_tests;
 mod settings;
 
 use args::Args;
