@@ -1,9 +1,10 @@
 //! The `mnist_cnn` example as a user runs it: bad flags are refused with a message naming
 //! them and exit status 2, before any data is read where the data is not needed to know
 //! (`--bn`, whose BatchNorm2d tapegrad does not have yet, among them); a short run on a few
-//! images prints the `--json` line of `mnist_mlp`, key for key; a run resumed with more
-//! epochs ends with the weights of a straight run, and a checkpoint of other settings is
-//! refused naming them; a diverging run exits 3; Ctrl-C exits 130 with the checkpoint whole.
+//! images prints the `--json` line of `mnist_mlp`, key for key; one and three threads train
+//! the same bits; a run resumed with more epochs ends with the weights of a straight run, and
+//! a checkpoint of other settings is refused naming them; a diverging run exits 3; Ctrl-C
+//! exits 130 with the checkpoint whole.
 //!
 //! Every training run here takes `--train-limit` and `--test-limit` (a full epoch of the net
 //! is about a minute), so the file runs in seconds. The example runs as
@@ -195,6 +196,21 @@ fn resuming_with_more_epochs_extends_the_run_to_the_same_weights() {
         ];
         MNIST_CNN.assert_fails(&args, 2, &["run.ckpt: cannot resume", setting]);
     }
+}
+
+#[test]
+fn one_and_three_threads_train_the_same_bits() {
+    let dir = tempfile::tempdir().unwrap();
+    let export = |threads: &str| {
+        let path = dir.path().join(format!("t{threads}.st"));
+        let args = short(&["--threads", threads, "--export", path.to_str().unwrap()]);
+        MNIST_CNN.assert_succeeds(&args);
+        std::fs::read(path).unwrap()
+    };
+    assert!(
+        export("1") == export("3"),
+        "the weights depend on the thread count"
+    );
 }
 
 #[test]
