@@ -43,8 +43,7 @@ fn run(args: &Args) -> Result<Ended, Failure> {
     let mut trainer = preflight::trainer(&args.run, args.optimizer())?;
     // Built before the data is read: the net does not depend on it, and `--bn` is refused
     // here without reading 60000 images first.
-    let mut model =
-        model::mnist_cnn(args.run.seed, args.run.bn).map_err(|e| input(format!("--bn: {e}")))?;
+    let mut model = model::mnist_cnn(args.run.seed, args.run.bn).map_err(input)?;
     let mnist = data::load(args).map_err(Failure::Input)?;
     preflight::check_batches(&args.run, mnist.train.len()).map_err(Failure::Input)?;
     memory::check(args, &model, mnist.train.len()).map_err(Failure::Input)?;

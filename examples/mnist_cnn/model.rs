@@ -15,10 +15,11 @@ pub enum ModelError {
     /// A layer's parameters could not be allocated.
     #[error(transparent)]
     Alloc(#[from] AllocError),
-    /// BatchNorm was asked for after a convolution, and tapegrad has no `BatchNorm2d` yet.
+    /// BatchNorm was asked for (`mnist_cnn --bn`) after a convolution, and tapegrad has no
+    /// `BatchNorm2d` yet.
     #[error(
-        "BatchNorm2d({channels}), after each convolution, is not available in tapegrad yet; \
-         train without --bn"
+        "--bn: BatchNorm2d({channels}), after each convolution, is not available in tapegrad \
+         yet; train without --bn"
     )]
     NoBatchNorm2d {
         /// The channels it would normalise.
@@ -79,9 +80,10 @@ pub fn mnist_cnn(seed: u64, batch_norm: bool) -> Result<Sequential, ModelError> 
 }
 
 /// PyTorch's `BatchNorm2d(channels)` with its defaults, the layer `batch_norm` puts after
-/// each convolution. tapegrad has none yet: once it does, this returns
-/// `Ok(Box::new(BatchNorm2d::new(channels)))`, with `BatchNorm2d` imported above, and
-/// [`ModelError::NoBatchNorm2d`] goes.
+/// each convolution. tapegrad has none yet. Once it does, this body becomes
+/// `Ok(Box::new(BatchNorm2d::new(channels)))` and `BatchNorm2d` joins the imports above (the
+/// two lines that add BatchNorm to the net), and [`ModelError::NoBatchNorm2d`], then never
+/// built, goes.
 fn batch_norm_2d(channels: usize) -> Result<Box<dyn Module>, ModelError> {
     Err(ModelError::NoBatchNorm2d { channels })
 }
