@@ -5,9 +5,9 @@
     python benches/compare/check_export.py MODEL.safetensors --cnn [--data DIR]
         [--expect-accuracy A]
 
-`--cnn` takes PyTorch's MNIST example net (`torch_workloads.cnn`: two 3x3 convolutions,
-max-pooling, dropout, two Linear layers) instead of the MLP, and gives it the images as
-[N, 1, 28, 28].
+`--cnn` takes PyTorch's MNIST example net (`torch_workloads.cnn`: the flat images viewed as
+[N, 1, 28, 28], two 3x3 convolutions, max-pooling, dropout, two Linear layers), the net of
+`mnist_cnn --export`, instead of the MLP.
 
 `load_state_dict(strict=True)` must accept every key and shape (so the names are PyTorch's),
 and the model in eval mode must classify the MNIST test set as tapegrad did: pass tapegrad's
@@ -50,8 +50,6 @@ def main():
     model.eval()
 
     images, labels = load_mnist_split(mnist_dir(args.data), "t10k")
-    if args.cnn:
-        images = images.reshape(-1, 1, 28, 28)
     with torch.no_grad():
         logits = model(images)
         loss = torch.nn.functional.cross_entropy(logits, labels).item()

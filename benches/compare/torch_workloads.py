@@ -102,10 +102,11 @@ def mlp(sizes, activation, batchnorm, dropout=0.0):
 
 
 def cnn():
-    """PyTorch's MNIST example net (examples/mnist/main.py), as one nn.Sequential: the layer
-    order, and so the state-dict keys, of the same net built from tapegrad's layers. Its input
-    is [N, 1, 28, 28]."""
+    """PyTorch's MNIST example net (examples/mnist/main.py), as one nn.Sequential that takes the
+    flat images [N, 784] and views them as [N, 1, 28, 28] first: the layer order, and so the
+    state-dict keys, of `mnist_cnn`'s net (examples/mnist_cnn/model.rs)."""
     return nn.Sequential(
+        nn.Unflatten(1, (1, 28, 28)),
         nn.Conv2d(1, 32, 3), nn.ReLU(),
         nn.Conv2d(32, 64, 3), nn.ReLU(),
         nn.MaxPool2d(2), nn.Dropout(0.25), nn.Flatten(),
@@ -143,15 +144,16 @@ def train_step(model, opt, x, y, idx):
     return loss
 
 
-def train_workload(args, sizes, activation, batchnorm, batch, lr, momentum, epoch_steps=None):
-    """Times one shuffled training epoch per repeat, after a few warm-up steps."""
+def train_workload(args, build, batchnorm, batch, lr, momentum, epoch_steps=None):
+    """Times one shuffled training epoch per repeat of the model `build()` returns, after a
+    few warm-up steps."""
     x, y = load_mnist_train(mnist_dir(args.data))
     n = x.shape[0]
     drop_last = batchnorm  # a tiny last batch would give BatchNorm noisy statistics
     if epoch_steps is not None:  # the workload's name promises this many steps
         assert n % batch == 0 and n // batch == epoch_steps, (n, batch, epoch_steps)
     torch.manual_seed(SEED)
-    model = mlp(sizes, activation, batchnorm).train()
+    model = build().train()
     opt, opt_impl = sgd(model.parameters(), lr, momentum)
     last_loss = [None]
 
@@ -268,7 +270,7 @@ def median_us_per_iteration(args, iteration, budget_s=1.0, warmup_s=0.2):
 
 def peak_rss_workload(args):
     """Peak RSS of loading MNIST and training one epoch at batch 128 (process-wide high-water)."""
-    result = train_workload(args, MLP_SIZES, nn.ReLU, False, 128, 0.1, 0.9)
+    result = train_workload(args, lambda: mlp(MLP_SIZES, nn.ReLU, False), False, 128, 0.1, 0.9)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     return {"peak_rss_bytes": peak, "baseline_rss_bytes": BASELINE_RSS_BYTES,
             "epoch_seconds": result["seconds"]}
@@ -286,12 +288,16 @@ def workloads():
     for bn in (False, True):
         for b in (32, 128, 512):
             table[f"mlp{'_bn' if bn else ''}_epoch_b{b}"] = (
-                lambda a, bn=bn, b=b: train_workload(a, MLP_SIZES, nn.ReLU, bn, b, mlp_lr(b), 0.9))
+                lambda a, bn=bn, b=b: train_workload(a, lambda: mlp(MLP_SIZES, nn.ReLU, bn), bn, b,
+                                                     mlp_lr(b), 0.9))
     for bn in (False, True):
         # Ioffe & Szegedy's MNIST net; plain SGD lr 0.5; 1000 steps x 60 = exactly one epoch.
+        sizes = [784, 100, 100, 100, 10]
         table[f"sigmoid3x100{'_bn' if bn else ''}_b60_1000steps"] = (
-            lambda a, bn=bn: train_workload(a, [784, 100, 100, 100, 10], nn.Sigmoid, bn,
+            lambda a, bn=bn: train_workload(a, lambda: mlp(sizes, nn.Sigmoid, bn), bn,
                                             60, 0.5, 0.0, epoch_steps=1000))
+    # PyTorch's MNIST example: its net and its settings (SGD lr 0.05 momentum 0.9, batch 64).
+    table["cnn_epoch"] = lambda a: train_workload(a, cnn, False, 64, 0.05, 0.9)
     for n, c in ((60, 100), (128, 512), (256, 1024), (1024, 1024), (4096, 256)):
         table[f"bn_fwd_bwd_{n}x{c}"] = lambda a, n=n, c=c: bn_workload(a, n, c)
     for suffix, c_in, c_out, side in CONV_SHAPES:

@@ -12,6 +12,9 @@
 //!   warm-up steps on batches of another shuffle;
 //! - `sigmoid3x100[_bn]_b60_1000steps`: Ioffe & Szegedy's `784-100-100-100-10` sigmoid net,
 //!   plain SGD lr 0.5, one epoch of batch 60 (exactly 1000 steps);
+//! - `cnn_epoch`: one shuffled epoch of PyTorch's MNIST example net (two 3x3 convolutions,
+//!   max-pooling, dropout, two `Linear`s; `examples/mnist_cnn/model.rs`, the example's own
+//!   builder), SGD lr 0.05 momentum 0.9, batch 64, after 5 warm-up steps;
 //! - `bn_fwd_bwd_{N}x{C}`: `BatchNorm1d(C)` train-mode forward on `x: [N, C]` and backward of
 //!   `dy`, giving the gradients of `x`, gamma and beta; median microseconds per iteration;
 //! - `conv2d_fwd_bwd_{c1_32,c32_64}`: the two convolutions of PyTorch's MNIST example net at
@@ -36,6 +39,8 @@
 //! Only the train split is loaded, as on the PyTorch side. `cargo bench` appends `--bench`
 //! to the arguments of a `harness = false` target; it is ignored.
 
+#[path = "../../examples/mnist_cnn/model.rs"]
+mod cnn_model;
 #[path = "../common/mod.rs"]
 mod common;
 
@@ -63,10 +68,17 @@ const BN_SHAPES: [(usize, usize); 5] = [
     (4096, 256),
 ];
 
+/// The model of a training workload.
+enum Net {
+    /// An MLP of these widths and this activation.
+    Mlp(&'static [usize], Activation),
+    /// PyTorch's MNIST example net.
+    Cnn,
+}
+
 /// One training workload: the model, the optimizer and the batch size.
 struct TrainSpec {
-    widths: &'static [usize],
-    activation: Activation,
+    net: Net,
     batch_norm: bool,
     batch: usize,
     lr: f64,
@@ -83,13 +95,22 @@ fn train_spec(name: &str) -> Option<TrainSpec> {
     };
     if let Ok(batch @ (32 | 128 | 512)) = rest.parse::<usize>() {
         return Some(TrainSpec {
-            widths: MLP,
-            activation: Activation::Relu,
+            net: Net::Mlp(MLP, Activation::Relu),
             batch_norm,
             batch,
             // 0.1 from batch 128 up, scaled linearly below: at batch 32, lr 0.1 with momentum
             // 0.9 diverges (in both frameworks), as `mlp_lr` in torch_workloads.py says.
             lr: 0.1 * (batch as f64 / 128.0).min(1.0),
+            momentum: 0.9,
+        });
+    }
+    if name == "cnn_epoch" {
+        // The settings of PyTorch's MNIST example, as `mnist_cnn` has them.
+        return Some(TrainSpec {
+            net: Net::Cnn,
+            batch_norm: false,
+            batch: 64,
+            lr: 0.05,
             momentum: 0.9,
         });
     }
@@ -99,8 +120,7 @@ fn train_spec(name: &str) -> Option<TrainSpec> {
         _ => return None,
     };
     Some(TrainSpec {
-        widths: SIGMOID_NET,
-        activation: Activation::Sigmoid,
+        net: Net::Mlp(SIGMOID_NET, Activation::Sigmoid),
         batch_norm,
         batch: 60,
         lr: 0.5,
@@ -118,6 +138,7 @@ fn workload_names() -> Vec<String> {
     for bn in ["", "_bn"] {
         names.push(format!("sigmoid3x100{bn}_b60_1000steps"));
     }
+    names.push("cnn_epoch".into());
     for (n, c) in BN_SHAPES {
         names.push(format!("bn_fwd_bwd_{n}x{c}"));
     }
@@ -153,11 +174,16 @@ fn load_train(data: Option<&Path>) -> Split {
 
 /// A training workload's model and optimizer.
 fn model_and_optimizer(spec: &TrainSpec) -> (Sequential, Sgd) {
-    let model = Mlp::new(spec.widths)
-        .activation(spec.activation)
-        .batch_norm(spec.batch_norm)
-        .seed(SEED)
-        .build();
+    let model = match spec.net {
+        Net::Mlp(widths, activation) => Mlp::new(widths)
+            .activation(activation)
+            .batch_norm(spec.batch_norm)
+            .seed(SEED)
+            .build(),
+        Net::Cnn => {
+            cnn_model::mnist_cnn(SEED, spec.batch_norm).unwrap_or_else(|e| fail(&e.to_string()))
+        }
+    };
     let momentum = (spec.momentum > 0.0).then_some(Momentum::Classic(spec.momentum));
     let sgd = Sgd::new(SgdConfig {
         lr: spec.lr,
@@ -507,7 +533,7 @@ fn parse_args() -> Args {
         fail(&format!("unknown workload {workload:?}; see --list"));
     }
     if op_times && train_spec(&workload).is_none() && !workload.starts_with("bn_cost_b") {
-        fail("--op-times applies to the training workloads (mlp*, sigmoid3x100*, bn_cost*)");
+        fail("--op-times applies to the training workloads (mlp*, sigmoid3x100*, cnn*, bn_cost*)");
     }
     Args {
         workload,

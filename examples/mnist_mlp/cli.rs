@@ -1,20 +1,16 @@
 //! The command line of `mnist_mlp`: every flag with its help, default and rule, and the
-//! [`Args`] clap's matches fill in.
+//! [`Args`] clap's matches fill in (the flags every example has are `common::run_flags`).
 //!
-//! Written with clap's builder rather than its derive macro: cargo unifies clap's features
-//! across the workspace, and with no member asking for `derive` the first command (`cargo run
-//! --release --example mnist_mlp`) builds two crates fewer (clap_derive and heck). `--help`,
-//! the defaults and the error messages are the ones the derived parser had.
+//! `--help`, the defaults and the error messages are the ones clap's derived parser had.
 
 use crate::args::{Act, Args, Opt};
+use crate::common::cli::{defaulted, flag, non_negative, option, Cli};
+use crate::common::run_flags::{Defaults, RunFlags};
 use clap::builder::PossibleValue;
-use clap::{value_parser, Arg, ArgAction, ArgMatches, Command, ValueEnum};
-use std::path::PathBuf;
+use clap::{value_parser, ArgAction, ArgMatches, Command, ValueEnum};
 
-impl Args {
-    /// The flags as clap parses them: help, defaults and rules (the checks that need more
-    /// than one flag, or the file system, are [`Args::validate`]).
-    pub fn command() -> Command {
+impl Cli for Args {
+    fn command() -> Command {
         let at_least_1 = || value_parser!(u32).range(1..);
         Command::new("mnist_mlp")
             .about("Train a multi-layer perceptron on MNIST with tapegrad")
@@ -59,67 +55,14 @@ impl Args {
                      for adamw]",
                 )
                 .value_parser(non_negative),
-                option("batch-size", "BATCH_SIZE", "Samples per batch")
-                    .default_value("128")
-                    .value_parser(at_least_1()),
-                option(
-                    "epochs",
-                    "EPOCHS",
-                    "Epochs in total (a resumed run continues up to this many)",
-                )
-                .default_value("3")
-                .value_parser(at_least_1()),
-                option(
-                    "seed",
-                    "SEED",
-                    "Seed of the initialisation, the shuffling and dropout",
-                )
-                .default_value("0")
-                .value_parser(value_parser!(u64)),
-                option(
-                    "threads",
-                    "THREADS",
-                    "Worker threads [default: all cores, at most 4 per core]; results are \
-                     bit-identical for any count",
-                )
-                .value_parser(at_least_1()),
-                path(
-                    "data",
-                    "DATA",
-                    "Folder with the MNIST files [default: $MNIST_DIR, else datasets/mnist, \
-                     downloaded if missing]",
-                ),
-                path(
-                    "save",
-                    "SAVE",
-                    "Write a full checkpoint here after each epoch (atomically)",
-                ),
-                path(
-                    "resume",
-                    "RESUME",
-                    "Continue the run saved in this checkpoint, up to --epochs in total",
-                ),
-                path(
-                    "export",
-                    "EXPORT",
-                    "Write the final weights as safetensors with PyTorch's names",
-                ),
-                flag(
-                    "json",
-                    "Print one JSON object as the last line of stdout (and no progress bar)",
-                ),
             ])
+            .args(RunFlags::args(Defaults {
+                batch_size: "128",
+                epochs: "3",
+            }))
     }
 
-    /// The process's flags; on a bad one clap prints what and why with the usage line and
-    /// exits 2 (`--help` prints the help and exits 0).
-    pub fn parse() -> Self {
-        Self::from_matches(&Self::command().get_matches())
-    }
-
-    /// The values of [`Args::command`]'s matches, each flag in its field.
-    pub fn from_matches(matches: &ArgMatches) -> Self {
-        let file = |id: &str| matches.get_one::<PathBuf>(id).cloned();
+    fn from_matches(matches: &ArgMatches) -> Self {
         Self {
             hidden: matches
                 .get_many("hidden")
@@ -128,57 +71,15 @@ impl Args {
                 .copied()
                 .collect(),
             activation: defaulted(matches, "activation"),
-            bn: matches.get_flag("bn"),
             dropout: defaulted(matches, "dropout"),
             optimizer: defaulted(matches, "optimizer"),
             lr: matches.get_one("lr").copied(),
             momentum: defaulted(matches, "momentum"),
             nesterov: matches.get_flag("nesterov"),
             weight_decay: matches.get_one("weight-decay").copied(),
-            batch_size: defaulted(matches, "batch-size"),
-            epochs: defaulted(matches, "epochs"),
-            seed: defaulted(matches, "seed"),
-            threads: matches.get_one("threads").copied(),
-            data: file("data"),
-            save: file("save"),
-            resume: file("resume"),
-            export: file("export"),
-            json: matches.get_flag("json"),
+            run: RunFlags::from_matches(matches),
         }
     }
-}
-
-/// `--NAME <VALUE>`, spelled as clap's derive spells a field's flag. Negative numbers parse
-/// as values, so `--lr -0.1` is refused by the flag's own rule instead of as an unknown `-0`
-/// flag.
-fn option(name: &'static str, value_name: &'static str, help: &'static str) -> Arg {
-    Arg::new(name)
-        .long(name)
-        .value_name(value_name)
-        .help(help)
-        .action(ArgAction::Set)
-        .allow_negative_numbers(true)
-}
-
-/// `--NAME <VALUE>` naming a file or folder.
-fn path(name: &'static str, value_name: &'static str, help: &'static str) -> Arg {
-    option(name, value_name, help).value_parser(value_parser!(PathBuf))
-}
-
-/// `--NAME`, a switch that is off unless given.
-fn flag(name: &'static str, help: &'static str) -> Arg {
-    Arg::new(name)
-        .long(name)
-        .help(help)
-        .action(ArgAction::SetTrue)
-}
-
-/// The value of a flag that has a default, so clap always holds one.
-fn defaulted<T: Clone + Send + Sync + 'static>(matches: &ArgMatches, id: &str) -> T {
-    matches
-        .get_one::<T>(id)
-        .cloned()
-        .unwrap_or_else(|| panic!("--{id} has a default value"))
 }
 
 /// `clap::ValueEnum` for an enum of flag values, each variant with the name the user types
@@ -226,56 +127,26 @@ fn probability(s: &str) -> Result<f32, String> {
     }
 }
 
-/// A finite number >= 0 that stays finite as the f32 the optimizers compute with: 1e39 is
-/// finite as f64 but infinite as f32, and would show up as a diverged run instead of a bad
-/// flag.
-fn non_negative(s: &str) -> Result<f64, String> {
-    let v: f64 = s.parse().map_err(|e| format!("{e}"))?;
-    if !(v >= 0.0 && v.is_finite()) {
-        Err(format!("must be a finite number >= 0, got {s}"))
-    } else if !(v as f32).is_finite() {
-        Err(format!(
-            "must be a finite number >= 0, got {s}, beyond the largest 32-bit float ({:e})",
-            f32::MAX
-        ))
-    } else {
-        Ok(v)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn parse(flags: &[&str]) -> Args {
-        let argv = std::iter::once("mnist_mlp").chain(flags.iter().copied());
-        Args::from_matches(&Args::command().try_get_matches_from(argv).unwrap())
-    }
-
-    #[test]
-    fn the_command_passes_clap_s_own_checks() {
-        Args::command().debug_assert();
-    }
-
     #[test]
     fn no_flags_give_the_documented_defaults() {
-        let args = parse(&[]);
+        let args = Args::parse_from(&[]);
         assert_eq!(args.hidden, [512, 256]);
         assert_eq!(args.activation, Act::Relu);
-        assert!(!args.bn && !args.nesterov && !args.json);
+        assert!(!args.run.bn && !args.nesterov);
         assert_eq!(args.dropout, 0.0);
         assert_eq!(args.optimizer, Opt::Sgd);
         assert_eq!((args.lr, args.weight_decay), (None, None));
         assert_eq!(args.momentum, 0.9);
-        assert_eq!((args.batch_size, args.epochs, args.seed), (128, 3, 0));
-        assert_eq!(args.threads, None);
-        assert!(args.data.is_none() && args.save.is_none());
-        assert!(args.resume.is_none() && args.export.is_none());
+        assert_eq!((args.run.batch_size, args.run.epochs), (128, 3));
     }
 
     #[test]
-    fn every_flag_lands_in_its_own_field() {
-        let args = parse(&[
+    fn every_flag_of_the_mlp_lands_in_its_own_field() {
+        let args = Args::parse_from(&[
             "--hidden",
             "64,32,16",
             "--activation",
@@ -292,36 +163,17 @@ mod tests {
             "--nesterov",
             "--weight-decay",
             "0.125",
-            "--batch-size",
-            "64",
             "--epochs",
             "7",
-            "--seed",
-            "11",
-            "--threads",
-            "2",
-            "--data",
-            "d",
-            "--save",
-            "s",
-            "--resume",
-            "r",
-            "--export",
-            "e",
-            "--json",
         ]);
         assert_eq!(args.hidden, [64, 32, 16]);
         assert_eq!(args.activation, Act::Tanh);
-        assert!(args.bn && args.nesterov && args.json);
+        assert!(args.run.bn && args.nesterov);
         assert_eq!(args.dropout, 0.25);
         assert_eq!(args.optimizer, Opt::Adamw);
         assert_eq!((args.lr, args.weight_decay), (Some(0.01), Some(0.125)));
         assert_eq!(args.momentum, 0.5);
-        assert_eq!((args.batch_size, args.epochs, args.seed), (64, 7, 11));
-        assert_eq!(args.threads, Some(2));
-        let paths = [&args.data, &args.save, &args.resume, &args.export];
-        let paths: Vec<_> = paths.iter().map(|p| p.as_deref().unwrap()).collect();
-        assert_eq!(paths, ["d", "s", "r", "e"].map(std::path::Path::new));
+        assert_eq!(args.run.epochs, 7);
     }
 
     #[test]
@@ -331,14 +183,14 @@ mod tests {
             ("sigmoid", Act::Sigmoid),
             ("tanh", Act::Tanh),
         ] {
-            assert_eq!(parse(&["--activation", name]).activation, act);
+            assert_eq!(Args::parse_from(&["--activation", name]).activation, act);
         }
         for (name, opt) in [
             ("sgd", Opt::Sgd),
             ("adam", Opt::Adam),
             ("adamw", Opt::Adamw),
         ] {
-            assert_eq!(parse(&["--optimizer", name]).optimizer, opt);
+            assert_eq!(Args::parse_from(&["--optimizer", name]).optimizer, opt);
         }
     }
 }

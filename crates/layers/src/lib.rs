@@ -3,7 +3,8 @@
 //! What users compose into models, on top of `tapegrad-core`: the [`Module`] trait,
 //! [`Linear`], [`Activation`] (ReLU, Sigmoid, Tanh), [`Dropout`], [`BatchNorm1d`] (one fused
 //! tape op with a closed-form backward), the convolutional layers ([`Conv2d`],
-//! [`MaxPool2d`], [`AvgPool2d`], [`AdaptiveAvgPool2d`], [`Flatten`], [`Dropout2d`]),
+//! [`MaxPool2d`], [`AvgPool2d`], [`AdaptiveAvgPool2d`], [`Flatten`], [`Unflatten`],
+//! [`Dropout2d`]),
 //! [`Sequential`], the [`Mlp`] builder, and two
 //! BatchNorm utilities: [`recalibrate`] (precise running statistics) and
 //! [`fold_batchnorm`] (BatchNorm folded into the preceding Linear for inference).
@@ -40,6 +41,7 @@ mod module;
 mod pool;
 mod recalibrate;
 mod sequential;
+mod unflatten;
 mod weight_bias;
 
 pub use activation::{Activation, ParseActivationError};
@@ -67,3 +69,4 @@ pub use pool::{AdaptiveAvgPool2d, AvgPool2d, MaxPool2d};
 pub use rand;
 pub use recalibrate::{recalibrate, Recalibration};
 pub use sequential::{Fusion, Sequential};
+pub use unflatten::Unflatten;

@@ -47,8 +47,8 @@ pub use tapegrad_optim as optim;
 pub mod prelude {
     pub use crate::checkpoint::{Checkpoint, CheckpointError, Progress};
     pub use crate::train::{
-        check_finite, count_correct, evaluate, train_epoch, train_step, Diverged, EpochMeter,
-        EvalStats, Evaluator, Step, StepError, Trainer,
+        check_finite, count_correct, evaluate, evaluate_in_batches, train_epoch, train_step,
+        Diverged, EpochMeter, EvalStats, Evaluator, Step, StepError, Trainer,
     };
     pub use crate::{export_safetensors, import_safetensors};
     pub use tapegrad_core::{
@@ -58,7 +58,7 @@ pub mod prelude {
     pub use tapegrad_data::{Batch, BatchConfig, Batches, Mnist, Split};
     pub use tapegrad_layers::{
         Activation, AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, Conv2d, Dropout, Dropout2d, Flatten,
-        Linear, MaxPool2d, Mlp, Mode, Module, ModuleExt, Sequential,
+        Linear, MaxPool2d, Mlp, Mode, Module, ModuleExt, Sequential, Unflatten,
     };
     pub use tapegrad_optim::{
         Adam, AdamConfig, Momentum, Optimizer, OptimizerExt, Schedule, ScheduleKind, Sgd,

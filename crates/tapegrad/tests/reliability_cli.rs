@@ -7,65 +7,30 @@
 //! never cost the epoch's checkpoint; and a run resumed with more epochs ends where a
 //! straight run does.
 //!
-//! `cargo test` builds the examples with the tests, so the binary sits in
-//! `target/<profile>/examples/`, beside this test's `deps/` folder.
+//! The example runs as `reliability/example.rs` describes.
 
+#[path = "reliability/example.rs"]
+mod example;
 #[path = "reliability/fixtures.rs"]
 mod fixtures;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use example::{epochs_done, no_data, spawn_piped, Example};
+use std::path::Path;
+use std::process::Command;
 use tapegrad::prelude::*;
 
-fn mnist_mlp_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().and_then(Path::parent).unwrap();
-    let path = profile_dir
-        .join("examples")
-        .join(format!("mnist_mlp{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        path.is_file(),
-        "{} is missing: `cargo test` builds it with the tests; a run filtered with --test \
-         needs `cargo build --example mnist_mlp` (same profile) first",
-        path.display()
-    );
-    path
+const MNIST_MLP: Example = Example("mnist_mlp");
+
+fn mnist_mlp_binary() -> std::path::PathBuf {
+    MNIST_MLP.binary()
 }
 
-/// The example as a command, run from the repository's root as a user runs it (so that its
-/// default data folder is the repository's `datasets/mnist`).
 fn mnist_mlp() -> Command {
-    let mut command = Command::new(mnist_mlp_binary());
-    command.current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
-    command
+    MNIST_MLP.command()
 }
 
-/// Starts `command` with its stdout and stderr piped to this test.
-fn spawn_piped(command: &mut Command) -> std::process::Child {
-    command
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("the example starts")
-}
-
-/// Runs the example with `args` (MNIST from `$MNIST_DIR`, as the tests have it).
-fn run(args: &[&str]) -> Output {
-    mnist_mlp().args(args).output().expect("the example runs")
-}
-
-/// Asserts the run exited with `status` and its stderr holds every one of `needles`.
 fn assert_fails(args: &[&str], status: i32, needles: &[&str]) -> String {
-    let out = run(args);
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(out.status.code(), Some(status), "{args:?}: {stderr}");
-    for needle in needles {
-        assert!(
-            stderr.contains(needle),
-            "{args:?}: no `{needle}` in: {stderr}"
-        );
-    }
-    stderr
+    MNIST_MLP.assert_fails(args, status, needles)
 }
 
 #[test]
@@ -262,21 +227,6 @@ fn divergence_exits_3_naming_epoch_and_step_and_keeps_the_saved_checkpoint() {
     Checkpoint::load(&path).unwrap();
     // Nothing else was left beside it (no temporary file from an aborted save).
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
-}
-
-/// The epochs a checkpoint written by the example has finished.
-fn epochs_done(path: &Path) -> usize {
-    let checkpoint = Checkpoint::load(path).unwrap();
-    checkpoint
-        .progress
-        .expect("a training checkpoint")
-        .epochs_done
-}
-
-/// A data folder that does not exist: a run given it and refused for another reason shows
-/// that the refusal came before the data, so before training.
-fn no_data(dir: &Path) -> String {
-    dir.join("no-data").to_str().unwrap().to_string()
 }
 
 #[test]
@@ -511,29 +461,17 @@ fn a_full_stdout_does_not_stop_training_or_saving() {
 
 #[test]
 fn ctrl_c_finishes_the_step_and_exits_130_with_the_checkpoint_whole() {
-    use std::io::BufRead;
     let dir = tempfile::tempdir().unwrap();
     let ck = dir.path().join("run.ckpt");
-    let mut child = spawn_piped(mnist_mlp().args([
+    let args = [
         "--epochs",
         "3",
         "--hidden",
         "16",
         "--save",
         ck.to_str().unwrap(),
-    ]));
-    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    stdout.read_line(&mut first).unwrap();
-    let kill = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(130), "{stderr}");
-    assert!(stderr.contains("interrupted"), "{stderr}");
+    ];
+    let stderr = MNIST_MLP.assert_ctrl_c_exits_130(&args);
     // Stopped during the second epoch (or right after its save): the checkpoint is whole.
     assert!((1..=2).contains(&epochs_done(&ck)), "{stderr}");
 }
@@ -541,33 +479,7 @@ fn ctrl_c_finishes_the_step_and_exits_130_with_the_checkpoint_whole() {
 #[test]
 fn resuming_with_more_epochs_extends_the_run_to_the_same_weights() {
     let dir = tempfile::tempdir().unwrap();
-    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
-    let (ck, resumed, straight) = (path("run.ckpt"), path("resumed.st"), path("straight.st"));
-    let common = ["--hidden", "16", "--seed", "7"];
-    let run_ok = |extra: &[&str]| {
-        let args: Vec<&str> = common.iter().chain(extra).copied().collect();
-        let out = run(&args);
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
-    };
-    run_ok(&["--epochs", "1", "--save", &ck]);
     // `--lr 0.1` and `--momentum 0.9` spell out the defaults the first run left implicit.
-    run_ok(&[
-        "--epochs",
-        "2",
-        "--resume",
-        &ck,
-        "--export",
-        &resumed,
-        "--lr",
-        "0.1",
-        "--momentum",
-        "0.9",
-    ]);
-    run_ok(&["--epochs", "2", "--export", &straight]);
-    assert_eq!(
-        std::fs::read(&resumed).unwrap(),
-        std::fs::read(&straight).unwrap(),
-        "an extended run ends with other weights than a straight one"
-    );
+    let defaults = ["--lr", "0.1", "--momentum", "0.9"];
+    MNIST_MLP.assert_resume_extends(dir.path(), &["--hidden", "16", "--seed", "7"], &defaults);
 }

@@ -7,7 +7,7 @@
 //! run after the current save (exit 141, as a shell reports a process stopped by SIGPIPE);
 //! any other error is reported once on stderr and the run goes on.
 
-use crate::args::Args;
+use super::run_flags::RunFlags;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::fmt::Display;
 use std::io::{ErrorKind, IsTerminal, Write};
@@ -54,8 +54,8 @@ pub fn error(message: impl Display) {
 
 /// A progress bar over one epoch's batches, drawn only where someone watches it (indicatif
 /// ignores its own write errors, so a terminal that goes away does not stop the run).
-pub fn progress_bar(args: &Args, batches: usize, epoch: usize) -> ProgressBar {
-    let visible = std::io::stdout().is_terminal() && !args.json;
+pub fn progress_bar(flags: &RunFlags, batches: usize, epoch: usize) -> ProgressBar {
+    let visible = std::io::stdout().is_terminal() && !flags.json;
     let target = if visible {
         ProgressDrawTarget::stdout()
     } else {
@@ -66,7 +66,7 @@ pub fn progress_bar(args: &Args, batches: usize, epoch: usize) -> ProgressBar {
         ProgressStyle::with_template("epoch {msg} [{bar:30}] {pos}/{len} eta {eta}")
             .expect("template"),
     );
-    bar.set_message(format!("{}/{}", epoch + 1, args.epochs));
+    bar.set_message(format!("{}/{}", epoch + 1, flags.epochs));
     bar
 }
 
@@ -74,7 +74,7 @@ pub fn progress_bar(args: &Args, batches: usize, epoch: usize) -> ProgressBar {
 /// docs/RELIABILITY.md).
 pub fn print_epoch(
     out: &mut Stdout,
-    args: &Args,
+    flags: &RunFlags,
     epoch: usize,
     train: &EpochStats,
     test: &EvalStats,
@@ -82,7 +82,7 @@ pub fn print_epoch(
     let rss_mib = current_rss_bytes().unwrap_or(0) as f64 / (1 << 20) as f64;
     out.line(format_args!(
         "epoch {:>2}/{}  train loss {:.4}  train acc {:.4}  test loss {:.4}  test acc {:.4}  {:.2} s  rss {rss_mib:.0} MiB",
-        epoch + 1, args.epochs, train.loss, train.accuracy, test.loss, test.accuracy, train.seconds
+        epoch + 1, flags.epochs, train.loss, train.accuracy, test.loss, test.accuracy, train.seconds
     ));
 }
 
@@ -90,7 +90,7 @@ pub fn print_epoch(
 /// no epoch ran) and the run's settings.
 pub fn print_json(
     out: &mut Stdout,
-    args: &Args,
+    flags: &RunFlags,
     train: Option<EpochStats>,
     test: EvalStats,
     epochs_run: usize,
@@ -99,10 +99,10 @@ pub fn print_json(
 ) {
     let summary = serde_json::json!({
         "test_accuracy": test.accuracy, "test_loss": test.loss, "train_loss": train.map(|t| t.loss),
-        "train_accuracy": train.map(|t| t.accuracy), "epochs": args.epochs, "epochs_run": epochs_run,
+        "train_accuracy": train.map(|t| t.accuracy), "epochs": flags.epochs, "epochs_run": epochs_run,
         "train_seconds": train_seconds, "seconds_per_epoch": train_seconds / epochs_run.max(1) as f64,
-        "peak_rss_bytes": peak_rss_bytes(), "params": params, "bn": args.bn,
-        "seed": args.seed, "batch_size": args.batch_size, "threads": rayon::current_num_threads(),
+        "peak_rss_bytes": peak_rss_bytes(), "params": params, "bn": flags.bn,
+        "seed": flags.seed, "batch_size": flags.batch_size, "threads": rayon::current_num_threads(),
     });
     out.line(summary);
 }
