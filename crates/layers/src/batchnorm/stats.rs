@@ -1,6 +1,5 @@
 //! BatchNorm's statistics (a batch's, the running ones) and the fixed-chunk loops.
 
-use super::fast;
 use std::ops::Range;
 use tapegrad_core::Tensor;
 use tapegrad_kernels::for_each_chunk_mut;
@@ -52,38 +51,24 @@ pub struct BatchStats {
 }
 
 impl BatchStats {
-    /// The statistics of `x: [n, c]` in two passes in `f64`: the mean, then the mean squared
-    /// deviation from it (`E[x^2] - E[x]^2` loses every digit of a large mean's variance; a
-    /// sum of squares is never negative, a NaN stays NaN). Panics unless `x: [n > 0, c]`.
+    /// The statistics of `x: [n, c]`, feature by feature, in two passes in `f64`: the mean,
+    /// then the mean squared deviation from it (`E[x^2] - E[x]^2` loses every digit of a
+    /// large mean's variance; a sum of squares is never negative, a NaN stays NaN): the plain
+    /// definition the layer's one sweep (`fast.rs`) is held to. Panics unless `x: [n > 0, c]`.
     pub fn of(x: &Tensor) -> Self {
         let (n, c) = match x.shape() {
             &[n, c] if n > 0 => (n, c),
             s => panic!("batch_norm: statistics need an input of shape [batch > 0, c], got {s:?}"),
         };
-        let rows = |r: Range<usize>| &x.data()[r.start * c..r.end * c];
-        let mut mean = column_sums(n, c, 1, |r, sum| fast::add_rows(rows(r), sum));
-        mean.iter_mut().for_each(|m| *m /= n as f64);
-        let mut var = column_sums(n, c, 1, |r, sum| fast::add_squares(rows(r), &mean, sum));
-        var.iter_mut().for_each(|v| *v /= n as f64);
+        let column = |j: usize| x.data()[j..].iter().step_by(c).map(|&x| x as f64);
+        let mean: Vec<f64> = (0..c).map(|j| column(j).sum::<f64>() / n as f64).collect();
+        let squares = |j: usize| column(j).map(|x| (x - mean[j]).powi(2)).sum::<f64>();
+        let var = (0..c).map(|j| squares(j) / n as f64).collect();
         BatchStats { n, mean, var }
     }
     /// The unbiased variance of feature `j` (times `n / (n - 1)`), what `running_var` tracks.
     pub fn unbiased_var(&self, j: usize) -> f64 {
         self.var[j] * self.n as f64 / (self.n as f64 - 1.0)
-    }
-}
-
-/// Adds a row `x` to the per-feature sums `sum`.
-#[inline(always)]
-pub(super) fn add_row(x: &[f32], sum: &mut [f64]) {
-    (sum.iter_mut().zip(x)).for_each(|(s, &x)| *s += x as f64)
-}
-
-/// Adds the squared deviations of a row `x` from `mean` to the per-feature sums `sum`.
-#[inline(always)]
-pub(super) fn add_square_row(x: &[f32], mean: &[f64], sum: &mut [f64]) {
-    for ((s, &x), &m) in sum.iter_mut().zip(x).zip(mean) {
-        *s += (x as f64 - m) * (x as f64 - m);
     }
 }
 
