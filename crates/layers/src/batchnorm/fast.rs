@@ -9,11 +9,10 @@ use std::ops::Range;
 use tapegrad_core::Tensor;
 use tapegrad_kernels::multiversion;
 
-/// The statistics of `x: [n, c]` in one sweep: per feature, the sums of `d = x - x0` and
-/// `d^2` in `f64`, `x0` the first row's value; then `mean = x0 + mean(d)` and `var =
-/// mean(d^2) - mean(d)^2`. `x0` being one of the values, `mean(d^2) <= (n + 1) var`: the
-/// subtraction loses at most `log2(n + 1)` of `f64`'s 53 bits, unlike `E[x^2] - E[x]^2`. A
-/// NaN or an infinity in `x` takes [`BatchStats::of`] (PyTorch's NaN and infinities).
+/// The statistics of `x: [n, c]` in one sweep: from the `f64` sums of `d = x - x0` and `d^2`,
+/// `x0` the first row, `mean = x0 + mean(d)` and `var = mean(d^2) - mean(d)^2`. As `x0` is one
+/// of the values, `mean(d^2) <= (n + 1) var`: the subtraction loses at most `log2(n + 1)` bits
+/// of 53 (`docs/BATCHNORM.md`). A NaN or an infinity falls back on [`BatchStats::of`].
 pub(super) fn statistics(x: &Tensor) -> BatchStats {
     let (n, c) = match x.shape() {
         &[n, c] if n > 0 => (n, c),

@@ -4,16 +4,17 @@ use std::ops::Range;
 use tapegrad_core::Tensor;
 use tapegrad_kernels::for_each_chunk_mut;
 
-/// Rows per parallel task of a `[n, c]` loop: about 16K elements, at least 32 rows, never a
-/// function of the thread count (every sum is formed in the same order on any number).
-fn row_chunks(c: usize) -> usize {
-    (16384 / c.max(1)).max(32)
+/// Rows per parallel task of a `[n, c]` loop: about 16K elements, at least 32 rows, and at
+/// least `n / 16` (a large batch in more, smaller tasks ran slower); never a function of the
+/// thread count (every sum is formed in the same order on any number).
+fn row_chunks(n: usize, c: usize) -> usize {
+    (16384 / c.max(1)).max(32).max(n / 16)
 }
 
 /// Calls `f(i, rows)` for the chunks of [`row_chunks`] rows of a `[n, c]` output, in
 /// parallel, `i` the chunk's first row (none for `c = 0`: the size is at least 1).
 pub(super) fn for_each_row_chunk(out: &mut [f32], c: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
-    let rows = row_chunks(c);
+    let rows = row_chunks(out.len() / c.max(1), c);
     for_each_chunk_mut(out, (rows * c).max(1), |t, chunk| f(t * rows, chunk));
 }
 
@@ -23,7 +24,7 @@ pub(super) fn column_sums<F>(n: usize, c: usize, k: usize, add: F) -> Vec<f64>
 where
     F: Fn(Range<usize>, &mut [f64]) + Sync,
 {
-    let (rows, width) = (row_chunks(c), k * c);
+    let (rows, width) = (row_chunks(n, c), k * c);
     if width == 0 {
         return Vec::new();
     }
