@@ -1,5 +1,5 @@
 //! The fused BatchNorm op: normalisation, scale, shift (and optionally a ReLU) in one pass,
-//! and a closed-form backward instead of the eight primitive ops of `reference.rs`.
+//! and the closed-form backward of `docs/BATCHNORM.md`, not the eight core ops of `reference.rs`.
 
 use super::fast;
 use super::stats::{column_sums, for_each_row_chunk, BatchStats};
