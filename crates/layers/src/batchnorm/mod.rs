@@ -1,6 +1,5 @@
-//! `BatchNorm1d` with PyTorch's semantics: the layer (here), the fused op (`op.rs`), the
-//! statistics (`stats.rs`), the composed reference (`reference.rs`), the op's loops compiled
-//! for AVX2 (`fast.rs`). `docs/BATCHNORM.md` derives the backward.
+//! `BatchNorm1d` with PyTorch's semantics: the layer (here), the fused op (`op.rs`) and its
+//! fast loops (`fast.rs`), the statistics (`stats.rs`), the composed reference (`reference.rs`).
 
 mod fast;
 mod op;
@@ -151,7 +150,7 @@ impl BatchNorm1d {
             }
             // Training, or no running statistics: the batch's, for the op and the update.
             (running, _) => {
-                let stats = BatchStats::of(tape.value(x));
+                let stats = fast::statistics(tape.value(x));
                 if let Some(running) = running.as_mut().filter(|_| mode == Mode::Train) {
                     running.update(&stats, self.config.momentum);
                 }

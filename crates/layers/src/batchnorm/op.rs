@@ -1,5 +1,5 @@
 //! The fused BatchNorm op: normalisation, scale, shift (and optionally a ReLU) in one pass,
-//! and a closed-form backward instead of the eight primitive ops of `reference.rs`.
+//! and the closed-form backward of `docs/BATCHNORM.md`, not the eight core ops of `reference.rs`.
 
 use super::fast;
 use super::stats::{column_sums, for_each_row_chunk, BatchStats};
@@ -70,30 +70,23 @@ impl BatchNormOp {
     /// panic naming the shapes.
     fn inputs<'a>(&self, count: usize, input: impl Fn(usize) -> &'a Tensor) -> Inputs<'a> {
         let c = self.mean.len();
-        let fits = |t: &Tensor| matches!(t.shape(), &[_, xc] if xc == c);
-        let param = |i: usize| Some(input(i)).filter(|t| t.shape() == [c]);
+        let fits = count > 0 && matches!(input(0).shape(), &[_, xc] if xc == c);
+        let param = |i: usize| input(i).shape() == [c];
         match count {
-            1 if fits(input(0)) => (input(0), vec![1.0; c].into(), vec![0.0; c].into()),
-            3 if fits(input(0)) => match (param(1), param(2)) {
-                (Some(g), Some(b)) => (input(0), g.data().into(), b.data().into()),
-                _ => self.misfit(count, input),
-            },
-            _ => self.misfit(count, input),
+            1 if fits => (input(0), vec![1.0; c].into(), vec![0.0; c].into()),
+            3 if fits && param(1) && param(2) => {
+                (input(0), input(1).data().into(), input(2).data().into())
+            }
+            _ => panic!(
+                "batch_norm: inputs of shapes {:?} do not fit {c} features \
+                 (expected [batch, {c}], and optionally weight and bias [{c}])",
+                (0..count).map(|i| input(i).shape()).collect::<Vec<_>>()
+            ),
         }
-    }
-    #[cold]
-    fn misfit<'a>(&self, count: usize, input: impl Fn(usize) -> &'a Tensor) -> ! {
-        let (c, shapes) = (self.mean.len(), (0..count).map(|i| input(i).shape()));
-        panic!(
-            "batch_norm: inputs of shapes {:?} do not fit {c} features \
-             (expected [batch, {c}], and optionally weight and bias [{c}])",
-            shapes.collect::<Vec<_>>()
-        )
     }
 }
 
-/// `x`, `gamma`, `beta` as the op reads them: the parameters borrowed from the tape, or
-/// ones and zeros made for an op without them.
+/// `x`, `gamma`, `beta` as the op reads them: borrowed, or ones and zeros made for the op.
 type Inputs<'a> = (&'a Tensor, Cow<'a, [f32]>, Cow<'a, [f32]>);
 
 impl Op for BatchNormOp {
@@ -181,10 +174,9 @@ fn centred(x: f32, mean: f32, mean_lo: f32) -> f32 {
 /// The gradient reaching the normalisation: `dy`, gated by the output as `relu`'s if fused.
 #[inline(always)]
 fn gated(dy: f32, out: f32, relu: bool) -> f32 {
-    if relu {
-        relu_backward(out, dy)
-    } else {
-        dy
+    match relu {
+        true => relu_backward(out, dy),
+        false => dy,
     }
 }
 
@@ -244,7 +236,7 @@ pub fn batch_norm_train(tape: &mut Tape, x: Var, affine: Option<(Var, Var)>, eps
     let msg =
         "batch_norm: expected more than 1 value per channel when training, got input of shape";
     assert!(shape.first().is_some_and(|&n| n > 1), "{msg} {shape:?}");
-    let stats = BatchStats::of(tape.value(x));
+    let stats = fast::statistics(tape.value(x));
     apply(tape, BatchNormOp::with_batch_stats(&stats, eps), x, affine)
 }
 
@@ -258,10 +250,6 @@ pub fn batch_norm_eval(
     var: &[f32],
     eps: f32,
 ) -> Var {
-    apply(
-        tape,
-        BatchNormOp::with_fixed_stats(mean, var, eps),
-        x,
-        affine,
-    )
+    let op = BatchNormOp::with_fixed_stats(mean, var, eps);
+    apply(tape, op, x, affine)
 }

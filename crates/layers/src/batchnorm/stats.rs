@@ -1,20 +1,20 @@
 //! BatchNorm's statistics (a batch's, the running ones) and the fixed-chunk loops.
 
-use super::fast;
 use std::ops::Range;
 use tapegrad_core::Tensor;
 use tapegrad_kernels::for_each_chunk_mut;
 
-/// Rows per parallel task of a `[n, c]` loop: about 16K elements, at least 32 rows, never a
-/// function of the thread count (every sum is formed in the same order on any number).
-fn row_chunks(c: usize) -> usize {
-    (16384 / c.max(1)).max(32)
+/// Rows per parallel task of a `[n, c]` loop: about 16K elements, at least 32 rows, and at
+/// least `n / 16` (a large batch in more, smaller tasks ran slower); never a function of the
+/// thread count (every sum is formed in the same order on any number).
+fn row_chunks(n: usize, c: usize) -> usize {
+    (16384 / c.max(1)).max(32).max(n / 16)
 }
 
 /// Calls `f(i, rows)` for the chunks of [`row_chunks`] rows of a `[n, c]` output, in
 /// parallel, `i` the chunk's first row (none for `c = 0`: the size is at least 1).
 pub(super) fn for_each_row_chunk(out: &mut [f32], c: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
-    let rows = row_chunks(c);
+    let rows = row_chunks(out.len() / c.max(1), c);
     for_each_chunk_mut(out, (rows * c).max(1), |t, chunk| f(t * rows, chunk));
 }
 
@@ -24,7 +24,7 @@ pub(super) fn column_sums<F>(n: usize, c: usize, k: usize, add: F) -> Vec<f64>
 where
     F: Fn(Range<usize>, &mut [f64]) + Sync,
 {
-    let (rows, width) = (row_chunks(c), k * c);
+    let (rows, width) = (row_chunks(n, c), k * c);
     if width == 0 {
         return Vec::new();
     }
@@ -52,38 +52,24 @@ pub struct BatchStats {
 }
 
 impl BatchStats {
-    /// The statistics of `x: [n, c]` in two passes in `f64`: the mean, then the mean squared
-    /// deviation from it (`E[x^2] - E[x]^2` loses every digit of a large mean's variance; a
-    /// sum of squares is never negative, a NaN stays NaN). Panics unless `x: [n > 0, c]`.
+    /// The statistics of `x: [n, c]`, feature by feature, in two passes in `f64`: the mean,
+    /// then the mean squared deviation from it (`E[x^2] - E[x]^2` loses every digit of a
+    /// large mean's variance; a sum of squares is never negative, a NaN stays NaN): the plain
+    /// definition the layer's one sweep (`fast.rs`) is held to. Panics unless `x: [n > 0, c]`.
     pub fn of(x: &Tensor) -> Self {
         let (n, c) = match x.shape() {
             &[n, c] if n > 0 => (n, c),
             s => panic!("batch_norm: statistics need an input of shape [batch > 0, c], got {s:?}"),
         };
-        let rows = |r: Range<usize>| &x.data()[r.start * c..r.end * c];
-        let mut mean = column_sums(n, c, 1, |r, sum| fast::add_rows(rows(r), sum));
-        mean.iter_mut().for_each(|m| *m /= n as f64);
-        let mut var = column_sums(n, c, 1, |r, sum| fast::add_squares(rows(r), &mean, sum));
-        var.iter_mut().for_each(|v| *v /= n as f64);
+        let column = |j: usize| x.data()[j..].iter().step_by(c).map(|&x| x as f64);
+        let mean: Vec<f64> = (0..c).map(|j| column(j).sum::<f64>() / n as f64).collect();
+        let squares = |j: usize| column(j).map(|x| (x - mean[j]).powi(2)).sum::<f64>();
+        let var = (0..c).map(|j| squares(j) / n as f64).collect();
         BatchStats { n, mean, var }
     }
     /// The unbiased variance of feature `j` (times `n / (n - 1)`), what `running_var` tracks.
     pub fn unbiased_var(&self, j: usize) -> f64 {
         self.var[j] * self.n as f64 / (self.n as f64 - 1.0)
-    }
-}
-
-/// Adds a row `x` to the per-feature sums `sum`.
-#[inline(always)]
-pub(super) fn add_row(x: &[f32], sum: &mut [f64]) {
-    (sum.iter_mut().zip(x)).for_each(|(s, &x)| *s += x as f64)
-}
-
-/// Adds the squared deviations of a row `x` from `mean` to the per-feature sums `sum`.
-#[inline(always)]
-pub(super) fn add_square_row(x: &[f32], mean: &[f64], sum: &mut [f64]) {
-    for ((s, &x), &m) in sum.iter_mut().zip(x).zip(mean) {
-        *s += (x as f64 - m) * (x as f64 - m);
     }
 }
 

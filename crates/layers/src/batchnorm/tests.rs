@@ -5,6 +5,7 @@
 use super::*;
 use crate::{batch_norm_composed, seeded_rng, Activation, Linear, Mlp, ModuleExt, Sequential};
 use tapegrad_core::gradcheck;
+use tapegrad_kernels::{with_backend, Backend};
 
 fn x(n: usize, c: usize) -> Tensor {
     Tensor::from_vec(
@@ -303,43 +304,46 @@ fn spread(n: usize, c: usize, seed: usize) -> Tensor {
 #[test]
 fn outputs_gradients_and_running_statistics_do_not_depend_on_the_thread_count() {
     // One chunk of rows (60 x 100), a few (128 x 512), many (600 x 1024, 4096 x 64), in
-    // training with and without a fused ReLU, then in evaluation.
+    // training with and without a fused ReLU, then in evaluation; on both thread backends.
     for (n, c) in [(60, 100), (128, 512), (600, 1024), (4096, 64)] {
         let (x, dy) = (spread(n, c, 0), spread(n, c, 5));
-        let run = |threads: usize| {
+        let results = || {
+            let mut results = Vec::new();
+            for relu in [false, true] {
+                let mut bn = BatchNorm1d::new(c);
+                bn.fuse_activation(if relu {
+                    Activation::Relu
+                } else {
+                    Activation::Tanh
+                });
+                for mode in [Mode::Train, Mode::Train, Mode::Eval] {
+                    let mut tape = Tape::new();
+                    let xv = tape.variable(x.clone());
+                    let y = bn.forward(&mut tape, xv, mode);
+                    results.push(tape.value(y).clone());
+                    let grads = tape.backward_with(y, dy.clone());
+                    results.push(grads.get(xv).unwrap().clone());
+                    for p in [bn.weight().unwrap(), bn.bias().unwrap()] {
+                        results.push(grads.param(p).unwrap().clone());
+                    }
+                    let running = bn.running_stats().unwrap();
+                    results.extend([running.mean.clone(), running.var.clone()]);
+                }
+            }
+            results
+        };
+        let run = |threads: usize, backend: Backend| {
             let pool = rayon::ThreadPoolBuilder::new()
                 .num_threads(threads)
                 .build()
                 .unwrap();
-            pool.install(|| {
-                let mut results = Vec::new();
-                for relu in [false, true] {
-                    let mut bn = BatchNorm1d::new(c);
-                    bn.fuse_activation(if relu {
-                        Activation::Relu
-                    } else {
-                        Activation::Tanh
-                    });
-                    for mode in [Mode::Train, Mode::Train, Mode::Eval] {
-                        let mut tape = Tape::new();
-                        let xv = tape.variable(x.clone());
-                        let y = bn.forward(&mut tape, xv, mode);
-                        results.push(tape.value(y).clone());
-                        let grads = tape.backward_with(y, dy.clone());
-                        results.push(grads.get(xv).unwrap().clone());
-                        for p in [bn.weight().unwrap(), bn.bias().unwrap()] {
-                            results.push(grads.param(p).unwrap().clone());
-                        }
-                        let running = bn.running_stats().unwrap();
-                        results.extend([running.mean.clone(), running.var.clone()]);
-                    }
-                }
-                results
-            })
+            pool.install(|| with_backend(backend, results))
         };
-        let one = run(1);
-        assert_eq!(one, run(2), "{n} x {c}");
-        assert_eq!(one, run(3), "{n} x {c}");
+        let one = run(1, Backend::Team);
+        for backend in [Backend::Team, Backend::Rayon] {
+            assert_eq!(one, run(2, backend), "{n} x {c} {backend:?}");
+            assert_eq!(one, run(3, backend), "{n} x {c} {backend:?}");
+        }
     }
 }
 
@@ -791,8 +795,9 @@ mod stats {
 
 /// `fast.rs` against the plain row loops of `op.rs` and `stats.rs`, run a row at a time.
 mod fast_against_plain {
-    use super::super::{fast, op, stats};
+    use super::super::{fast, op, BatchStats};
     use super::spread;
+    use tapegrad_core::Tensor;
 
     fn bits<T: Copy + Into<f64>>(v: &[T]) -> Vec<u64> {
         v.iter().map(|&x| x.into().to_bits()).collect()
@@ -821,17 +826,6 @@ mod fast_against_plain {
         for (n, c) in [(3, 5), (8, 1), (16, 100), (37, 513), (70, 9)] {
             let ([x, dy, out], features) = inputs(n, c);
             let rows = || x.chunks(c).zip(dy.chunks(c)).zip(out.chunks(c));
-            let (mut fast_sum, mut plain) = (vec![0.5f64; c], vec![0.5f64; c]);
-            fast::add_rows(&x, &mut fast_sum);
-            x.chunks(c).for_each(|r| stats::add_row(r, &mut plain));
-            assert_eq!(bits(&fast_sum), bits(&plain), "{n}x{c} sums");
-            let mean: Vec<f64> = plain.iter().map(|s| s / n as f64).collect();
-            let (mut fast_sq, mut plain_sq) = (vec![0f64; c], vec![0f64; c]);
-            fast::add_squares(&x, &mean, &mut fast_sq);
-            x.chunks(c)
-                .for_each(|r| stats::add_square_row(r, &mean, &mut plain_sq));
-            assert_eq!(bits(&fast_sq), bits(&plain_sq), "{n}x{c} squares");
-
             let [m, lo, k, offset, slope] = features.each_ref().map(|f| &f[..]);
             for relu in [false, true] {
                 let (mut y_fast, mut y_plain) = (vec![0f32; n * c], vec![0f32; n * c]);
@@ -869,21 +863,54 @@ mod fast_against_plain {
         }
     }
 
+    /// The one-sweep statistics against the two passes, with a mean of 1e3, a first row 1e6
+    /// away from the other values (the shift), a constant feature (variance exactly 0), and
+    /// rows off the block of four: within `n (n + 1)` `f64` epsilons of the variance (and of
+    /// the spread plus the mean, for the mean); a NaN or an infinity gets the two passes' bits.
+    #[test]
+    fn one_sweep_statistics_agree_with_two_passes() {
+        for (n, c) in [(2, 3), (7, 5), (64, 33), (1000, 17), (4097, 4)] {
+            let mut x = spread(n, c, 3).into_vec();
+            x.chunks_mut(c).for_each(|row| {
+                row[0] += 1e3;
+                row[1] = 0.25;
+            });
+            x[2] = 1e6;
+            let t = Tensor::from_vec(vec![n, c], x.clone());
+            let (fast, plain) = (fast::statistics(&t), BatchStats::of(&t));
+            assert_eq!((fast.n, fast.var[1]), (n, 0.0), "{n}x{c}");
+            let tol = (n * (n + 1)) as f64 * f64::EPSILON;
+            for j in 0..c {
+                let (mean, var) = (plain.mean[j], plain.var[j]);
+                let (dm, dv) = ((fast.mean[j] - mean).abs(), (fast.var[j] - var).abs());
+                assert!(dm <= tol * (var.sqrt() + mean.abs()), "{n}x{c} mean {j}");
+                assert!(dv <= tol * var, "{n}x{c} var {j}");
+            }
+            for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+                let mut x = x.clone();
+                x[c * (n - 1)] = bad;
+                let t = Tensor::from_vec(vec![n, c], x);
+                let (fast, plain) = (fast::statistics(&t), BatchStats::of(&t));
+                assert_eq!(bits(&fast.mean), bits(&plain.mean), "{n}x{c} {bad} mean");
+                assert_eq!(bits(&fast.var), bits(&plain.var), "{n}x{c} {bad} var");
+            }
+        }
+    }
+
     #[test]
     fn a_nan_reaches_the_fast_sums_of_its_feature_only() {
         let (n, c) = (20, 3);
         let ([mut x, dy, out], features) = inputs(n, c);
         x[4 * c + 1] = f32::NAN;
-        let (mut sum, mut squares, mut sums) = (vec![0f64; c], vec![0f64; c], vec![0f64; 2 * c]);
-        fast::add_rows(&x, &mut sum);
-        fast::add_squares(&x, &[0.0; 3], &mut squares);
+        let (mut shifted, mut sums) = (vec![0f64; 2 * c], vec![0f64; 2 * c]);
+        fast::shifted_sums(&x, &[0.0; 3], &mut shifted);
         fast::sums(
             [&x, &dy, &out],
             [&features[0], &features[1]],
             false,
             &mut sums,
         );
-        for s in [&sum, &squares, &sums[c..].to_vec()] {
+        for s in [&shifted[..c], &shifted[c..], &sums[c..]] {
             assert!(
                 s[1].is_nan() && s[0].is_finite() && s[2].is_finite(),
                 "{s:?}"
