@@ -2,12 +2,13 @@
 
     python benches/compare/check_export.py MODEL.safetensors [--hidden 512,256] [--bn]
         [--activation relu] [--dropout P] [--data DIR] [--expect-accuracy A]
-    python benches/compare/check_export.py MODEL.safetensors --cnn [--data DIR]
+    python benches/compare/check_export.py MODEL.safetensors --cnn [--bn] [--data DIR]
         [--expect-accuracy A]
 
 `--cnn` takes PyTorch's MNIST example net (`torch_workloads.cnn`: the flat images viewed as
 [N, 1, 28, 28], two 3x3 convolutions, max-pooling, dropout, two Linear layers), the net of
-`mnist_cnn --export`, instead of the MLP.
+`mnist_cnn --export`, instead of the MLP; with `--bn`, that of `mnist_cnn --bn --export`
+(BatchNorm2d after each convolution, BatchNorm1d after the first Linear).
 
 `load_state_dict(strict=True)` must accept every key and shape (so the names are PyTorch's),
 and the model in eval mode must classify the MNIST test set as tapegrad did: pass tapegrad's
@@ -37,12 +38,10 @@ def main():
     ap.add_argument("--expect-accuracy", type=float, default=None)
     args = ap.parse_args()
 
-    if args.cnn and args.bn:
-        ap.error("--bn describes the MLP; the CNN here has no BatchNorm")
     sizes = [784] + [int(w) for w in args.hidden.split(",")] + [10]
     activation = {"relu": torch.nn.ReLU, "sigmoid": torch.nn.Sigmoid, "tanh": torch.nn.Tanh}
     if args.cnn:
-        model = cnn()
+        model = cnn(args.bn)
     else:
         model = mlp(sizes, activation[args.activation], args.bn, dropout=args.dropout)
     state = load_file(args.weights)

@@ -101,16 +101,20 @@ def mlp(sizes, activation, batchnorm, dropout=0.0):
     return nn.Sequential(*layers)
 
 
-def cnn():
+def cnn(batch_norm=False):
     """PyTorch's MNIST example net (examples/mnist/main.py), as one nn.Sequential that takes the
     flat images [N, 784] and views them as [N, 1, 28, 28] first: the layer order, and so the
-    state-dict keys, of `mnist_cnn`'s net (examples/mnist_cnn/model.rs)."""
+    state-dict keys, of `mnist_cnn`'s net (examples/mnist_cnn/model.rs). With `batch_norm`, a
+    BatchNorm2d after each convolution and a BatchNorm1d after the first Linear, each before
+    its ReLU."""
+    def bn(module, c):
+        return [module(c)] if batch_norm else []
     return nn.Sequential(
         nn.Unflatten(1, (1, 28, 28)),
-        nn.Conv2d(1, 32, 3), nn.ReLU(),
-        nn.Conv2d(32, 64, 3), nn.ReLU(),
+        nn.Conv2d(1, 32, 3), *bn(nn.BatchNorm2d, 32), nn.ReLU(),
+        nn.Conv2d(32, 64, 3), *bn(nn.BatchNorm2d, 64), nn.ReLU(),
         nn.MaxPool2d(2), nn.Dropout(0.25), nn.Flatten(),
-        nn.Linear(9216, 128), nn.ReLU(), nn.Dropout(0.5),
+        nn.Linear(9216, 128), *bn(nn.BatchNorm1d, 128), nn.ReLU(), nn.Dropout(0.5),
         nn.Linear(128, 10),
     )
 
@@ -298,6 +302,7 @@ def workloads():
                                             60, 0.5, 0.0, epoch_steps=1000))
     # PyTorch's MNIST example: its net and its settings (SGD lr 0.05 momentum 0.9, batch 64).
     table["cnn_epoch"] = lambda a: train_workload(a, cnn, False, 64, 0.05, 0.9)
+    table["cnn_bn_epoch"] = lambda a: train_workload(a, lambda: cnn(True), True, 64, 0.05, 0.9)
     for n, c in ((60, 100), (128, 512), (256, 1024), (1024, 1024), (4096, 256)):
         table[f"bn_fwd_bwd_{n}x{c}"] = lambda a, n=n, c=c: bn_workload(a, n, c)
     for suffix, c_in, c_out, side in CONV_SHAPES:

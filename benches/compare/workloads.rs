@@ -14,7 +14,9 @@
 //!   plain SGD lr 0.5, one epoch of batch 60 (exactly 1000 steps);
 //! - `cnn_epoch`: one shuffled epoch of PyTorch's MNIST example net (two 3x3 convolutions,
 //!   max-pooling, dropout, two `Linear`s; `examples/mnist_cnn/model.rs`, the example's own
-//!   builder), SGD lr 0.05 momentum 0.9, batch 64, after 5 warm-up steps;
+//!   builder), SGD lr 0.05 momentum 0.9, batch 64, after 5 warm-up steps; `cnn_bn_epoch`: the
+//!   same with `BatchNorm2d` after each convolution and `BatchNorm1d` after the first
+//!   `Linear`, each before its ReLU (and the last partial batch dropped);
 //! - `bn_fwd_bwd_{N}x{C}`: `BatchNorm1d(C)` train-mode forward on `x: [N, C]` and backward of
 //!   `dy`, giving the gradients of `x`, gamma and beta; median microseconds per iteration;
 //! - `conv2d_fwd_bwd_{c1_32,c32_64}`: the two convolutions of PyTorch's MNIST example net at
@@ -104,11 +106,14 @@ fn train_spec(name: &str) -> Option<TrainSpec> {
             momentum: 0.9,
         });
     }
-    if name == "cnn_epoch" {
+    if let Some(batch_norm) = [("cnn_epoch", false), ("cnn_bn_epoch", true)]
+        .into_iter()
+        .find_map(|(cnn, bn)| (name == cnn).then_some(bn))
+    {
         // The settings of PyTorch's MNIST example, as `mnist_cnn` has them.
         return Some(TrainSpec {
             net: Net::Cnn,
-            batch_norm: false,
+            batch_norm,
             batch: 64,
             lr: 0.05,
             momentum: 0.9,
@@ -139,6 +144,7 @@ fn workload_names() -> Vec<String> {
         names.push(format!("sigmoid3x100{bn}_b60_1000steps"));
     }
     names.push("cnn_epoch".into());
+    names.push("cnn_bn_epoch".into());
     for (n, c) in BN_SHAPES {
         names.push(format!("bn_fwd_bwd_{n}x{c}"));
     }

@@ -14,8 +14,8 @@ impl Cli for Args {
             .args([
                 flag(
                     "bn",
-                    "BatchNorm2d after each convolution and BatchNorm1d after the first Linear \
-                     (not available yet: BatchNorm2d is not in tapegrad)",
+                    "BatchNorm2d after each convolution and BatchNorm1d after the first Linear, \
+                     each before its ReLU",
                 ),
                 option("lr", "LR", "SGD learning rate")
                     .default_value("0.05")

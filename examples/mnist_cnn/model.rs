@@ -15,16 +15,6 @@ pub enum ModelError {
     /// A layer's parameters could not be allocated.
     #[error(transparent)]
     Alloc(#[from] AllocError),
-    /// BatchNorm was asked for (`mnist_cnn --bn`) after a convolution, and tapegrad has no
-    /// `BatchNorm2d` yet.
-    #[error(
-        "--bn: BatchNorm2d({channels}), after each convolution, is not available in tapegrad \
-         yet; train without --bn"
-    )]
-    NoBatchNorm2d {
-        /// The channels it would normalise.
-        channels: usize,
-    },
 }
 
 /// The net, on batches of flat images `[n, 784]` (as the data loader gives them, each pixel
@@ -45,8 +35,8 @@ pub enum ModelError {
 /// Everything random comes from `seed`: the weights are drawn layer by layer, weight then
 /// bias, from stream 0 of its ChaCha8 generator (PyTorch's inits: `kaiming_uniform_(a =
 /// sqrt(5))` and the bias from the same range), and the two dropouts draw their masks from
-/// streams 1 and 2, as the `Mlp` builder numbers them. Each `Linear` takes its ReLU into
-/// its own op (`Sequential::fuse`).
+/// streams 1 and 2, as the `Mlp` builder numbers them. Each `Linear` or BatchNorm takes
+/// the ReLU after it into its own op (`Sequential::fuse`).
 pub fn mnist_cnn(seed: u64, batch_norm: bool) -> Result<Sequential, ModelError> {
     let mut init = seeded_rng(seed);
     let dropout = |stream: u64, p: f32| {
@@ -61,7 +51,7 @@ pub fn mnist_cnn(seed: u64, batch_norm: bool) -> Result<Sequential, ModelError> 
             c_in, c_out, 3, config, true, &mut init,
         )?);
         if batch_norm {
-            net.push_boxed(batch_norm_2d(c_out)?);
+            net.push(BatchNorm2d::new(c_out));
         }
         net.push(Activation::Relu);
     }
@@ -77,13 +67,4 @@ pub fn mnist_cnn(seed: u64, batch_norm: bool) -> Result<Sequential, ModelError> 
     net.push(Linear::try_new(128, 10, &mut init)?);
     net.fuse();
     Ok(net)
-}
-
-/// PyTorch's `BatchNorm2d(channels)` with its defaults, the layer `batch_norm` puts after
-/// each convolution. tapegrad has none yet. Once it does, this body becomes
-/// `Ok(Box::new(BatchNorm2d::new(channels)))` and `BatchNorm2d` joins the imports above (the
-/// two lines that add BatchNorm to the net), and [`ModelError::NoBatchNorm2d`], then never
-/// built, goes.
-fn batch_norm_2d(channels: usize) -> Result<Box<dyn Module>, ModelError> {
-    Err(ModelError::NoBatchNorm2d { channels })
 }

@@ -1,8 +1,25 @@
 //! The tests of `model.rs`, kept apart because `benches/compare/workloads.rs` includes that
 //! file, and a bench target is compiled with `cfg(test)` but runs no `#[test]`.
 
-use crate::model::{mnist_cnn, ModelError};
+use crate::model::mnist_cnn;
+use tapegrad::layers::{BatchNorm2d, BufferRef, Path, Visitor};
 use tapegrad::prelude::*;
+
+/// Every state-dict key (parameters and buffers) in order, as PyTorch's `state_dict().keys()`.
+fn state_dict_keys(model: &dyn Module) -> Vec<String> {
+    struct Keys(Vec<String>);
+    impl Visitor<'_> for Keys {
+        fn param(&mut self, path: Path<'_>, _: &Param) {
+            self.0.push(path.to_string());
+        }
+        fn buffer(&mut self, path: Path<'_>, _: BufferRef<'_>) {
+            self.0.push(path.to_string());
+        }
+    }
+    let mut keys = Keys(Vec::new());
+    model.visit(Path::root(), &mut keys);
+    keys.0
+}
 
 #[test]
 fn the_net_has_pytorch_s_layers_and_state_dict_keys() {
@@ -42,9 +59,27 @@ fn a_flat_batch_gives_ten_logits_per_image_and_the_seed_fixes_the_weights() {
     assert_ne!(weights(&mnist_cnn(4, false).unwrap()), weights(&net));
 }
 
+/// With `--bn`: PyTorch's keys of the same net with `BatchNorm2d` after each convolution
+/// and `BatchNorm1d` after the first `Linear` (their buffers included), each ReLU fused into
+/// the BatchNorm before it.
 #[test]
-fn batch_norm_is_refused_naming_the_missing_layer() {
-    let err = mnist_cnn(0, true).unwrap_err();
-    assert!(matches!(err, ModelError::NoBatchNorm2d { channels: 32 }));
-    assert!(err.to_string().contains("BatchNorm2d(32)"), "{err}");
+fn the_batch_norm_net_has_pytorch_s_state_dict_keys() {
+    let net = mnist_cnn(0, true).unwrap();
+    let keys = state_dict_keys(&net);
+    let bn = |i: usize| {
+        ["weight", "bias", "running_mean", "running_var", "num_batches_tracked"]
+            .map(|k| format!("{i}.{k}"))
+    };
+    let expected: Vec<String> = (["1.weight", "1.bias"].map(String::from).into_iter())
+        .chain(bn(2))
+        .chain(["4.weight", "4.bias"].map(String::from))
+        .chain(bn(5))
+        .chain(["10.weight", "10.bias"].map(String::from))
+        .chain(bn(11))
+        .chain(["14.weight", "14.bias"].map(String::from))
+        .collect();
+    assert_eq!(keys, expected);
+    assert!(net.get_as::<BatchNorm2d>(2).is_some() && net.get_as::<BatchNorm2d>(5).is_some());
+    assert!(net.get_as::<BatchNorm1d>(11).is_some());
+    assert!(net.get_as::<Activation>(3).is_some());
 }

@@ -1,7 +1,10 @@
 //! Folding an evaluation-mode BatchNorm into the Linear before it, for inference: one GEMM
 //! instead of a GEMM and a normalisation pass.
 
-use crate::{Activation, BatchNorm1d, Dropout, Linear, Module, Sequential};
+use crate::{
+    Activation, AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout,
+    Dropout2d, Flatten, Linear, MaxPool2d, Module, Sequential, Unflatten,
+};
 use std::any::Any;
 use std::fmt;
 use tapegrad_core::Tensor;
@@ -31,9 +34,13 @@ pub enum SkipReason {
 }
 
 /// Whether `layer` is a built-in layer without BatchNorms inside (Linear, activations,
-/// Dropout): one a walk over a model's BatchNorms passes by without a word.
+/// Dropout, convolution, pooling, reshaping): one a walk over a model's BatchNorms passes by
+/// without a word.
 pub(crate) fn is_plain_builtin(layer: &dyn Any) -> bool {
     layer.is::<Linear>() || layer.is::<Activation>() || layer.is::<Dropout>()
+        || layer.is::<Conv2d>() || layer.is::<MaxPool2d>() || layer.is::<AvgPool2d>()
+        || layer.is::<AdaptiveAvgPool2d>() || layer.is::<Flatten>() || layer.is::<Unflatten>()
+        || layer.is::<Dropout2d>()
 }
 
 /// What [`fold_batchnorm`] returns: the folded model, and the BatchNorms it kept.
@@ -139,8 +146,10 @@ fn fold_into(
             }
         }
         let path = format!("{prefix}{i}");
-        if let Some(bn) = model.get_as::<BatchNorm1d>(i) {
-            let reason = match bn.running_stats() {
+        let bn_stats = (model.get_as::<BatchNorm1d>(i).map(|bn| bn.running_stats()))
+            .or_else(|| model.get_as::<BatchNorm2d>(i).map(|bn| bn.running_stats()));
+        if let Some(stats) = bn_stats {
+            let reason = match stats {
                 None => SkipReason::NoRunningStats,
                 Some(_) => SkipReason::NotAfterLinear,
             };
@@ -189,19 +198,31 @@ fn copy_layer(
         path: path.to_string(),
     };
     let any = layer.as_any().ok_or_else(opaque)?;
-    if let Some(l) = any.downcast_ref::<Linear>() {
-        Ok(Box::new(l.clone()))
-    } else if let Some(l) = any.downcast_ref::<BatchNorm1d>() {
-        Ok(Box::new(l.clone()))
-    } else if let Some(l) = any.downcast_ref::<Activation>() {
-        Ok(Box::new(*l))
-    } else if let Some(l) = any.downcast_ref::<Dropout>() {
-        Ok(Box::new(l.clone()))
-    } else if let Some(seq) = any.downcast_ref::<Sequential>() {
+    let copies = [
+        copy::<Linear>,
+        copy::<BatchNorm1d>,
+        copy::<BatchNorm2d>,
+        copy::<Activation>,
+        copy::<Dropout>,
+        copy::<Conv2d>,
+        copy::<MaxPool2d>,
+        copy::<AvgPool2d>,
+        copy::<AdaptiveAvgPool2d>,
+        copy::<Flatten>,
+        copy::<Unflatten>,
+        copy::<Dropout2d>,
+    ];
+    if let Some(seq) = any.downcast_ref::<Sequential>() {
         Ok(Box::new(fold_into(seq, &format!("{path}."), kept)?))
     } else {
-        Err(opaque())
+        copies.iter().find_map(|copy| copy(any)).ok_or_else(opaque)
     }
+}
+
+/// A copy of `layer` if it is a `T`.
+fn copy<T: Module + Clone + 'static>(layer: &dyn Any) -> Option<Box<dyn Module>> {
+    let layer = layer.downcast_ref::<T>()?;
+    Some(Box::new(layer.clone()))
 }
 
 #[cfg(test)]

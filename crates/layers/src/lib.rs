@@ -1,10 +1,10 @@
 //! # tapegrad-layers
 //!
 //! What users compose into models, on top of `tapegrad-core`: the [`Module`] trait,
-//! [`Linear`], [`Activation`] (ReLU, Sigmoid, Tanh), [`Dropout`], [`BatchNorm1d`] (one fused
-//! tape op with a closed-form backward), the convolutional layers ([`Conv2d`],
-//! [`MaxPool2d`], [`AvgPool2d`], [`AdaptiveAvgPool2d`], [`Flatten`], [`Unflatten`],
-//! [`Dropout2d`]),
+//! [`Linear`], [`Activation`] (ReLU, Sigmoid, Tanh), [`Dropout`], [`BatchNorm1d`] and
+//! [`BatchNorm2d`] (one fused tape op with a closed-form backward), the convolutional layers
+//! ([`Conv2d`], [`MaxPool2d`], [`AvgPool2d`], [`AdaptiveAvgPool2d`], [`Flatten`],
+//! [`Unflatten`], [`Dropout2d`]),
 //! [`Sequential`], the [`Mlp`] builder, and two
 //! BatchNorm utilities: [`recalibrate`] (precise running statistics) and
 //! [`fold_batchnorm`] (BatchNorm folded into the preceding Linear for inference).
@@ -46,6 +46,7 @@ mod weight_bias;
 
 pub use activation::{Activation, ParseActivationError};
 pub use batchnorm::{
+    BatchNorm, BatchNorm2d,
     batch_norm_composed, batch_norm_eval, batch_norm_train, BatchNorm1d, BatchNormConfig,
     BatchNormError, BatchNormOp, BatchStats, RunningStats,
 };

@@ -2,7 +2,10 @@
 //! data, instead of the exponential moving average left by training.
 
 use crate::fold::is_plain_builtin;
-use crate::{BatchNorm1d, Mode, Module, Path, Rng, Sequential, SkipReason, Skipped, VisitorMut};
+use crate::{
+    BatchNorm, BatchNorm1d, BatchNorm2d, BatchNormConfig, Mode, Module, Path, Rng, RunningStats,
+    Sequential, SkipReason, Skipped, VisitorMut,
+};
 use tapegrad_core::{Tape, Tensor};
 
 /// What [`recalibrate`] did.
@@ -17,7 +20,8 @@ pub struct Recalibration {
     pub skipped: Vec<Skipped>,
 }
 
-/// Recomputes the running statistics of every [`BatchNorm1d`] in `model` from `batches`
+/// Recomputes the running statistics of every [`BatchNorm1d`] and [`BatchNorm2d`] in `model`
+/// from `batches`
 /// (PyTorch's "precise BN", as fvcore's `update_bn_stats`):
 ///
 /// 1. each BatchNorm's statistics are reset (mean 0, variance 1, no batch tracked) and its
@@ -62,10 +66,10 @@ pub fn recalibrate<'t>(
     assert!(batches.peek().is_some(), "recalibrate: no batches given");
 
     let (mut momentums, mut skipped) = (Vec::new(), Vec::new());
-    for_each_batch_norm(model, "", &mut skipped, &mut |bn| {
-        momentums.push(bn.config().momentum);
-        bn.reset_running_stats();
-        bn.set_momentum(None);
+    for_each_batch_norm(model, "", &mut skipped, &mut |config, running| {
+        momentums.push(config.momentum);
+        running.reset();
+        config.momentum = None;
     });
     let rngs = RngStates::save(model);
 
@@ -81,8 +85,8 @@ pub fn recalibrate<'t>(
     });
 
     let mut saved = momentums.iter();
-    for_each_batch_norm(model, "", &mut Vec::new(), &mut |bn| {
-        bn.set_momentum(*saved.next().expect("the same BatchNorms on both walks"));
+    for_each_batch_norm(model, "", &mut Vec::new(), &mut |config, _| {
+        config.momentum = *saved.next().expect("the same BatchNorms on both walks");
     });
     rngs.restore(model);
     Recalibration {
@@ -98,7 +102,7 @@ fn for_each_batch_norm(
     module: &mut dyn Module,
     path: &str,
     skipped: &mut Vec<Skipped>,
-    f: &mut dyn FnMut(&mut BatchNorm1d),
+    f: &mut dyn FnMut(&mut BatchNormConfig, &mut RunningStats),
 ) {
     let mut skip = |reason| {
         skipped.push(Skipped {
@@ -109,10 +113,14 @@ fn for_each_batch_norm(
     let Some(any) = module.as_any_mut() else {
         return skip(SkipReason::Opaque);
     };
-    if let Some(bn) = any.downcast_mut::<BatchNorm1d>() {
-        match bn.running_stats() {
-            Some(_) => f(bn),
-            None => skip(SkipReason::NoRunningStats),
+    let parts = match any.is::<BatchNorm1d>() {
+        true => any.downcast_mut::<BatchNorm1d>().map(BatchNorm::config_and_stats),
+        false => any.downcast_mut::<BatchNorm2d>().map(BatchNorm::config_and_stats),
+    };
+    if let Some(parts) = parts {
+        match parts {
+            (config, Some(running)) => f(config, running),
+            (_, None) => skip(SkipReason::NoRunningStats),
         }
     } else if let Some(seq) = any.downcast_mut::<Sequential>() {
         let prefix = if path.is_empty() {

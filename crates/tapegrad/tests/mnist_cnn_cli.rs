@@ -1,8 +1,7 @@
 //! The `mnist_cnn` example as a user runs it: bad flags are refused with a message naming
-//! them and exit status 2, before any data is read where the data is not needed to know
-//! (`--bn`, whose BatchNorm2d tapegrad does not have yet, among them); a short run on a few
-//! images prints the `--json` line of `mnist_mlp`, key for key; one and three threads train
-//! the same bits; a run resumed with more epochs ends with the weights of a straight run, and
+//! them and exit status 2, before any data is read where the data is not needed to know; a
+//! short run on a few images prints the `--json` line of `mnist_mlp`, key for key, and learns
+//! with `--bn` too; one and three threads train the same bits, with and without `--bn`; a run resumed with more epochs ends with the weights of a straight run, and
 //! a checkpoint of other settings is refused naming them; a diverging run exits 3; Ctrl-C
 //! exits 130 with the checkpoint whole.
 //!
@@ -71,14 +70,16 @@ fn bad_flags_exit_2_naming_the_flag_and_the_rule() {
 }
 
 #[test]
-fn batch_norm_is_refused_before_the_data_saying_it_is_not_available_yet() {
-    let dir = tempfile::tempdir().unwrap();
-    let stderr = MNIST_CNN.assert_fails(
-        &["--bn", "--data", &no_data(dir.path())],
-        2,
-        &["--bn: BatchNorm2d(32)", "not available in tapegrad yet"],
-    );
-    assert!(!stderr.contains("MNIST"), "reached the data: {stderr}");
+fn with_bn_a_short_run_learns_with_the_batch_norms_parameters() {
+    let cnn = json_of(MNIST_CNN, &short(&["--json", "--bn", "--seed", "3"]));
+    assert_eq!(cnn["bn"], true);
+    // The net's parameters, and gamma and beta of BatchNorm2d(32), BatchNorm2d(64) and
+    // BatchNorm1d(128).
+    let params = (32 * 9 + 32) + (64 * 32 * 9 + 64) + (9216 * 128 + 128) + (128 * 10 + 10);
+    assert_eq!(cnn["params"], params + 2 * (32 + 64 + 128));
+    let accuracy = cnn["test_accuracy"].as_f64().unwrap();
+    assert!(accuracy > 0.3 && accuracy <= 1.0, "{cnn}");
+    assert!(cnn["train_loss"].as_f64().unwrap() < 10f64.ln(), "{cnn}");
 }
 
 #[test]
@@ -199,18 +200,22 @@ fn resuming_with_more_epochs_extends_the_run_to_the_same_weights() {
 }
 
 #[test]
-fn one_and_three_threads_train_the_same_bits() {
+fn one_and_three_threads_train_the_same_bits_with_and_without_bn() {
     let dir = tempfile::tempdir().unwrap();
-    let export = |threads: &str| {
-        let path = dir.path().join(format!("t{threads}.st"));
-        let args = short(&["--threads", threads, "--export", path.to_str().unwrap()]);
-        MNIST_CNN.assert_succeeds(&args);
-        std::fs::read(path).unwrap()
-    };
-    assert!(
-        export("1") == export("3"),
-        "the weights depend on the thread count"
-    );
+    for bn in [&[][..], &["--bn"]] {
+        let export = |threads: &str| {
+            let path = dir.path().join(format!("t{threads}.st"));
+            let path = path.to_str().unwrap();
+            let flags = ["--threads", threads, "--export", path].into_iter();
+            let args = short(&flags.chain(bn.iter().copied()).collect::<Vec<_>>());
+            MNIST_CNN.assert_succeeds(&args);
+            std::fs::read(path).unwrap()
+        };
+        assert!(
+            export("1") == export("3"),
+            "the weights depend on the thread count ({bn:?})"
+        );
+    }
 }
 
 #[test]

@@ -38,7 +38,7 @@ Adding a case:
 
 0. Run `python generate.py --check` first: it must pass, so your PyTorch reproduces the
    committed values and the diff of step 2 shows your case only.
-1. Add an entry to the case table of its file below (`BATCHNORM_CASES`, `CONV_CASES`,
+1. Add an entry to the case table of its file below (`BATCHNORM_CASES`, `BATCHNORM2D_CASES`, `CONV_CASES`,
    `POOL_CASES`, `LAYERNORM_CASES`, `MLP_CASES`, `OPTIM_CASES`, `SCHEDULE_CASES`) with a comment saying what it checks and why.
    BatchNorm, MLP, convolution and pooling cases carry their own seed, and the optimizer cases all run on `p0` and
    gradients drawn before any case, so a new case changes no other. The LayerNorm cases share
@@ -246,6 +246,124 @@ def make_batchnorm1d():
     )
     return out
 
+
+
+# --------------------------------------------------------------------------------------------
+# batchnorm2d.json
+# --------------------------------------------------------------------------------------------
+
+# Each case: (name, description, seed, shape, inputs, config). `shape` is [N, C, H, W] for
+# BatchNorm2d, [N, C, L] for BatchNorm1d on a sequence; `inputs` as in BATCHNORM_CASES;
+# `config` what differs from PyTorch's defaults (eps 1e-5, momentum 0.1, affine, tracking).
+# Draws after torch.manual_seed(seed): x, x_batch2, x_batch3, then gamma and beta (when
+# affine), then dy.
+BATCHNORM2D_CASES = [
+    # The plain case: statistics per channel over N, H and W.
+    ("basic_2x3x4x5", "BatchNorm2d(3) on [2, 3, 4, 5]", 21, [2, 3, 4, 5], ("normal", 1, 0), {}),
+    # One image: legal in training, as each channel still has H*W > 1 values.
+    ("one_image_1x2x3x3", "N=1: 9 values per channel, so training accepts it", 22,
+     [1, 2, 3, 3], ("normal", 1, 0), {}),
+    # A 1x1 image: the statistics are over the batch alone, as BatchNorm1d's.
+    ("pixel_4x3x1x1", "H=W=1: BatchNorm1d's statistics", 23, [4, 3, 1, 1], ("normal", 1, 0), {}),
+    # Mean 1e3: the one-sweep statistics' shift must be the channel's own value.
+    ("large_mean_1e3_3x2x4x4", "input mean 1e3, std 1", 24, [3, 2, 4, 4], ("normal", 1, 1000), {}),
+    # Channel 1 exactly constant: x_hat 0, y = beta, a finite dx.
+    ("near_constant_2x3x3x3", "channel 0: 0.5 + 1e-3*noise; channel 1: exactly 2.0", 25,
+     [2, 3, 3, 3], ("near_constant",), {}),
+    # Typical sizes: more planes than a chunk of rows, several chunks.
+    ("typical_40x8x6x6", "N=40, C=8, 6x6 images, input mean 3 std 2", 26, [40, 8, 6, 6],
+     ("normal", 2, 3), {}),
+    # The settings a user changes.
+    ("momentum_none_3x2x3x4", "momentum=None: a cumulative average of the batches", 27,
+     [3, 2, 3, 4], ("normal", 1, 0.5), {"momentum": None}),
+    ("affine_off_2x3x3x2", "affine=False: y = x_hat", 28, [2, 3, 3, 2], ("normal", 1, 0),
+     {"affine": False}),
+    ("tracking_off_2x3x3x3", "track_running_stats=False: batch statistics in eval too", 29,
+     [2, 3, 3, 3], ("normal", 1, 0), {"track_running_stats": False}),
+    # BatchNorm1d on PyTorch's (N, C, L): the same op, one spatial dimension.
+    ("bn1d_ncl_4x3x5", "BatchNorm1d(3) on [4, 3, 5]", 30, [4, 3, 5], ("normal", 1, 0), {}),
+    ("bn1d_ncl_momentum_none_2x2x7", "BatchNorm1d(2) on [2, 2, 7], momentum=None", 31,
+     [2, 2, 7], ("normal", 1, 0), {"momentum": None}),
+]
+
+
+def batchnorm_nd_case(name, description, seed, shape, inputs, config):
+    """One BatchNorm2d (or BatchNorm1d on [N, C, L]) case: the batch statistics, the training
+    pass with its gradients, the running statistics after three passes, the eval output."""
+    torch.manual_seed(seed)
+    c = shape[1]
+    if inputs[0] == "near_constant":
+        batches = [randn(*shape) for _ in range(3)]
+        for x in batches:
+            x[:, 0] = 0.5 + 1e-3 * randn(*x[:, 0].shape)
+            x[:, 1] = 2.0
+    else:
+        _, scale, shift = inputs
+        batches = [scale * randn(*shape) + shift for _ in range(3)]
+    x = batches[0]
+    settings = {"eps": BN_EPS, "momentum": BN_MOMENTUM, "affine": True,
+                "track_running_stats": True, **config}
+    module = torch.nn.BatchNorm2d if len(shape) == 4 else torch.nn.BatchNorm1d
+    bn = module(c, dtype=F64, **settings)
+    if settings["affine"]:
+        with torch.no_grad():
+            bn.weight.copy_(rand(c) + 0.5)
+            bn.bias.copy_(0.5 * randn(c))
+    dy = randn(*shape)
+    dims = [0] + list(range(2, len(shape)))
+
+    bn.train()
+    xv = x.clone().requires_grad_(True)
+    y = bn(xv)
+    y.backward(dy)
+    case = {
+        "name": name,
+        "description": description,
+        "module": module.__name__,
+        "settings": settings,
+        "x": tensor(x),
+        "x_batch2": tensor(batches[1]),
+        "x_batch3": tensor(batches[2]),
+        "dy": tensor(dy),
+        "batch_mean": tensor(x.mean(dims)),
+        "batch_var_biased": tensor(x.var(dims, unbiased=False)),
+        "batch_var_unbiased": tensor(x.var(dims, unbiased=True)),
+        "y": tensor(y),
+        "dx": tensor(xv.grad),
+    }
+    if settings["affine"]:
+        case.update(gamma=tensor(bn.weight), beta=tensor(bn.bias),
+                    dgamma=tensor(bn.weight.grad), dbeta=tensor(bn.bias.grad))
+    running = []
+    with torch.no_grad():
+        for batch in batches[1:]:
+            if settings["track_running_stats"]:
+                running.append({"running_mean": tensor(bn.running_mean),
+                                "running_var": tensor(bn.running_var),
+                                "num_batches_tracked": int(bn.num_batches_tracked)})
+            bn(batch)
+        if settings["track_running_stats"]:
+            running.append({"running_mean": tensor(bn.running_mean),
+                            "running_var": tensor(bn.running_var),
+                            "num_batches_tracked": int(bn.num_batches_tracked)})
+        bn.eval()
+        case["running_after_each_pass"] = running
+        case["y_eval_on_x_after_3_passes"] = tensor(bn(x))
+    return case
+
+
+def make_batchnorm2d():
+    """`BatchNorm2d`, and `BatchNorm1d` on `[N, C, L]`: every case of BATCHNORM2D_CASES."""
+    out = header()
+    out["generated_by"] = generated_by()
+    out["notes"] = [
+        "statistics per channel over every dimension but 1 (N, H, W; or N, L)",
+        "running_var tracks the unbiased variance over those N*H*W values",
+        "without tracking, eval normalises with the batch statistics; running_after_each_pass "
+        "is then empty",
+    ] + BATCHNORM_NOTES[:4]
+    out["cases"] = [batchnorm_nd_case(*case) for case in BATCHNORM2D_CASES]
+    return out
 
 # --------------------------------------------------------------------------------------------
 # mlp_ce.json
@@ -796,6 +914,7 @@ def make_edge_cases():
 
 FILES = {
     "batchnorm1d.json": make_batchnorm1d,
+    "batchnorm2d.json": make_batchnorm2d,
     "conv_pool.json": make_conv_pool,
     "edge_cases.json": make_edge_cases,
     "dropout.json": make_dropout,

@@ -1,4 +1,5 @@
-//! `BatchNorm1d` with PyTorch's semantics: the layer (here), the fused op (`op.rs`) and its
+//! `BatchNorm1d` and `BatchNorm2d` with PyTorch's semantics: the layer (here), one for both
+//! (statistics per feature over all but dimension 1), the fused op (`op.rs`) and its
 //! fast loops (`fast.rs`), the statistics (`stats.rs`), the composed reference (`reference.rs`).
 
 mod fast;
@@ -14,7 +15,7 @@ use crate::{Activation, BufferMut, BufferRef, Mode, Module, Path, Visitor, Visit
 use std::any::Any;
 use tapegrad_core::{Param, Tape, Tensor, Var};
 
-/// The settings of a [`BatchNorm1d`]; the defaults are PyTorch's.
+/// The settings of a [`BatchNorm1d`] or [`BatchNorm2d`]; the defaults are PyTorch's.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct BatchNormConfig {
     /// Added to the variance before the square root. Default `1e-5`.
@@ -40,15 +41,21 @@ impl Default for BatchNormConfig {
     }
 }
 
-/// PyTorch's `nn.BatchNorm1d` on `x: [batch, num_features]`.
+/// PyTorch's `nn.BatchNorm1d` on `x: [batch, num_features]` or `[batch, num_features, length]`.
+pub type BatchNorm1d = BatchNorm<1>;
+/// PyTorch's `nn.BatchNorm2d` on images `x: [batch, num_features, height, width]`.
+pub type BatchNorm2d = BatchNorm<2>;
+
+/// PyTorch's `nn.BatchNorm1d` (`D = 1`) and `nn.BatchNorm2d` (`D = 2`): each feature (channel)
+/// normalised over every dimension but the second, by the same op.
 ///
 /// `Mode::Train` normalises with the batch mean and *biased* variance and updates the
 /// running statistics with the *unbiased* one; `Mode::Eval` normalises with the running
 /// statistics (still differentiable). One [`BatchNormOp`] on the tape, a following ReLU
-/// inside it when fused ([`Module::fuse_activation`]). PyTorch's names; a training batch of
-/// one row, or an input not `[batch, num_features]`, panics as PyTorch raises.
+/// inside it when fused ([`Module::fuse_activation`]). PyTorch's names; one value per feature
+/// in training, or an input of another shape, panics as PyTorch raises.
 #[derive(Clone, Debug)]
-pub struct BatchNorm1d {
+pub struct BatchNorm<const D: usize> {
     num_features: usize,
     config: BatchNormConfig,
     /// `(weight, bias)`, present when `affine`.
@@ -58,8 +65,8 @@ pub struct BatchNorm1d {
     fused_relu: bool,
 }
 
-impl BatchNorm1d {
-    /// PyTorch's `nn.BatchNorm1d(num_features)`, the default settings.
+impl<const D: usize> BatchNorm<D> {
+    /// PyTorch's `nn.BatchNorm1d(num_features)` or `nn.BatchNorm2d`, the default settings.
     pub fn new(num_features: usize) -> Self {
         Self::with_config(num_features, BatchNormConfig::default())
     }
@@ -69,11 +76,11 @@ impl BatchNorm1d {
         let (c, eps) = (num_features, config.eps);
         assert!(
             eps > 0.0 && eps.is_finite(),
-            "BatchNorm1d({c}): eps must be finite and > 0, got {eps}"
+            "BatchNorm{D}d({c}): eps must be finite and > 0, got {eps}"
         );
-        check_momentum(c, config.momentum);
+        check_momentum::<D>(c, config.momentum);
         let (ones, zeros) = (Tensor::full(vec![c], 1.0), Tensor::zeros(vec![c]));
-        BatchNorm1d {
+        BatchNorm {
             num_features,
             config,
             affine: config.affine.then(|| (Param::new(ones), Param::new(zeros))),
@@ -91,7 +98,7 @@ impl BatchNorm1d {
     }
     /// Changes the momentum ([`recalibrate`](crate::recalibrate()) does); panics outside `[0, 1]`.
     pub fn set_momentum(&mut self, momentum: Option<f32>) {
-        check_momentum(self.num_features, momentum);
+        check_momentum::<D>(self.num_features, momentum);
         self.config.momentum = momentum;
     }
     /// The scale gamma (`weight`), `[C]`, when `affine`.
@@ -118,14 +125,18 @@ impl BatchNorm1d {
     pub fn running_stats_mut(&mut self) -> Option<&mut RunningStats> {
         self.running.as_mut()
     }
+    /// The settings and the running statistics, for `recalibrate` to change both.
+    pub(crate) fn config_and_stats(&mut self) -> (&mut BatchNormConfig, Option<&mut RunningStats>) {
+        (&mut self.config, self.running.as_mut())
+    }
     /// PyTorch's `reset_running_stats`: mean 0, variance 1, no batch tracked.
     pub fn reset_running_stats(&mut self) {
         if let Some(r) = &mut self.running {
             r.reset();
         }
     }
-    /// [`Module::forward`], returning what PyTorch raises instead of panicking: an input not
-    /// `[batch, num_features]`, or a batch of one row where the batch's statistics are needed.
+    /// [`Module::forward`], returning what PyTorch raises instead of panicking: an input of
+    /// another shape, or one value per feature where the batch's statistics are needed.
     pub fn try_forward(
         &mut self,
         tape: &mut Tape,
@@ -133,12 +144,17 @@ impl BatchNorm1d {
         mode: Mode,
     ) -> Result<Var, BatchNormError> {
         let (shape, c) = (tape.shape(x), self.num_features);
-        let refuse = |e: &str| BatchNormError(format!("BatchNorm1d({c}): {e} {shape:?}"));
-        if !matches!(shape, &[_, xc] if xc == c) {
-            return Err(refuse(&format!(
-                "expected an input of shape [batch, {c}], got"
-            )));
-        } else if (mode == Mode::Train || self.running.is_none()) && shape[0] < 2 {
+        let refuse = |e: &str| BatchNormError(format!("BatchNorm{D}d({c}): {e} {shape:?}"));
+        let rank_fits = shape.len() == D + 2 || (D == 1 && shape.len() == 2);
+        if !rank_fits || shape[1] != c {
+            let expected = match D {
+                1 => format!("[batch, {c}] or [batch, {c}, length]"),
+                _ => format!("[batch, {c}, height, width{}]", ", _".repeat(D - 2)),
+            };
+            return Err(refuse(&format!("expected an input of shape {expected}, got")));
+        }
+        let (n, _, s) = op::dims(shape);
+        if (mode == Mode::Train || self.running.is_none()) && n * s < 2 {
             let one_row =
                 "expected more than 1 value per channel when training, got input of shape";
             return Err(refuse(one_row));
@@ -164,9 +180,9 @@ impl BatchNorm1d {
 }
 
 /// Panics, naming the layer, if `momentum` is outside `[0, 1]`.
-fn check_momentum(num_features: usize, momentum: Option<f32>) {
+fn check_momentum<const D: usize>(num_features: usize, momentum: Option<f32>) {
     if let Some(m) = momentum.filter(|m| !(0.0..=1.0).contains(m)) {
-        panic!("BatchNorm1d({num_features}): momentum must be in [0, 1], got {m}");
+        panic!("BatchNorm{D}d({num_features}): momentum must be in [0, 1], got {m}");
     }
 }
 
@@ -175,7 +191,7 @@ fn check_momentum(num_features: usize, momentum: Option<f32>) {
 #[error("{0}")]
 pub struct BatchNormError(pub String);
 
-impl Module for BatchNorm1d {
+impl<const D: usize> Module for BatchNorm<D> {
     fn forward(&mut self, tape: &mut Tape, x: Var, mode: Mode) -> Var {
         self.try_forward(tape, x, mode)
             .unwrap_or_else(|e| panic!("{e}"))

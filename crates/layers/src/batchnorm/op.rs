@@ -8,14 +8,16 @@ use std::ops::Range;
 use tapegrad_core::{BackwardCtx, ForwardCtx, Op, Tape, Tensor, Var};
 use tapegrad_kernels::{self as kernels, relu_backward};
 
-/// `y = gamma * (x - mean) * invstd + beta` over `x: [n, c]`, per feature, as one tape op.
+/// `y = gamma * (x - mean) * invstd + beta` over `x: [n, c, *]`, per feature, as one tape op:
+/// the statistics of feature `j` are over all its `m = n * s` values (`s` the product of the
+/// dimensions after `c`: 1 for `[n, c]`, `h * w` for images).
 ///
 /// Inputs: `x`, then `gamma` and `beta` (`[c]`, both or neither: without, `y = x_hat`). The
 /// statistics are given at construction:
 ///
 /// - [`BatchNormOp::with_batch_stats`] (training): functions of `x`, differentiated through:
-///   per feature over the `n` rows, `dbeta = sum(dy)`, `dgamma = sum(dy * x_hat)`,
-///   `dx = gamma * invstd / n * (n * dy - sum(dy) - x_hat * sum(dy * x_hat))`.
+///   per feature over its `m` values, `dbeta = sum(dy)`, `dgamma = sum(dy * x_hat)`,
+///   `dx = gamma * invstd / m * (m * dy - sum(dy) - x_hat * sum(dy * x_hat))`.
 /// - [`BatchNormOp::with_fixed_stats`] (evaluation): constants, `dx = gamma * invstd * dy`.
 ///
 /// No per-element state: the backward recomputes `x_hat` from `x`, which stays on the tape.
@@ -70,7 +72,7 @@ impl BatchNormOp {
     /// panic naming the shapes.
     fn inputs<'a>(&self, count: usize, input: impl Fn(usize) -> &'a Tensor) -> Inputs<'a> {
         let c = self.mean.len();
-        let fits = count > 0 && matches!(input(0).shape(), &[_, xc] if xc == c);
+        let fits = count > 0 && matches!(input(0).shape(), &[_, xc, ..] if xc == c);
         let param = |i: usize| input(i).shape() == [c];
         match count {
             1 if fits => (input(0), vec![1.0; c].into(), vec![0.0; c].into()),
@@ -79,7 +81,7 @@ impl BatchNormOp {
             }
             _ => panic!(
                 "batch_norm: inputs of shapes {:?} do not fit {c} features \
-                 (expected [batch, {c}], and optionally weight and bias [{c}])",
+                 (expected [batch, {c}, *], and optionally weight and bias [{c}])",
                 (0..count).map(|i| input(i).shape()).collect::<Vec<_>>()
             ),
         }
@@ -95,31 +97,33 @@ impl Op for BatchNormOp {
     }
     fn forward(&mut self, ctx: &mut ForwardCtx<'_>) -> Tensor {
         let input = |i| ctx.input(i);
-        let ((x, gamma, beta), c) = (self.inputs(ctx.num_inputs(), input), self.mean.len());
+        let (x, gamma, beta) = self.inputs(ctx.num_inputs(), input);
+        let (_, c, s) = dims(x.shape());
         // y = (x - mean) * (gamma * invstd) + beta: one product per element fewer.
         let scale: Vec<f32> = gamma.iter().zip(&self.invstd).map(|(g, s)| g * s).collect();
         let features = [&self.mean[..], &self.mean_lo, &scale, &beta];
         let mut y = ctx.buffer(x.shape());
-        for_each_row_chunk(y.data_mut(), c, |i, y| {
-            fast::forward(&x.data()[i * c..][..y.len()], features, self.relu, y)
+        for_each_row_chunk(y.data_mut(), c * s, |i, y| {
+            fast::forward(&x.data()[i * c * s..][..y.len()], features, s, self.relu, y)
         });
         y
     }
     fn backward(&self, ctx: &mut BackwardCtx<'_>) {
         let input = |i| ctx.input(i);
-        let ((x, gamma, _), c) = (self.inputs(ctx.num_inputs(), input), self.mean.len());
-        let n = x.shape()[0];
+        let (x, gamma, _) = self.inputs(ctx.num_inputs(), input);
+        let (n, c, s) = dims(x.shape());
         let wants_params = ctx.num_inputs() == 3 && (ctx.needs_grad(1) || ctx.needs_grad(2));
         let (mean, mean_lo, invstd) = (&self.mean[..], &self.mean_lo[..], &self.invstd[..]);
         // Rows `r` of `x`, `dy` and the output, which only a fused ReLU's gate reads (without
         // one, `dy` stands in: no third tensor streamed from memory).
         let dy = ctx.grad_output().data();
         let out = if self.relu { ctx.output().data() } else { dy };
-        let rows = |r: Range<usize>| [x.data(), dy, out].map(|v| &v[r.start * c..r.end * c]);
+        let w = c * s;
+        let rows = |r: Range<usize>| [x.data(), dy, out].map(|v| &v[r.start * w..r.end * w]);
         // Pass 1: sum(g) and sum(g * (x - mean)) per feature, g the gradient reaching x_hat.
         let mut sums = if self.batch_stats || wants_params {
-            column_sums(n, c, 2, |r, acc| {
-                fast::sums(rows(r), [mean, mean_lo], self.relu, acc)
+            column_sums(n, w, 2 * c, |r, acc| {
+                fast::sums(rows(r), [mean, mean_lo], s, self.relu, acc)
             })
         } else {
             vec![0f64; 2 * c]
@@ -131,7 +135,7 @@ impl Op for BatchNormOp {
         if ctx.needs_grad(0) {
             // Pass 2: dx = k * (g - sum(g)/n - x_hat * sum(g x_hat)/n), k = gamma * invstd, as
             // k * g - offset - (x - mean) * slope (the terms in f64); k * g with fixed stats.
-            let inv_n = 1.0 / n as f64;
+            let inv_n = 1.0 / (n * s) as f64;
             let k = |j: usize| gamma[j] as f64 * invstd[j] as f64;
             // k, offset and slope per feature, side by side in one allocation.
             let mut terms = vec![0f32; 3 * c];
@@ -144,9 +148,9 @@ impl Op for BatchNormOp {
             }
             let features = [mean, mean_lo, &*kf, &*offset, &*slope];
             let mut dx = ctx.buffer(x.shape());
-            for_each_row_chunk(dx.data_mut(), c, |i, dx| {
+            for_each_row_chunk(dx.data_mut(), w, |i, dx| {
                 let flags = (self.batch_stats, self.relu);
-                fast::dx(rows(i..i + dx.len() / c), features, flags, dx)
+                fast::dx(rows(i..i + dx.len() / w), features, s, flags, dx)
             });
             ctx.set_grad(0, dx);
         }
@@ -165,6 +169,11 @@ impl Op for BatchNormOp {
 }
 
 // The loops over one row of features, which `fast.rs` runs over chunks of rows.
+/// `(n, c, s)` of a shape `[n, c, *]`: samples, features, values of a feature per sample.
+pub(super) fn dims(shape: &[usize]) -> (usize, usize, usize) {
+    (shape[0], shape[1], shape[2..].iter().product())
+}
+
 /// `x - mean`, the mean's rounding residual included: how every loop centres `x`.
 #[inline(always)]
 fn centred(x: f32, mean: f32, mean_lo: f32) -> f32 {
@@ -230,12 +239,13 @@ pub(crate) fn apply(tape: &mut Tape, op: BatchNormOp, x: Var, affine: Option<(Va
 }
 
 /// Functional BatchNorm with the batch's statistics (PyTorch's `F.batch_norm(x, None, None,
-/// gamma, beta, training=True, eps=eps)`). Panics unless `x: [n > 1, c]`, `gamma, beta: [c]`.
+/// gamma, beta, training=True, eps=eps)`). Panics unless `x: [n, c, *]` has more than one
+/// value per feature, and `gamma, beta: [c]`.
 pub fn batch_norm_train(tape: &mut Tape, x: Var, affine: Option<(Var, Var)>, eps: f32) -> Var {
     let shape = tape.shape(x);
     let msg =
         "batch_norm: expected more than 1 value per channel when training, got input of shape";
-    assert!(shape.first().is_some_and(|&n| n > 1), "{msg} {shape:?}");
+    assert!(shape.len() > 1 && dims(shape).0 * dims(shape).2 > 1, "{msg} {shape:?}");
     let stats = fast::statistics(tape.value(x));
     apply(tape, BatchNormOp::with_batch_stats(&stats, eps), x, affine)
 }

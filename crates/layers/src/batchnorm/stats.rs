@@ -1,5 +1,6 @@
 //! BatchNorm's statistics (a batch's, the running ones) and the fixed-chunk loops.
 
+use super::op::dims;
 use std::ops::Range;
 use tapegrad_core::Tensor;
 use tapegrad_kernels::for_each_chunk_mut;
@@ -11,20 +12,20 @@ fn row_chunks(n: usize, c: usize) -> usize {
     (16384 / c.max(1)).max(32).max(n / 16)
 }
 
-/// Calls `f(i, rows)` for the chunks of [`row_chunks`] rows of a `[n, c]` output, in
-/// parallel, `i` the chunk's first row (none for `c = 0`: the size is at least 1).
-pub(super) fn for_each_row_chunk(out: &mut [f32], c: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
-    let rows = row_chunks(out.len() / c.max(1), c);
-    for_each_chunk_mut(out, (rows * c).max(1), |t, chunk| f(t * rows, chunk));
+/// Calls `f(i, rows)` for the chunks of [`row_chunks`] rows of `w` values of an output, in
+/// parallel, `i` the chunk's first row (none for `w = 0`: the size is at least 1).
+pub(super) fn for_each_row_chunk(out: &mut [f32], w: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
+    let rows = row_chunks(out.len() / w.max(1), w);
+    for_each_chunk_mut(out, (rows * w).max(1), |t, chunk| f(t * rows, chunk));
 }
 
-/// `k` per-feature sums over the rows of a `[n, c]` tensor: `add(rows, sums)` adds those of
-/// `rows`, per chunk of [`row_chunks`] rows in parallel, then the chunks' sums in order.
-pub(super) fn column_sums<F>(n: usize, c: usize, k: usize, add: F) -> Vec<f64>
+/// `width` sums over the `n` rows of `w` values of a tensor: `add(rows, sums)` adds those
+/// of `rows`, per chunk of [`row_chunks`] rows in parallel, then the chunks' sums in order.
+pub(super) fn column_sums<F>(n: usize, w: usize, width: usize, add: F) -> Vec<f64>
 where
     F: Fn(Range<usize>, &mut [f64]) + Sync,
 {
-    let (rows, width) = (row_chunks(n, c), k * c);
+    let rows = row_chunks(n, w);
     if width == 0 {
         return Vec::new();
     }
@@ -40,10 +41,10 @@ where
     sums
 }
 
-/// The per-feature statistics of one batch `x: [n, c]`.
+/// The per-feature statistics of one batch `x: [n, c, *]`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct BatchStats {
-    /// The number of rows the statistics were taken over.
+    /// The number of values of each feature the statistics were taken over (`n * h * w`).
     pub n: usize,
     /// The mean of each feature, `[c]`, in `f64` (the op keeps what rounding to `f32` loses).
     pub mean: Vec<f64>,
@@ -52,16 +53,20 @@ pub struct BatchStats {
 }
 
 impl BatchStats {
-    /// The statistics of `x: [n, c]`, feature by feature, in two passes in `f64`: the mean,
-    /// then the mean squared deviation from it (`E[x^2] - E[x]^2` loses every digit of a
-    /// large mean's variance; a sum of squares is never negative, a NaN stays NaN): the plain
-    /// definition the layer's one sweep (`fast.rs`) is held to. Panics unless `x: [n > 0, c]`.
+    /// The statistics of `x: [n, c, *]`, feature by feature, in two passes in `f64`: the
+    /// mean, then the mean squared deviation from it (`E[x^2] - E[x]^2` loses every digit of
+    /// a large mean's variance; a sum of squares is never negative, a NaN stays NaN): the
+    /// plain definition the layer's one sweep (`fast.rs`) is held to. Panics without values.
     pub fn of(x: &Tensor) -> Self {
-        let (n, c) = match x.shape() {
-            &[n, c] if n > 0 => (n, c),
-            s => panic!("batch_norm: statistics need an input of shape [batch > 0, c], got {s:?}"),
+        let (n, c, s) = match x.shape() {
+            sh @ [_, _, ..] if dims(sh).0 * dims(sh).2 > 0 => dims(sh),
+            s => panic!("batch_norm: statistics need an input of shape [batch, c, *] with values, got {s:?}"),
         };
-        let column = |j: usize| x.data()[j..].iter().step_by(c).map(|&x| x as f64);
+        let column = |j: usize| {
+            let planes = x.data().chunks(s).skip(j).step_by(c);
+            planes.flatten().map(|&x| x as f64)
+        };
+        let n = n * s;
         let mean: Vec<f64> = (0..c).map(|j| column(j).sum::<f64>() / n as f64).collect();
         let squares = |j: usize| column(j).map(|x| (x - mean[j]).powi(2)).sum::<f64>();
         let var = (0..c).map(|j| squares(j) / n as f64).collect();
@@ -105,7 +110,7 @@ impl RunningStats {
         let n = batch.n;
         assert!(
             n > 1,
-            "batch_norm: cannot update running statistics from a batch of {n} row(s)"
+            "batch_norm: cannot update running statistics from {n} value(s) per feature"
         );
         self.num_batches_tracked += 1;
         let f = momentum.map_or(1.0 / self.num_batches_tracked as f64, |m| m as f64);

@@ -56,13 +56,17 @@ fn without_running_statistics_eval_needs_a_batch_too() {
 }
 
 #[test]
-#[should_panic(expected = "BatchNorm1d(3): expected an input of shape [batch, 3], got [4, 5]")]
+#[should_panic(
+    expected = "BatchNorm1d(3): expected an input of shape [batch, 3] or [batch, 3, length], got [4, 5]"
+)]
 fn a_wrong_feature_count_panics_with_both_shapes() {
     forward(&mut BatchNorm1d::new(3), x(4, 5), Mode::Train);
 }
 
 #[test]
-#[should_panic(expected = "BatchNorm1d(3): expected an input of shape [batch, 3], got [12]")]
+#[should_panic(
+    expected = "BatchNorm1d(3): expected an input of shape [batch, 3] or [batch, 3, length], got [12]"
+)]
 fn a_1d_input_panics_with_both_shapes() {
     forward(
         &mut BatchNorm1d::new(3),
@@ -829,7 +833,7 @@ mod fast_against_plain {
             let [m, lo, k, offset, slope] = features.each_ref().map(|f| &f[..]);
             for relu in [false, true] {
                 let (mut y_fast, mut y_plain) = (vec![0f32; n * c], vec![0f32; n * c]);
-                fast::forward(&x, [m, lo, k, offset], relu, &mut y_fast);
+                fast::forward(&x, [m, lo, k, offset], 1, relu, &mut y_fast);
                 for (x, y) in x.chunks(c).zip(y_plain.chunks_mut(c)) {
                     op::forward_row(x, [m, lo, k, offset], relu, y);
                 }
@@ -840,7 +844,7 @@ mod fast_against_plain {
                 );
 
                 let (mut s_fast, mut s_plain) = (vec![0f64; 2 * c], vec![0f64; 2 * c]);
-                fast::sums([&x, &dy, &out], [m, lo], relu, &mut s_fast);
+                fast::sums([&x, &dy, &out], [m, lo], 1, relu, &mut s_fast);
                 for ((x, dy), out) in rows() {
                     op::sums_row([x, dy, out], [m, lo], relu, &mut s_plain);
                 }
@@ -853,7 +857,7 @@ mod fast_against_plain {
                 for batch in [false, true] {
                     let (mut d_fast, mut d_plain) = (vec![0f32; n * c], vec![0f32; n * c]);
                     let features = [m, lo, k, offset, slope];
-                    fast::dx([&x, &dy, &out], features, (batch, relu), &mut d_fast);
+                    fast::dx([&x, &dy, &out], features, 1, (batch, relu), &mut d_fast);
                     for (((x, dy), out), d) in rows().zip(d_plain.chunks_mut(c)) {
                         op::dx_row([x, dy, out], features, (batch, relu), d);
                     }
@@ -903,10 +907,11 @@ mod fast_against_plain {
         let ([mut x, dy, out], features) = inputs(n, c);
         x[4 * c + 1] = f32::NAN;
         let (mut shifted, mut sums) = (vec![0f64; 2 * c], vec![0f64; 2 * c]);
-        fast::shifted_sums(&x, &[0.0; 3], &mut shifted);
+        fast::shifted_sums(&x, &[0.0; 3], 1, &mut shifted);
         fast::sums(
             [&x, &dy, &out],
             [&features[0], &features[1]],
+            1,
             false,
             &mut sums,
         );
