@@ -67,8 +67,14 @@ fn the_batch_norm_net_has_pytorch_s_state_dict_keys() {
     let net = mnist_cnn(0, true).unwrap();
     let keys = state_dict_keys(&net);
     let bn = |i: usize| {
-        ["weight", "bias", "running_mean", "running_var", "num_batches_tracked"]
-            .map(|k| format!("{i}.{k}"))
+        [
+            "weight",
+            "bias",
+            "running_mean",
+            "running_var",
+            "num_batches_tracked",
+        ]
+        .map(|k| format!("{i}.{k}"))
     };
     let expected: Vec<String> = (["1.weight", "1.bias"].map(String::from).into_iter())
         .chain(bn(2))

@@ -2,8 +2,8 @@
 //! instead of a GEMM and a normalisation pass.
 
 use crate::{
-    Activation, AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout,
-    Dropout2d, Flatten, Linear, MaxPool2d, Module, Sequential, Unflatten,
+    Activation, AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Dropout2d,
+    Flatten, Linear, MaxPool2d, Module, Sequential, Unflatten,
 };
 use std::any::Any;
 use std::fmt;
@@ -37,9 +37,15 @@ pub enum SkipReason {
 /// Dropout, convolution, pooling, reshaping): one a walk over a model's BatchNorms passes by
 /// without a word.
 pub(crate) fn is_plain_builtin(layer: &dyn Any) -> bool {
-    layer.is::<Linear>() || layer.is::<Activation>() || layer.is::<Dropout>()
-        || layer.is::<Conv2d>() || layer.is::<MaxPool2d>() || layer.is::<AvgPool2d>()
-        || layer.is::<AdaptiveAvgPool2d>() || layer.is::<Flatten>() || layer.is::<Unflatten>()
+    layer.is::<Linear>()
+        || layer.is::<Activation>()
+        || layer.is::<Dropout>()
+        || layer.is::<Conv2d>()
+        || layer.is::<MaxPool2d>()
+        || layer.is::<AvgPool2d>()
+        || layer.is::<AdaptiveAvgPool2d>()
+        || layer.is::<Flatten>()
+        || layer.is::<Unflatten>()
         || layer.is::<Dropout2d>()
 }
 

@@ -46,9 +46,8 @@ mod weight_bias;
 
 pub use activation::{Activation, ParseActivationError};
 pub use batchnorm::{
-    BatchNorm, BatchNorm2d,
-    batch_norm_composed, batch_norm_eval, batch_norm_train, BatchNorm1d, BatchNormConfig,
-    BatchNormError, BatchNormOp, BatchStats, RunningStats,
+    batch_norm_composed, batch_norm_eval, batch_norm_train, BatchNorm, BatchNorm1d, BatchNorm2d,
+    BatchNormConfig, BatchNormError, BatchNormOp, BatchStats, RunningStats,
 };
 pub use conv2d::Conv2d;
 pub use dropout::{Dropout, DropoutOp};

@@ -114,8 +114,12 @@ fn for_each_batch_norm(
         return skip(SkipReason::Opaque);
     };
     let parts = match any.is::<BatchNorm1d>() {
-        true => any.downcast_mut::<BatchNorm1d>().map(BatchNorm::config_and_stats),
-        false => any.downcast_mut::<BatchNorm2d>().map(BatchNorm::config_and_stats),
+        true => any
+            .downcast_mut::<BatchNorm1d>()
+            .map(BatchNorm::config_and_stats),
+        false => any
+            .downcast_mut::<BatchNorm2d>()
+            .map(BatchNorm::config_and_stats),
     };
     if let Some(parts) = parts {
         match parts {

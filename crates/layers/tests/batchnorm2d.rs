@@ -108,7 +108,11 @@ fn batch_norm_1d_takes_n_c_l_as_batch_norm_2d_takes_n_c_l_1() {
 fn gradcheck_through_batch_norm_2d_in_train_and_eval() {
     let input = values(&[2, 3, 3, 4], 4);
     let mut trained = BatchNorm2d::new(3);
-    pass(&mut trained, &values(&[3, 3, 3, 4], 5), &values(&[3, 3, 3, 4], 6));
+    pass(
+        &mut trained,
+        &values(&[3, 3, 3, 4], 5),
+        &values(&[3, 3, 3, 4], 6),
+    );
     for mode in [Mode::Train, Mode::Eval] {
         gradcheck(std::slice::from_ref(&input), |tape, v| {
             trained.clone().forward(tape, v[0], mode)
@@ -147,11 +151,12 @@ fn batch_norm_2d_gives_the_same_bits_on_any_thread_count() {
 #[test]
 fn shapes_are_accepted_and_refused_as_pytorch() {
     let mut tape = Tape::new();
-    let mut try_shape = |bn: &mut dyn FnMut(&mut Tape, tapegrad_core::Var) -> Result<(), String>,
-                         shape: &[usize]| {
-        let x = tape.constant(values(shape, 0));
-        bn(&mut tape, x)
-    };
+    let mut try_shape =
+        |bn: &mut dyn FnMut(&mut Tape, tapegrad_core::Var) -> Result<(), String>,
+         shape: &[usize]| {
+            let x = tape.constant(values(shape, 0));
+            bn(&mut tape, x)
+        };
     let mut bn2 = BatchNorm2d::new(3);
     let mut train2 = |tape: &mut Tape, x| {
         (bn2.try_forward(tape, x, Mode::Train).map(|_| ())).map_err(|e| e.to_string())
@@ -160,14 +165,18 @@ fn shapes_are_accepted_and_refused_as_pytorch() {
     assert_eq!(try_shape(&mut train2, &[1, 3, 2, 2]), Ok(()));
     assert_eq!(
         try_shape(&mut train2, &[1, 3, 1, 1]),
-        Err("BatchNorm2d(3): expected more than 1 value per channel when training, got input \
+        Err(
+            "BatchNorm2d(3): expected more than 1 value per channel when training, got input \
              of shape [1, 3, 1, 1]"
-            .into())
+                .into()
+        )
     );
     assert_eq!(
         try_shape(&mut train2, &[4, 3]),
-        Err("BatchNorm2d(3): expected an input of shape [batch, 3, height, width], got [4, 3]"
-            .into())
+        Err(
+            "BatchNorm2d(3): expected an input of shape [batch, 3, height, width], got [4, 3]"
+                .into()
+        )
     );
     let mut bn1 = BatchNorm1d::new(3);
     let mut train1 = |tape: &mut Tape, x| {
@@ -176,9 +185,11 @@ fn shapes_are_accepted_and_refused_as_pytorch() {
     assert_eq!(try_shape(&mut train1, &[1, 3, 5]), Ok(()));
     assert_eq!(
         try_shape(&mut train1, &[2, 3, 4, 4]),
-        Err("BatchNorm1d(3): expected an input of shape [batch, 3] or [batch, 3, length], \
+        Err(
+            "BatchNorm1d(3): expected an input of shape [batch, 3] or [batch, 3, length], \
              got [2, 3, 4, 4]"
-            .into())
+                .into()
+        )
     );
 }
 

@@ -49,8 +49,16 @@ fn run_case<const D: usize>(case: &Value) {
     if config.affine {
         let gamma = t(case, "gamma").into_vec();
         let beta = t(case, "beta").into_vec();
-        bn.weight_mut().unwrap().value_mut().data_mut().copy_from_slice(&gamma);
-        bn.bias_mut().unwrap().value_mut().data_mut().copy_from_slice(&beta);
+        bn.weight_mut()
+            .unwrap()
+            .value_mut()
+            .data_mut()
+            .copy_from_slice(&gamma);
+        bn.bias_mut()
+            .unwrap()
+            .value_mut()
+            .data_mut()
+            .copy_from_slice(&beta);
     }
     let mut tape = Tape::new();
     let xv = tape.variable(x.clone());
@@ -75,8 +83,16 @@ fn run_case<const D: usize>(case: &Value) {
         }
         if let (Some(r), Some(expected)) = (bn.running_stats(), after.get(pass)) {
             let pass = pass + 1;
-            check(&format!("running_mean {pass}"), r.mean.data(), &expected["running_mean"]);
-            check(&format!("running_var {pass}"), r.var.data(), &expected["running_var"]);
+            check(
+                &format!("running_mean {pass}"),
+                r.mean.data(),
+                &expected["running_mean"],
+            );
+            check(
+                &format!("running_var {pass}"),
+                r.var.data(),
+                &expected["running_var"],
+            );
             let tracked = expected["num_batches_tracked"].as_i64();
             assert_eq!(Some(r.num_batches_tracked), tracked, "{name} pass {pass}");
         }
@@ -85,7 +101,11 @@ fn run_case<const D: usize>(case: &Value) {
     let mut tape = Tape::new();
     let xc = tape.constant(x);
     let y = bn.forward(&mut tape, xc, Mode::Eval);
-    check("y_eval", tape.value(y).data(), &case["y_eval_on_x_after_3_passes"]);
+    check(
+        "y_eval",
+        tape.value(y).data(),
+        &case["y_eval_on_x_after_3_passes"],
+    );
 }
 
 #[test]
@@ -112,7 +132,11 @@ fn the_constant_channel_gives_beta() {
         .unwrap();
     let mut bn = BatchNorm::<2>::new(3);
     let beta = t(case, "beta").into_vec();
-    bn.bias_mut().unwrap().value_mut().data_mut().copy_from_slice(&beta);
+    bn.bias_mut()
+        .unwrap()
+        .value_mut()
+        .data_mut()
+        .copy_from_slice(&beta);
     let mut tape = Tape::new();
     let x = tape.variable(t(case, "x"));
     let y_var = bn.forward(&mut tape, x, Mode::Train);

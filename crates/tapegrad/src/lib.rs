@@ -57,8 +57,8 @@ pub mod prelude {
     };
     pub use tapegrad_data::{Batch, BatchConfig, Batches, Mnist, Split};
     pub use tapegrad_layers::{
-        Activation, AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Dropout2d, Flatten,
-        Linear, MaxPool2d, Mlp, Mode, Module, ModuleExt, Sequential, Unflatten,
+        Activation, AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout,
+        Dropout2d, Flatten, Linear, MaxPool2d, Mlp, Mode, Module, ModuleExt, Sequential, Unflatten,
     };
     pub use tapegrad_optim::{
         Adam, AdamConfig, Momentum, Optimizer, OptimizerExt, Schedule, ScheduleKind, Sgd,

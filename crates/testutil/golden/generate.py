@@ -270,8 +270,8 @@ BATCHNORM2D_CASES = [
     # Channel 1 exactly constant: x_hat 0, y = beta, a finite dx.
     ("near_constant_2x3x3x3", "channel 0: 0.5 + 1e-3*noise; channel 1: exactly 2.0", 25,
      [2, 3, 3, 3], ("near_constant",), {}),
-    # Typical sizes: more planes than a chunk of rows, several chunks.
-    ("typical_40x8x6x6", "N=40, C=8, 6x6 images, input mean 3 std 2", 26, [40, 8, 6, 6],
+    # 40 images: two chunks of rows (32 and 8), whose sums are added in order.
+    ("two_chunks_40x2x2x3", "N=40 (two chunks of rows), input mean 3 std 2", 26, [40, 2, 2, 3],
      ("normal", 2, 3), {}),
     # The settings a user changes.
     ("momentum_none_3x2x3x4", "momentum=None: a cumulative average of the batches", 27,

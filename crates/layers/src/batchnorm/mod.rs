@@ -151,7 +151,9 @@ impl<const D: usize> BatchNorm<D> {
                 1 => format!("[batch, {c}] or [batch, {c}, length]"),
                 _ => format!("[batch, {c}, height, width{}]", ", _".repeat(D - 2)),
             };
-            return Err(refuse(&format!("expected an input of shape {expected}, got")));
+            return Err(refuse(&format!(
+                "expected an input of shape {expected}, got"
+            )));
         }
         let (n, _, s) = op::dims(shape);
         if (mode == Mode::Train || self.running.is_none()) && n * s < 2 {

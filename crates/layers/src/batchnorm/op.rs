@@ -137,16 +137,13 @@ impl Op for BatchNormOp {
             // k * g - offset - (x - mean) * slope (the terms in f64); k * g with fixed stats.
             let inv_n = 1.0 / (n * s) as f64;
             let k = |j: usize| gamma[j] as f64 * invstd[j] as f64;
-            // k, offset and slope per feature, side by side in one allocation.
-            let mut terms = vec![0f32; 3 * c];
-            let (kf, rest) = terms.split_at_mut(c);
-            let (offset, slope) = rest.split_at_mut(c);
-            for j in 0..c {
-                kf[j] = k(j) as f32;
-                offset[j] = (k(j) * sum_g[j] * inv_n) as f32;
-                slope[j] = (k(j) * invstd[j] as f64 * sum_g_xhat[j] * inv_n) as f32;
-            }
-            let features = [mean, mean_lo, &*kf, &*offset, &*slope];
+            let per_feature = |f: &dyn Fn(usize) -> f64| (0..c).map(|j| f(j) as f32).collect();
+            let [kf, offset, slope]: [Vec<f32>; 3] = [
+                per_feature(&k),
+                per_feature(&|j| k(j) * sum_g[j] * inv_n),
+                per_feature(&|j| k(j) * invstd[j] as f64 * sum_g_xhat[j] * inv_n),
+            ];
+            let features = [mean, mean_lo, &kf, &offset, &slope];
             let mut dx = ctx.buffer(x.shape());
             for_each_row_chunk(dx.data_mut(), w, |i, dx| {
                 let flags = (self.batch_stats, self.relu);
@@ -168,12 +165,12 @@ impl Op for BatchNormOp {
     }
 }
 
-// The loops over one row of features, which `fast.rs` runs over chunks of rows.
 /// `(n, c, s)` of a shape `[n, c, *]`: samples, features, values of a feature per sample.
 pub(super) fn dims(shape: &[usize]) -> (usize, usize, usize) {
     (shape[0], shape[1], shape[2..].iter().product())
 }
 
+// The loops over one row of features, which `fast.rs` runs over chunks of rows (or planes).
 /// `x - mean`, the mean's rounding residual included: how every loop centres `x`.
 #[inline(always)]
 fn centred(x: f32, mean: f32, mean_lo: f32) -> f32 {
@@ -245,7 +242,10 @@ pub fn batch_norm_train(tape: &mut Tape, x: Var, affine: Option<(Var, Var)>, eps
     let shape = tape.shape(x);
     let msg =
         "batch_norm: expected more than 1 value per channel when training, got input of shape";
-    assert!(shape.len() > 1 && dims(shape).0 * dims(shape).2 > 1, "{msg} {shape:?}");
+    assert!(
+        shape.len() > 1 && dims(shape).0 * dims(shape).2 > 1,
+        "{msg} {shape:?}"
+    );
     let stats = fast::statistics(tape.value(x));
     apply(tape, BatchNormOp::with_batch_stats(&stats, eps), x, affine)
 }

@@ -784,7 +784,7 @@ mod stats {
     }
 
     #[test]
-    #[should_panic(expected = "cannot update running statistics from a batch of 1 row(s)")]
+    #[should_panic(expected = "cannot update running statistics from 1 value(s) per feature")]
     fn a_batch_of_one_cannot_update() {
         RunningStats::new(1).update(
             &BatchStats {
