@@ -48,23 +48,16 @@ pub(super) fn statistics(x: &Tensor) -> BatchStats {
     }
 }
 
-/// Calls `f(j, coefficients, plane)` for each plane (range of `s` values) of a chunk of
-/// `len` values `[rows, c, s]`, feature `j` by feature, with `j`'s coefficients spread over a
-/// plane's length.
+/// The planes (ranges of `s` values) of feature `j` in a chunk of `len` values `[rows, c, s]`.
 #[inline(always)]
-fn by_plane<const K: usize>(
-    len: usize,
-    s: usize,
-    features: [&[f32]; K],
-    mut f: impl FnMut(usize, [&[f32]; K], Range<usize>),
-) {
-    let c = features[0].len();
-    for j in 0..c {
-        let spread = features.map(|f| vec![f[j]; s]);
-        for p in (j..len / s).step_by(c) {
-            f(j, spread.each_ref().map(|v| &v[..]), p * s..(p + 1) * s);
-        }
-    }
+fn planes(j: usize, len: usize, c: usize, s: usize) -> impl Iterator<Item = Range<usize>> {
+    (j..len / s).step_by(c).map(move |p| p * s..(p + 1) * s)
+}
+
+/// Feature `j`'s coefficients, each spread over a plane of `s` values.
+#[inline(always)]
+fn spread<const K: usize>(features: [&[f32]; K], j: usize, s: usize) -> [Vec<f32>; K] {
+    features.map(|f| vec![f[j]; s])
 }
 
 /// Adds per-position sums (`[c][2][s]`, two per position of each feature's planes) to the
@@ -77,35 +70,45 @@ fn add_plane_sums(per_position: &[f64], s: usize, sums: &mut [f64]) {
     }
 }
 
+/// Rows (or planes) per pass of [`shifted_sums`]: each sum is loaded and stored once per
+/// `ROWS` rows, not once a row.
+const ROWS: usize = 4;
+
+/// Adds the `d = row - shift` and `d^2` of `ROWS` rows to the per-column sums `s1`, `s2`.
+#[inline(always)]
+fn add_shifted(rows: [&[f32]; ROWS], shift: &[f32], s1: &mut [f64], s2: &mut [f64]) {
+    let rows = rows.map(|row| &row[..shift.len()]);
+    for j in 0..shift.len() {
+        let d = rows.map(|row| row[j] as f64 - shift[j] as f64);
+        s1[j] = d.iter().fold(s1[j], |sum, d| sum + d);
+        s2[j] = d.iter().fold(s2[j], |sum, d| sum + d * d);
+    }
+}
+
 multiversion! {
-    /// Adds each value's `d = x - shift` and `d^2` to its feature's sums (`[2 c]`). Rows of
-    /// features (`s = 1`): `ROWS` rows per pass, so each sum is loaded and stored once per
-    /// `ROWS` rows, not once a row. Planes: per position, then added up.
+    /// Adds each value's `d = x - shift` and `d^2` to its feature's sums (`[2 c]`): over rows
+    /// of features, or (`s > 1`) per position of a feature's planes, then added up. A last
+    /// block of fewer than `ROWS` rows is padded with `shift` itself, whose terms are 0.
     pub(super) fn shifted_sums(x: &[f32], shift: &[f32], s: usize, sums: &mut [f64]) {
-        const ROWS: usize = 4;
         let c = shift.len();
-        if s > 1 {
-            let mut acc = vec![0f64; 2 * s * c];
-            by_plane(x.len(), s, [shift], |j, [shift], p| {
-                let (s1, s2) = acc[2 * s * j..][..2 * s].split_at_mut(s);
-                for (((s1, s2), &x), &shift) in s1.iter_mut().zip(s2).zip(&x[p]).zip(shift) {
-                    let d = x as f64 - shift as f64;
-                    (*s1, *s2) = (*s1 + d, *s2 + d * d);
-                }
-            });
-            return add_plane_sums(&acc, s, sums);
+        if s == 1 {
+            let (s1, s2) = sums.split_at_mut(c);
+            for block in x.chunks(ROWS * c) {
+                let mut rows = block.chunks_exact(c);
+                add_shifted(from_fn(|_| rows.next().unwrap_or(shift)), shift, s1, s2);
+            }
+            return;
         }
-        let (s1, s2) = sums.split_at_mut(c);
-        for block in x.chunks(ROWS * c) {
-            // A last block of fewer rows is padded with `shift` itself, whose terms are 0.
-            let mut rows = block.chunks_exact(c);
-            let rows: [&[f32]; ROWS] = from_fn(|_| &rows.next().unwrap_or(shift)[..c]);
-            for j in 0..c {
-                let d = rows.map(|row| row[j] as f64 - shift[j] as f64);
-                s1[j] = d.iter().fold(s1[j], |sum, d| sum + d);
-                s2[j] = d.iter().fold(s2[j], |sum, d| sum + d * d);
+        let mut acc = vec![0f64; 2 * s * c];
+        for (j, acc) in acc.chunks_exact_mut(2 * s).enumerate() {
+            let ([shift], (s1, s2)) = (spread([shift], j, s), acc.split_at_mut(s));
+            let planes: Vec<_> = planes(j, x.len(), c, s).collect();
+            for block in planes.chunks(ROWS) {
+                let rows = from_fn(|i| block.get(i).map_or(&shift[..], |p| &x[p.clone()]));
+                add_shifted(rows, &shift, s1, s2);
             }
         }
+        add_plane_sums(&acc, s, sums)
     }
 }
 
@@ -114,9 +117,13 @@ multiversion! {
     pub(super) fn forward(x: &[f32], features: [&[f32]; 4], s: usize, relu: bool, y: &mut [f32]) {
         let c = features[0].len();
         if s > 1 {
-            return by_plane(x.len(), s, features, |_, f, p| {
-                forward_row(&x[p.clone()], f, relu, &mut y[p])
-            });
+            for j in 0..c {
+                let f = spread(features, j, s);
+                for p in planes(j, x.len(), c, s) {
+                    forward_row(&x[p.clone()], f.each_ref().map(|f| &f[..]), relu, &mut y[p]);
+                }
+            }
+            return;
         }
         for (x, y) in x.chunks_exact(c).zip(y.chunks_exact_mut(c)) {
             forward_row(x, features, relu, y);
@@ -125,35 +132,42 @@ multiversion! {
 }
 
 multiversion! {
-    /// [`sums_row`] for each row (or plane) of `x`, `dy` and `out`, in order.
-    pub(super) fn sums(rows: [&[f32]; 3], means: [&[f32]; 2], s: usize, relu: bool, sums: &mut [f64]) {
-        let c = means[0].len();
+    /// [`sums_row`] for each row (or plane) of `x` and `dy`, in order.
+    pub(super) fn sums(rows: [&[f32]; 2], features: [&[f32]; 4], s: usize, relu: bool, sums: &mut [f64]) {
+        let c = features[0].len();
         if s > 1 {
             let mut acc = vec![0f64; 2 * s * c];
-            by_plane(rows[0].len(), s, means, |j, f, p| {
-                sums_row(rows.map(|v| &v[p.clone()]), f, relu, &mut acc[2 * s * j..][..2 * s])
-            });
+            for (j, acc) in acc.chunks_exact_mut(2 * s).enumerate() {
+                let f = spread(features, j, s);
+                for p in planes(j, rows[0].len(), c, s) {
+                    sums_row(rows.map(|v| &v[p.clone()]), f.each_ref().map(|f| &f[..]), relu, acc);
+                }
+            }
             return add_plane_sums(&acc, s, sums);
         }
-        let [x, dy, out] = rows.map(|v| v.chunks_exact(c));
-        for ((x, dy), out) in x.zip(dy).zip(out) {
-            sums_row([x, dy, out], means, relu, sums);
+        let [x, dy] = rows.map(|v| v.chunks_exact(c));
+        for (x, dy) in x.zip(dy) {
+            sums_row([x, dy], features, relu, sums);
         }
     }
 }
 
 multiversion! {
-    /// [`dx_row`] for each row (or plane) of `x`, `dy`, `out` and `dx`.
-    pub(super) fn dx(rows: [&[f32]; 3], features: [&[f32]; 5], s: usize, flags: (bool, bool), dx: &mut [f32]) {
+    /// [`dx_row`] for each row (or plane) of `x`, `dy` and `dx`.
+    pub(super) fn dx(rows: [&[f32]; 2], features: [&[f32]; 7], s: usize, flags: (bool, bool), dx: &mut [f32]) {
         let c = features[0].len();
         if s > 1 {
-            return by_plane(dx.len(), s, features, |_, f, p| {
-                dx_row(rows.map(|v| &v[p.clone()]), f, flags, &mut dx[p])
-            });
+            for j in 0..c {
+                let f = spread(features, j, s);
+                for p in planes(j, dx.len(), c, s) {
+                    dx_row(rows.map(|v| &v[p.clone()]), f.each_ref().map(|f| &f[..]), flags, &mut dx[p]);
+                }
+            }
+            return;
         }
-        let [x, dy, out] = rows.map(|v| v.chunks_exact(c));
-        for (((x, dy), out), dx) in x.zip(dy).zip(out).zip(dx.chunks_exact_mut(c)) {
-            dx_row([x, dy, out], features, flags, dx);
+        let [x, dy] = rows.map(|v| v.chunks_exact(c));
+        for ((x, dy), dx) in x.zip(dy).zip(dx.chunks_exact_mut(c)) {
+            dx_row([x, dy], features, flags, dx);
         }
     }
 }

@@ -68,6 +68,11 @@ impl BatchNormOp {
     pub fn then_relu(self) -> Self {
         BatchNormOp { relu: true, ..self }
     }
+    /// `gamma * invstd` per feature: `y = (x - mean) * scale + beta`, one product per element
+    /// fewer than normalising first.
+    fn scale(&self, gamma: &[f32]) -> Vec<f32> {
+        gamma.iter().zip(&self.invstd).map(|(g, s)| g * s).collect()
+    }
     /// `x`, `gamma` and `beta` (ones and zeros without them), borrowed from the tape; or a
     /// panic naming the shapes.
     fn inputs<'a>(&self, count: usize, input: impl Fn(usize) -> &'a Tensor) -> Inputs<'a> {
@@ -99,8 +104,7 @@ impl Op for BatchNormOp {
         let input = |i| ctx.input(i);
         let (x, gamma, beta) = self.inputs(ctx.num_inputs(), input);
         let (_, c, s) = dims(x.shape());
-        // y = (x - mean) * (gamma * invstd) + beta: one product per element fewer.
-        let scale: Vec<f32> = gamma.iter().zip(&self.invstd).map(|(g, s)| g * s).collect();
+        let scale = self.scale(&gamma);
         let features = [&self.mean[..], &self.mean_lo, &scale, &beta];
         let mut y = ctx.buffer(x.shape());
         for_each_row_chunk(y.data_mut(), c * s, |i, y| {
@@ -110,20 +114,19 @@ impl Op for BatchNormOp {
     }
     fn backward(&self, ctx: &mut BackwardCtx<'_>) {
         let input = |i| ctx.input(i);
-        let (x, gamma, _) = self.inputs(ctx.num_inputs(), input);
+        let (x, gamma, beta) = self.inputs(ctx.num_inputs(), input);
         let (n, c, s) = dims(x.shape());
         let wants_params = ctx.num_inputs() == 3 && (ctx.needs_grad(1) || ctx.needs_grad(2));
         let (mean, mean_lo, invstd) = (&self.mean[..], &self.mean_lo[..], &self.invstd[..]);
-        // Rows `r` of `x`, `dy` and the output, which only a fused ReLU's gate reads (without
-        // one, `dy` stands in: no third tensor streamed from memory).
-        let dy = ctx.grad_output().data();
-        let out = if self.relu { ctx.output().data() } else { dy };
-        let w = c * s;
-        let rows = |r: Range<usize>| [x.data(), dy, out].map(|v| &v[r.start * w..r.end * w]);
+        // What a fused ReLU's gate recomputes the forward's output from.
+        let scale = self.scale(&gamma);
+        let forward = [mean, mean_lo, &scale, &beta];
+        let (dy, w) = (ctx.grad_output().data(), c * s);
+        let rows = |r: Range<usize>| [x.data(), dy].map(|v| &v[r.start * w..r.end * w]);
         // Pass 1: sum(g) and sum(g * (x - mean)) per feature, g the gradient reaching x_hat.
         let mut sums = if self.batch_stats || wants_params {
             column_sums(n, w, 2 * c, |r, acc| {
-                fast::sums(rows(r), [mean, mean_lo], s, self.relu, acc)
+                fast::sums(rows(r), forward, s, self.relu, acc)
             })
         } else {
             vec![0f64; 2 * c]
@@ -143,7 +146,7 @@ impl Op for BatchNormOp {
                 per_feature(&|j| k(j) * sum_g[j] * inv_n),
                 per_feature(&|j| k(j) * invstd[j] as f64 * sum_g_xhat[j] * inv_n),
             ];
-            let features = [mean, mean_lo, &kf, &offset, &slope];
+            let features = [mean, mean_lo, &scale, &beta, &kf, &offset, &slope];
             let mut dx = ctx.buffer(x.shape());
             for_each_row_chunk(dx.data_mut(), w, |i, dx| {
                 let flags = (self.batch_stats, self.relu);
@@ -177,53 +180,66 @@ fn centred(x: f32, mean: f32, mean_lo: f32) -> f32 {
     (x - mean) - mean_lo
 }
 
-/// The gradient reaching the normalisation: `dy`, gated by the output as `relu`'s if fused.
+/// The normalised, scaled and shifted `x`: what a fused ReLU is applied to.
 #[inline(always)]
-fn gated(dy: f32, out: f32, relu: bool) -> f32 {
+fn affine(x: f32, [mean, mean_lo, scale, beta]: [f32; 4]) -> f32 {
+    centred(x, mean, mean_lo) * scale + beta
+}
+
+/// The gradient reaching the normalisation: `dy`, gated as `relu`'s backward if fused, by the
+/// forward's value recomputed from `x` (the same bits, and one tensor fewer to read).
+#[inline(always)]
+fn gated(dy: f32, x: f32, features: [f32; 4], relu: bool) -> f32 {
     match relu {
-        true => relu_backward(out, dy),
+        true => relu_backward(affine(x, features), dy),
         false => dy,
     }
+}
+
+/// Each feature's `[mean, mean_lo, scale, beta]` in turn, from their slices.
+#[inline(always)]
+fn each([mean, mean_lo, scale, beta]: [&[f32]; 4]) -> impl Iterator<Item = [f32; 4]> + '_ {
+    let pairs = mean.iter().zip(mean_lo).zip(scale.iter().zip(beta));
+    pairs.map(|((&m, &lo), (&s, &b))| [m, lo, s, b])
 }
 
 /// `y = (x - mean) * scale + beta` over one row, then the ReLU if fused.
 #[inline(always)]
 pub(super) fn forward_row(x: &[f32], features: [&[f32]; 4], relu: bool, y: &mut [f32]) {
-    let [mean, mean_lo, scale, beta] = features;
-    let features = mean.iter().zip(mean_lo).zip(scale.iter().zip(beta));
-    for ((y, &x), ((&mean, &mean_lo), (&scale, &beta))) in y.iter_mut().zip(x).zip(features) {
-        let v = centred(x, mean, mean_lo) * scale + beta;
+    for ((y, &x), f) in y.iter_mut().zip(x).zip(each(features)) {
+        let v = affine(x, f);
         *y = if relu { kernels::relu(v) } else { v };
     }
 }
 
-/// Adds one row's `g` and `g * (x - mean)` to the per-feature sums.
+/// Adds one row's `g` and `g * (x - mean)` to the per-feature sums; `features` as
+/// [`forward_row`]'s.
 #[inline(always)]
-pub(super) fn sums_row(rows: [&[f32]; 3], means: [&[f32]; 2], relu: bool, sums: &mut [f64]) {
-    let ([x, dy, out], [mean, mean_lo]) = (rows, means);
+pub(super) fn sums_row(rows: [&[f32]; 2], features: [&[f32]; 4], relu: bool, sums: &mut [f64]) {
+    let [x, dy] = rows;
     let (sum_g, sum_gx) = sums.split_at_mut(x.len());
-    let terms = x.iter().zip(dy).zip(out).zip(mean.iter().zip(mean_lo));
-    for ((s_g, s_gx), (((&x, &dy), &out), (&mean, &mean_lo))) in
-        sum_g.iter_mut().zip(sum_gx).zip(terms)
-    {
-        let g = gated(dy, out, relu);
+    let terms = x.iter().zip(dy).zip(each(features));
+    for ((s_g, s_gx), ((&x, &dy), f)) in sum_g.iter_mut().zip(sum_gx).zip(terms) {
+        let g = gated(dy, x, f, relu);
         *s_g += g as f64;
-        *s_gx += (g * centred(x, mean, mean_lo)) as f64;
+        *s_gx += (g * centred(x, f[0], f[1])) as f64;
     }
 }
 
-/// One row of `dx = k * g - offset - (x - mean) * slope`, or `k * g` with fixed statistics.
+/// One row of `dx = k * g - offset - (x - mean) * slope`, or `k * g` with fixed statistics;
+/// `features` as [`forward_row`]'s, then `[k, offset, slope]`.
 #[inline(always)]
-pub(super) fn dx_row(rows: [&[f32]; 3], f: [&[f32]; 5], flags: (bool, bool), dx: &mut [f32]) {
-    let ([x, dy, out], [mean, mean_lo, k, offset, slope], (batch, relu)) = (rows, f, flags);
-    let rows = x.iter().zip(dy).zip(out).zip(mean.iter().zip(mean_lo));
+pub(super) fn dx_row(rows: [&[f32]; 2], f: [&[f32]; 7], flags: (bool, bool), dx: &mut [f32]) {
+    let ([x, dy], [mean, mean_lo, scale, beta, k, offset, slope]) = (rows, f);
+    let (batch, relu) = flags;
     let coefficients = k.iter().zip(offset).zip(slope);
-    for ((dx, (((&x, &dy), &out), (&mean, &mean_lo))), ((&k, &offset), &slope)) in
-        dx.iter_mut().zip(rows).zip(coefficients)
+    let terms = x.iter().zip(dy).zip(each([mean, mean_lo, scale, beta]));
+    for ((dx, ((&x, &dy), f)), ((&k, &offset), &slope)) in
+        dx.iter_mut().zip(terms).zip(coefficients)
     {
-        let g = k * gated(dy, out, relu);
+        let g = k * gated(dy, x, f, relu);
         *dx = match batch {
-            true => g - offset - centred(x, mean, mean_lo) * slope,
+            true => g - offset - centred(x, f[0], f[1]) * slope,
             false => g,
         };
     }

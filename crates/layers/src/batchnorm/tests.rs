@@ -807,9 +807,9 @@ mod fast_against_plain {
         v.iter().map(|&x| x.into().to_bits()).collect()
     }
 
-    /// `x`, `dy`, an output with zeros and negatives for the ReLU gate, and per-feature
-    /// `mean`, `mean_lo` and three coefficients, for `n x c`.
-    fn inputs(n: usize, c: usize) -> ([Vec<f32>; 3], [Vec<f32>; 5]) {
+    /// `x`, `dy`, and per-feature `mean`, `mean_lo`, `scale`, `beta` (a beta around 0, so
+    /// that a fused ReLU's gate opens and closes) and three coefficients, for `n x c`.
+    fn inputs(n: usize, c: usize) -> ([Vec<f32>; 2], [Vec<f32>; 7]) {
         let v = |seed| spread(n, c, seed).into_vec();
         let f = |seed, scale: f32| {
             spread(1, c, seed)
@@ -818,24 +818,31 @@ mod fast_against_plain {
                 .map(|v| v * scale)
                 .collect()
         };
-        let mut out = v(9);
-        out.iter_mut().step_by(7).for_each(|o| *o = 0.0);
-        let features = [f(1, 1.0), f(2, 1e-7), f(3, 0.5), f(4, 0.1), f(5, 0.2)];
-        ([v(0), v(5), out], features)
+        let features = [
+            f(1, 1.0),
+            f(2, 1e-7),
+            f(6, 0.3),
+            f(7, 0.5),
+            f(3, 0.5),
+            f(4, 0.1),
+            f(5, 0.2),
+        ];
+        ([v(0), v(5)], features)
     }
 
     #[test]
     fn the_fast_loops_give_the_plain_loops_bits() {
         // Widths off the vector length, one row and many.
         for (n, c) in [(3, 5), (8, 1), (16, 100), (37, 513), (70, 9)] {
-            let ([x, dy, out], features) = inputs(n, c);
-            let rows = || x.chunks(c).zip(dy.chunks(c)).zip(out.chunks(c));
-            let [m, lo, k, offset, slope] = features.each_ref().map(|f| &f[..]);
+            let ([x, dy], features) = inputs(n, c);
+            let rows = || x.chunks(c).zip(dy.chunks(c));
+            let f = features.each_ref().map(|f| &f[..]);
+            let forward = [f[0], f[1], f[2], f[3]];
             for relu in [false, true] {
                 let (mut y_fast, mut y_plain) = (vec![0f32; n * c], vec![0f32; n * c]);
-                fast::forward(&x, [m, lo, k, offset], 1, relu, &mut y_fast);
+                fast::forward(&x, forward, 1, relu, &mut y_fast);
                 for (x, y) in x.chunks(c).zip(y_plain.chunks_mut(c)) {
-                    op::forward_row(x, [m, lo, k, offset], relu, y);
+                    op::forward_row(x, forward, relu, y);
                 }
                 assert_eq!(
                     bits(&y_fast),
@@ -844,9 +851,9 @@ mod fast_against_plain {
                 );
 
                 let (mut s_fast, mut s_plain) = (vec![0f64; 2 * c], vec![0f64; 2 * c]);
-                fast::sums([&x, &dy, &out], [m, lo], 1, relu, &mut s_fast);
-                for ((x, dy), out) in rows() {
-                    op::sums_row([x, dy, out], [m, lo], relu, &mut s_plain);
+                fast::sums([&x, &dy], forward, 1, relu, &mut s_fast);
+                for (x, dy) in rows() {
+                    op::sums_row([x, dy], forward, relu, &mut s_plain);
                 }
                 assert_eq!(
                     bits(&s_fast),
@@ -856,10 +863,9 @@ mod fast_against_plain {
 
                 for batch in [false, true] {
                     let (mut d_fast, mut d_plain) = (vec![0f32; n * c], vec![0f32; n * c]);
-                    let features = [m, lo, k, offset, slope];
-                    fast::dx([&x, &dy, &out], features, 1, (batch, relu), &mut d_fast);
-                    for (((x, dy), out), d) in rows().zip(d_plain.chunks_mut(c)) {
-                        op::dx_row([x, dy, out], features, (batch, relu), d);
+                    fast::dx([&x, &dy], f, 1, (batch, relu), &mut d_fast);
+                    for ((x, dy), d) in rows().zip(d_plain.chunks_mut(c)) {
+                        op::dx_row([x, dy], f, (batch, relu), d);
                     }
                     assert_eq!(bits(&d_fast), bits(&d_plain), "{n}x{c} dx {batch} {relu}");
                 }
@@ -904,17 +910,12 @@ mod fast_against_plain {
     #[test]
     fn a_nan_reaches_the_fast_sums_of_its_feature_only() {
         let (n, c) = (20, 3);
-        let ([mut x, dy, out], features) = inputs(n, c);
+        let ([mut x, dy], features) = inputs(n, c);
         x[4 * c + 1] = f32::NAN;
         let (mut shifted, mut sums) = (vec![0f64; 2 * c], vec![0f64; 2 * c]);
         fast::shifted_sums(&x, &[0.0; 3], 1, &mut shifted);
-        fast::sums(
-            [&x, &dy, &out],
-            [&features[0], &features[1]],
-            1,
-            false,
-            &mut sums,
-        );
+        let forward = [&features[0][..], &features[1], &features[2], &features[3]];
+        fast::sums([&x, &dy], forward, 1, false, &mut sums);
         for s in [&shifted[..c], &shifted[c..], &sums[c..]] {
             assert!(
                 s[1].is_nan() && s[0].is_finite() && s[2].is_finite(),
