@@ -41,8 +41,8 @@ fn main() -> ExitCode {
 
 fn run(args: &Args) -> Result<Ended, Failure> {
     let mut trainer = preflight::trainer(&args.run, args.optimizer())?;
-    // Built before the data is read: the net does not depend on it, and `--bn` is refused
-    // here without reading 60000 images first.
+    // Built before the data is read: the net does not depend on it, and a net that cannot be
+    // allocated is refused without reading 60000 images first.
     let mut model = model::mnist_cnn(args.run.seed, args.run.bn).map_err(input)?;
     let mnist = data::load(args).map_err(Failure::Input)?;
     preflight::check_batches(&args.run, mnist.train.len()).map_err(Failure::Input)?;
