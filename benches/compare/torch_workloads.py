@@ -180,16 +180,18 @@ def train_workload(args, build, batchnorm, batch, lr, momentum, epoch_steps=None
             "batch": batch, "drop_last": drop_last}
 
 
-def bn_cost_workload(args, batch):
-    """The MLP without and with BatchNorm trained in turns on the same batches (the last
-    partial one dropped), which goes first alternating from step to step, so that a slow
-    spell of the host falls on both alike; per repeat one epoch (a fresh shuffle) of each.
-    `bn_cost`: the time with BatchNorm over the time without (median over repeats)."""
+def bn_cost_workload(args, batch, build=None, lr=None):
+    """The net without and with BatchNorm (`build(bn)`, the MLP by default) trained in turns
+    on the same batches (the last partial one dropped), which goes first alternating from
+    step to step, so that a slow spell of the host falls on both alike; per repeat one epoch
+    (a fresh shuffle) of each. `bn_cost`: the time with BatchNorm over the time without
+    (median over repeats)."""
     x, y = load_mnist_train(mnist_dir(args.data))
     n = x.shape[0]
     torch.manual_seed(SEED)
-    models = [mlp(MLP_SIZES, nn.ReLU, bn).train() for bn in (False, True)]
-    opts = [sgd(m.parameters(), mlp_lr(batch), 0.9)[0] for m in models]
+    build = build or (lambda bn: mlp(MLP_SIZES, nn.ReLU, bn))
+    models = [build(bn).train() for bn in (False, True)]
+    opts = [sgd(m.parameters(), lr or mlp_lr(batch), 0.9)[0] for m in models]
 
     def step(i, idx):
         t0 = time.perf_counter()
@@ -309,6 +311,7 @@ def workloads():
         table[f"conv2d_fwd_bwd_{suffix}"] = (
             lambda a, c_in=c_in, c_out=c_out, side=side: conv_workload(a, c_in, c_out, side))
     table["bn_cost_b128"] = lambda a: bn_cost_workload(a, 128)
+    table["cnn_bn_cost_b64"] = lambda a: bn_cost_workload(a, 64, cnn, 0.05)
     table["peak_rss_mnist_train"] = peak_rss_workload
     return table
 

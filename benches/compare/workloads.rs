@@ -27,6 +27,7 @@
 //!   step by step, on the same batches (the last partial one dropped), for one epoch each;
 //!   `bn_cost` is the time with BatchNorm over the time without, measured within the same
 //!   seconds (median over `--repeat` epochs);
+//! - `cnn_bn_cost_b64`: the same for the nets of `cnn_epoch` and `cnn_bn_epoch`;
 //! - `peak_rss_mnist_train`: peak RSS of loading the train split and one `mlp_epoch_b128`;
 //! - `bn_fusion_{N}x{C}` (tapegrad only; `run.py` runs it on this side alone): the fused
 //!   BatchNorm against the same computation composed from core ops, timed in alternating
@@ -152,6 +153,7 @@ fn workload_names() -> Vec<String> {
         names.push(format!("conv2d_fwd_bwd_{suffix}"));
     }
     names.push("bn_cost_b128".into());
+    names.push("cnn_bn_cost_b64".into());
     names.push("peak_rss_mnist_train".into());
     for (n, c) in BN_SHAPES {
         names.push(format!("bn_fusion_{n}x{c}"));
@@ -251,14 +253,20 @@ fn train_workload(spec: &TrainSpec, data: Option<&Path>, repeat: usize, op_times
     result
 }
 
-/// `bn_cost_b{batch}`: the MLP without and with BatchNorm, each with its own tape and
-/// optimizer, trained in turns on the same batches, which of the two goes first
-/// alternating from step to step, so that a slow spell of the host falls on both alike.
-/// Per repeat one epoch (a fresh shuffle) of each; only the training steps are timed.
-fn bn_cost_workload(batch: usize, data: Option<&Path>, repeat: usize, op_times: bool) -> Value {
+/// `bn_cost_b{batch}` (the MLP) and `cnn_bn_cost_b64` (the CNN): the net without and with
+/// BatchNorm, each with its own tape and optimizer, trained in turns on the same batches,
+/// which of the two goes first alternating from step to step, so that a slow spell of the
+/// host falls on both alike. Per repeat one epoch (a fresh shuffle) of each; only the
+/// training steps are timed. `workloads`: the two nets' training workloads.
+fn bn_cost_workload(
+    workloads: [String; 2],
+    data: Option<&Path>,
+    repeat: usize,
+    op_times: bool,
+) -> Value {
     let train = load_train(data);
-    let name = |bn: &str| format!("mlp{bn}_epoch_b{batch}");
-    let specs = [name(""), name("_bn")].map(|n| train_spec(&n).expect("a known batch size"));
+    let specs = workloads.map(|n| train_spec(&n).expect("a known training workload"));
+    let batch = specs[0].batch;
     let mut runs: Vec<(Sequential, Sgd, Tape)> = (specs.iter())
         .map(|spec| {
             let (model, sgd) = model_and_optimizer(spec);
@@ -538,7 +546,7 @@ fn parse_args() -> Args {
     if !workload_names().contains(&workload) {
         fail(&format!("unknown workload {workload:?}; see --list"));
     }
-    if op_times && train_spec(&workload).is_none() && !workload.starts_with("bn_cost_b") {
+    if op_times && train_spec(&workload).is_none() && !workload.contains("bn_cost_b") {
         fail("--op-times applies to the training workloads (mlp*, sigmoid3x100*, cnn*, bn_cost*)");
     }
     Args {
@@ -556,10 +564,11 @@ fn main() {
     let measured = if let Some(spec) = train_spec(name) {
         train_workload(&spec, data, args.repeat, args.op_times)
     } else if let Some(batch) = name.strip_prefix("bn_cost_b") {
-        let batch = batch
-            .parse()
-            .unwrap_or_else(|_| fail("bn_cost_b takes a batch size"));
-        bn_cost_workload(batch, data, args.repeat, args.op_times)
+        let pair = ["", "_bn"].map(|bn| format!("mlp{bn}_epoch_b{batch}"));
+        bn_cost_workload(pair, data, args.repeat, args.op_times)
+    } else if name == "cnn_bn_cost_b64" {
+        let pair = ["cnn_epoch", "cnn_bn_epoch"].map(String::from);
+        bn_cost_workload(pair, data, args.repeat, args.op_times)
     } else if name == "peak_rss_mnist_train" {
         peak_rss_workload(data)
     } else if let Some(suffix) = name.strip_prefix("conv2d_fwd_bwd_") {
