@@ -10,6 +10,7 @@
 use super::op::{dx_row, forward_row, sums_row};
 use super::stats::{column_sums, BatchStats};
 use std::array::from_fn;
+use std::borrow::Cow;
 use std::ops::Range;
 use tapegrad_core::Tensor;
 use tapegrad_kernels::multiversion;
@@ -26,14 +27,18 @@ pub(super) fn statistics(x: &Tensor) -> BatchStats {
         }
         _ => return BatchStats::of(x), // which panics, naming the shape
     };
-    let x0: Vec<f32> = (0..c).map(|j| x.data()[j * s]).collect();
+    // Each feature's first value: the first row, or the first value of each plane.
+    let x0: Cow<[f32]> = match s {
+        1 => Cow::Borrowed(&x.data()[..c]),
+        _ => (0..c).map(|j| x.data()[j * s]).collect(),
+    };
     let rows = |r: Range<usize>| &x.data()[r.start * c * s..r.end * c * s];
     let mut mean = column_sums(n, c * s, 2 * c, |r, sums| {
         shifted_sums(rows(r), &x0, s, sums)
     });
     let mut var = mean.split_off(c); // sum(d) and sum(d^2), made the statistics below
     let m = (n * s) as f64;
-    for ((mean, var), &x0) in mean.iter_mut().zip(&mut var).zip(&x0) {
+    for ((mean, var), &x0) in mean.iter_mut().zip(&mut var).zip(x0.iter()) {
         let mean_d = *mean / m;
         (*mean, *var) = (x0 as f64 + mean_d, *var / m - mean_d * mean_d);
     }

@@ -70,8 +70,8 @@ impl BatchNormOp {
     }
     /// `gamma * invstd` per feature: `y = (x - mean) * scale + beta`, one product per element
     /// fewer than normalising first.
-    fn scale(&self, gamma: &[f32]) -> Vec<f32> {
-        gamma.iter().zip(&self.invstd).map(|(g, s)| g * s).collect()
+    fn scale<'a>(&'a self, gamma: &'a [f32]) -> impl Iterator<Item = f32> + 'a {
+        gamma.iter().zip(&self.invstd).map(|(g, s)| g * s)
     }
     /// `x`, `gamma` and `beta` (ones and zeros without them), borrowed from the tape; or a
     /// panic naming the shapes.
@@ -104,7 +104,7 @@ impl Op for BatchNormOp {
         let input = |i| ctx.input(i);
         let (x, gamma, beta) = self.inputs(ctx.num_inputs(), input);
         let (_, c, s) = dims(x.shape());
-        let scale = self.scale(&gamma);
+        let scale: Vec<f32> = self.scale(&gamma).collect();
         let features = [&self.mean[..], &self.mean_lo, &scale, &beta];
         let mut y = ctx.buffer(x.shape());
         for_each_row_chunk(y.data_mut(), c * s, |i, y| {
@@ -119,8 +119,12 @@ impl Op for BatchNormOp {
         let wants_params = ctx.num_inputs() == 3 && (ctx.needs_grad(1) || ctx.needs_grad(2));
         let (mean, mean_lo, invstd) = (&self.mean[..], &self.mean_lo[..], &self.invstd[..]);
         // What a fused ReLU's gate recomputes the forward's output from.
-        let scale = self.scale(&gamma);
-        let forward = [mean, mean_lo, &scale, &beta];
+        // Per feature, side by side in one allocation: `scale`, which a fused ReLU's gate
+        // recomputes the forward's output with, then pass 2's `k`, `offset` and `slope`.
+        let mut terms = vec![0f32; 4 * c];
+        let (scale, rest) = terms.split_at_mut(c);
+        (scale.iter_mut().zip(self.scale(&gamma))).for_each(|(s, v)| *s = v);
+        let forward = [mean, mean_lo, &*scale, &beta];
         let (dy, w) = (ctx.grad_output().data(), c * s);
         let rows = |r: Range<usize>| [x.data(), dy].map(|v| &v[r.start * w..r.end * w]);
         // Pass 1: sum(g) and sum(g * (x - mean)) per feature, g the gradient reaching x_hat.
@@ -140,13 +144,14 @@ impl Op for BatchNormOp {
             // k * g - offset - (x - mean) * slope (the terms in f64); k * g with fixed stats.
             let inv_n = 1.0 / (n * s) as f64;
             let k = |j: usize| gamma[j] as f64 * invstd[j] as f64;
-            let per_feature = |f: &dyn Fn(usize) -> f64| (0..c).map(|j| f(j) as f32).collect();
-            let [kf, offset, slope]: [Vec<f32>; 3] = [
-                per_feature(&k),
-                per_feature(&|j| k(j) * sum_g[j] * inv_n),
-                per_feature(&|j| k(j) * invstd[j] as f64 * sum_g_xhat[j] * inv_n),
-            ];
-            let features = [mean, mean_lo, &scale, &beta, &kf, &offset, &slope];
+            let (kf, rest) = rest.split_at_mut(c);
+            let (offset, slope) = rest.split_at_mut(c);
+            for j in 0..c {
+                kf[j] = k(j) as f32;
+                offset[j] = (k(j) * sum_g[j] * inv_n) as f32;
+                slope[j] = (k(j) * invstd[j] as f64 * sum_g_xhat[j] * inv_n) as f32;
+            }
+            let features = [mean, mean_lo, &*scale, &beta, &*kf, &*offset, &*slope];
             let mut dx = ctx.buffer(x.shape());
             for_each_row_chunk(dx.data_mut(), w, |i, dx| {
                 let flags = (self.batch_stats, self.relu);
