@@ -61,16 +61,8 @@ pub fn render(r: &Results, out: &Path) -> Result<Section, StudyError> {
     let pair = &r.runs;
     let recipe = &pair.bn[0].recipe;
     let every = recipe.eval.every.unwrap_or(recipe.steps);
-    let accuracy: Vec<_> = [false, true]
-        .map(|bn| curve_series(side_name(bn), pair.side(bn), VAL_ACCURACY, 100.0, every))
-        .into();
-    let axes = Axes {
-        title: format!("Validation accuracy, SGD at lr {}", recipe.lr),
-        x: Axis::linear("training step"),
-        y: Axis::linear("validation accuracy (%)"),
-        legend: SeriesLabelPosition::LowerRight,
-    };
-    line_chart(&out.join("convergence_accuracy.svg"), &axes, &accuracy)?;
+    let title = format!("Validation accuracy, SGD at lr {}", recipe.lr);
+    accuracy_chart(&out.join("convergence_accuracy.svg"), &title, pair)?;
     let loss: Vec<_> = [false, true]
         .map(|bn| curve_series(side_name(bn), pair.side(bn), BATCH_LOSS, 1.0, 0))
         .into();
@@ -82,6 +74,50 @@ pub fn render(r: &Results, out: &Path) -> Result<Section, StudyError> {
     };
     line_chart(&out.join("convergence_loss.svg"), &axes, &loss)?;
 
+    let (claims, seen) = reading(pair, "BatchNorm speeds up training");
+    let body =
+        format!(
+        "Both models train for {steps} steps ({epochs:.1} epochs of the {train} training images) \
+         at the same learning rate; the validation accuracy is measured every {every} steps, and \
+         the step at which it first reached a threshold is interpolated linearly between the two \
+         evaluations around the crossing. {seeds} per model. Final test accuracy: the mean of the \
+         final window.\n\n{acc_img}{loss_img}{table}{seen}\n",
+        steps = recipe.steps,
+        epochs = recipe.steps as f64 * recipe.batch_size as f64 / r.train_images as f64,
+        train = r.train_images,
+        seeds = seeds(pair.bn.len()),
+        acc_img = image("convergence_accuracy.svg", "validation accuracy against steps"),
+        loss_img = image("convergence_loss.svg", "training loss against steps"),
+        table = crossings_table(pair).render(),
+    );
+    Ok(Section {
+        name: "convergence",
+        title: "Convergence: does BatchNorm speed up training?".to_string(),
+        claims,
+        body,
+    })
+}
+
+/// Writes `path`: the validation accuracy of `pair`'s runs against steps, with and without
+/// BatchNorm (mean and interval over seeds).
+pub fn accuracy_chart(path: &Path, title: &str, pair: &Pair) -> Result<(), StudyError> {
+    let recipe = &pair.bn[0].recipe;
+    let every = recipe.eval.every.unwrap_or(recipe.steps);
+    let accuracy: Vec<_> = [false, true]
+        .map(|bn| curve_series(side_name(bn), pair.side(bn), VAL_ACCURACY, 100.0, every))
+        .into();
+    let axes = Axes {
+        title: title.to_string(),
+        x: Axis::linear("training step"),
+        y: Axis::linear("validation accuracy (%)"),
+        legend: SeriesLabelPosition::LowerRight,
+    };
+    line_chart(path, &axes, &accuracy)
+}
+
+/// Per side of `pair`: the steps to each threshold and the final test accuracy, each with
+/// its interval over seeds.
+pub fn crossings_table(pair: &Pair) -> Table {
     let mut table = Table::new(&[
         "",
         "steps to 97 % (validation)",
@@ -104,34 +140,12 @@ pub fn render(r: &Results, out: &Path) -> Result<Section, StudyError> {
             pair.final_test(bn).pct_cell("diverged"),
         ]);
     }
-
-    let (claims, seen) = reading(pair);
-    let body =
-        format!(
-        "Both models train for {steps} steps ({epochs:.1} epochs of the {train} training images) \
-         at the same learning rate; the validation accuracy is measured every {every} steps, and \
-         the step at which it first reached a threshold is interpolated linearly between the two \
-         evaluations around the crossing. {seeds} per model. Final test accuracy: the mean of the \
-         final window.\n\n{acc_img}{loss_img}{table}{seen}\n",
-        steps = recipe.steps,
-        epochs = recipe.steps as f64 * recipe.batch_size as f64 / r.train_images as f64,
-        train = r.train_images,
-        seeds = seeds(pair.bn.len()),
-        acc_img = image("convergence_accuracy.svg", "validation accuracy against steps"),
-        loss_img = image("convergence_loss.svg", "training loss against steps"),
-        table = table.render(),
-    );
-    Ok(Section {
-        name: "convergence",
-        title: "Convergence: does BatchNorm speed up training?".to_string(),
-        claims,
-        body,
-    })
+    table
 }
 
-/// The claim and the paragraph saying what was seen.
-fn reading(pair: &Pair) -> (Vec<Claim>, String) {
-    const CLAIM: &str = "BatchNorm speeds up training";
+/// The claim `claim` (that BatchNorm speeds up training, of `pair`'s model) judged by the
+/// steps to 97 %, and the paragraph saying what was seen.
+pub fn reading(pair: &Pair, claim: &str) -> (Vec<Claim>, String) {
     let speedups = THRESHOLDS.map(|t| {
         let f = crossing(t);
         paired_log_ratio(&pair.values(false, &f), &pair.values(true, &f))
@@ -166,7 +180,7 @@ fn reading(pair: &Pair) -> (Vec<Claim>, String) {
         ));
     }
     let claim = Claim::judged(
-        CLAIM,
+        claim,
         speedups[0].as_ref(),
         Judge {
             what: "steps to 97 % validation accuracy, without over with BatchNorm",
