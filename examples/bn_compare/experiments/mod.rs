@@ -191,32 +191,24 @@ impl Experiment {
 impl Experiments {
     /// The experiments that have results, by name, in the report's order.
     pub fn names(&self) -> Vec<String> {
-        let Experiments {
-            convergence,
-            learning_rate,
-            init,
-            stability,
-            batch_size,
-            train_test,
-            overhead,
-            regularization,
-            paper_fig1,
-            cnn,
-        } = self;
-        let present = [
-            (Experiment::Convergence, convergence.is_some()),
-            (Experiment::LearningRate, learning_rate.is_some()),
-            (Experiment::Init, init.is_some()),
-            (Experiment::Stability, stability.is_some()),
-            (Experiment::BatchSize, batch_size.is_some()),
-            (Experiment::TrainTest, train_test.is_some()),
-            (Experiment::Overhead, overhead.is_some()),
-            (Experiment::Regularization, regularization.is_some()),
-            (Experiment::PaperFig1, paper_fig1.is_some()),
-            (Experiment::Cnn, cnn.is_some()),
-        ];
-        let names = present.into_iter().filter(|&(_, some)| some);
-        names.map(|(e, _)| e.name().to_string()).collect()
+        let names = Experiment::NAMES.iter().filter(|&&(e, ..)| self.has(e));
+        names.map(|&(_, name, _)| name.to_string()).collect()
+    }
+
+    /// Whether `experiment` has results.
+    fn has(&self, experiment: Experiment) -> bool {
+        match experiment {
+            Experiment::Convergence => self.convergence.is_some(),
+            Experiment::LearningRate => self.learning_rate.is_some(),
+            Experiment::Init => self.init.is_some(),
+            Experiment::Stability => self.stability.is_some(),
+            Experiment::BatchSize => self.batch_size.is_some(),
+            Experiment::TrainTest => self.train_test.is_some(),
+            Experiment::Overhead => self.overhead.is_some(),
+            Experiment::Regularization => self.regularization.is_some(),
+            Experiment::PaperFig1 => self.paper_fig1.is_some(),
+            Experiment::Cnn => self.cnn.is_some(),
+        }
     }
 
     /// Takes the results of every experiment `newer` has, in place of these (`--merge`).

@@ -11,9 +11,16 @@ use crate::record::{RunRecord, FAILED_BELOW};
 use crate::report::{capitalise, effect, image, list, seeds, Claim, Judge, Section, Table, Unit};
 use std::path::Path;
 
-/// The bar the verdict on the range rests on: a net that has learned the digits, not one
-/// that is merely off chance (see the section's text for why not [`FAILED_BELOW`] alone).
+/// The stricter bar of the range, beside the study's failure bar ([`FAILED_BELOW`], which
+/// the verdict rests on, as in `learning-rate`): a net that has learned the digits, not one
+/// that is merely off chance. A rate too small does not fail within the budget, it trains
+/// slowly, which only this bar sees.
 pub const USABLE_AT: f64 = 0.95;
+
+/// The validation accuracies whose first crossing is reported, the first one judged: within
+/// its 400 steps on 12,800 images the net without BatchNorm ends near 96.3 %, so the MLP's
+/// 97 % and 98 % would leave most seeds without a crossing to pair.
+const THRESHOLDS: [f64; 2] = [0.96, 0.97];
 
 /// The range's effect, in decades of learning rate.
 const DECADES: Unit = Unit::Plain(1, "decades");
@@ -42,7 +49,8 @@ pub fn render(r: &Results, out: &Path) -> Result<Section, StudyError> {
         RunRecord::final_val,
     )?;
 
-    let (mut claims, seen_speed) = reading(pair, "BatchNorm speeds up training of the CNN");
+    let (mut claims, seen_speed) =
+        reading(pair, "BatchNorm speeds up training of the CNN", &THRESHOLDS);
     let (range_claim, seen_range) = range_reading(grid);
     claims.push(range_claim);
     let passes = |steps: usize| steps as f64 * curve.batch_size as f64 / r.train_images as f64;
@@ -57,13 +65,15 @@ pub fn render(r: &Results, out: &Path) -> Result<Section, StudyError> {
          batches of 64, learning rate {lr} unless the grid sets another. Per seed both models \
          start from the same weights and see the same batches; {seeds} per setting.\n\n\
          A training step of this net costs about forty of the MLP's, so the section trains on \
-         the **first {train} training images** ({conv_passes:.0} passes in the convergence \
-         runs, {grid_passes:.0} in the grid's) and measures validation accuracy on the **first \
+         the **first {train} training images** ({conv_passes:.1} passes in the convergence \
+         runs, {grid_passes:.1} in the grid's) and measures validation accuracy on the **first \
          {val} validation images** (one evaluation's 95 % binomial half-width near 97 % is \
-         {half:.2} points), so that the section runs in about 12 minutes on 2 cores. The final \
-         test accuracy is on all {test} test images. It measures how fast the net learns \
-         from few images and which learning rates train it, not the accuracy of longer \
-         training.\n\n\
+         {half:.2} points), to keep the section near 12 minutes on 2 cores. The final \
+         test accuracy is on all {test} test images. It measures \
+         how fast the net learns from few images and which learning rates train it, not the \
+         accuracy of longer training: within this budget the net without BatchNorm ends at \
+         {plain_end} validation accuracy, so the thresholds are {t0} and {t1} (the MLP's are 97 \
+         and 98 %), and the claim is judged at {t0}.\n\n\
          ### Convergence at learning rate {lr}\n\n\
          {conv_steps} steps, the validation accuracy every {every} steps; the step at which it \
          first reached a threshold is interpolated between the two evaluations around the \
@@ -73,11 +83,11 @@ pub fn render(r: &Results, out: &Path) -> Result<Section, StudyError> {
          Every run of the grid takes {grid_steps} steps at one learning rate. A rate is \
          *usable* for a model when every seed's run of it neither diverged nor ended below a \
          bar of final validation accuracy (the mean of the final window). Two bars: the \
-         study's failure bar, {fail}, and {usable}. The verdict rests on {usable}: a rate \
-         too small does not fail, it trains slowly, so at {fail} the range's lower end is \
-         mostly the grid's lowest rate and only its top is measured; {usable} is a net that \
-         has learned the digits rather than one that is merely off chance, so it bounds the \
-         range at both ends within the budget. Width: `log10` of the highest usable rate over \
+         study's failure bar, {fail}, which the verdict rests on, as in \
+         [`learning-rate`](#learning-rate); and {usable}, a net that has learned the digits \
+         rather than one that is merely off chance: a rate too small does not fail within \
+         the budget, it trains slowly, which only the stricter bar sees. Width: `log10` of \
+         the highest usable rate over \
          the lowest; an end at the edge of the grid is written `≤` or `≥` and the width is \
          then a lower bound. With minus without: a percentile bootstrap over seeds (a \
          resampled seed carries its runs at every rate; with few seeds the resamples are few \
@@ -98,7 +108,10 @@ pub fn render(r: &Results, out: &Path) -> Result<Section, StudyError> {
             "cnn_convergence.svg",
             "CNN validation accuracy against steps"
         ),
-        conv_table = crossings_table(pair).render(),
+        conv_table = crossings_table(pair, &THRESHOLDS).render(),
+        plain_end = Outcome::of(pair.values(false, RunRecord::final_val)).pct_cell("diverged"),
+        t0 = bar(THRESHOLDS[0]),
+        t1 = bar(THRESHOLDS[1]),
         fail = bar(FAILED_BELOW),
         usable = bar(USABLE_AT),
         grid_img = image(
@@ -164,8 +177,11 @@ fn grid_table(pairs: &[Pair]) -> Table {
 fn range_table(pairs: &[Pair]) -> Table {
     let levels = [FAILED_BELOW, USABLE_AT];
     let headings = [
-        format!("usable at {} (no run failed)", bar(FAILED_BELOW)),
-        format!("usable at {} (the verdict's)", bar(USABLE_AT)),
+        format!(
+            "usable at {} (no run failed; the verdict's)",
+            bar(FAILED_BELOW)
+        ),
+        format!("usable at {}", bar(USABLE_AT)),
     ];
     let mut table = Table::new(&["", headings[0].as_str(), headings[1].as_str()]);
     let every_seed = all_seeds(pairs);
@@ -194,41 +210,42 @@ fn range_table(pairs: &[Pair]) -> Table {
     table
 }
 
-/// The claim on the range at [`USABLE_AT`] and the paragraph saying what was seen.
+/// The claim on the range at the failure bar and the paragraph saying what was seen.
 fn range_reading(pairs: &[Pair]) -> (Claim, String) {
     let every_seed = all_seeds(pairs);
     let at = |bn: bool, level: f64| {
         let usable = usable(pairs, bn, level, &every_seed);
         describe(pairs, range(&usable).as_ref())
     };
-    let wider = widening(pairs, USABLE_AT);
-    let what = format!(
-        "decades of usable learning rate (every seed at {} validation accuracy), with minus \
-         without BatchNorm",
-        bar(USABLE_AT)
-    );
-    let missing = format!(
-        "a side had no learning rate at which every seed reached {}",
-        bar(USABLE_AT)
-    );
+    let wider = widening(pairs, FAILED_BELOW);
+    let strict = widening(pairs, USABLE_AT);
     let claim = Claim::judged(
         "BatchNorm widens the CNN's usable learning-rate range",
         wider.as_ref(),
-        Judge::above(&what, DECADES, &missing),
+        Judge::above(
+            "decades of learning rate at which no run failed, with minus without BatchNorm",
+            DECADES,
+            "a side had no learning rate at which no run failed",
+        ),
     );
     let sentences = [
         format!(
-            "usable at {}: without BatchNorm {}, with BatchNorm {}; with minus without, {}",
-            bar(USABLE_AT),
-            at(false, USABLE_AT),
-            at(true, USABLE_AT),
+            "usable at {} (no failure): without BatchNorm {}, with BatchNorm {}; with minus \
+             without, {}",
+            bar(FAILED_BELOW),
+            at(false, FAILED_BELOW),
+            at(true, FAILED_BELOW),
             wider.map_or("not measured".to_string(), |e| effect(&e, DECADES)),
         ),
         format!(
-            "usable at {} (no failure): without {}, with {}",
-            bar(FAILED_BELOW),
-            at(false, FAILED_BELOW),
-            at(true, FAILED_BELOW)
+            "usable at {}: without {}, with {}; with minus without, {}",
+            bar(USABLE_AT),
+            at(false, USABLE_AT),
+            at(true, USABLE_AT),
+            strict.map_or(
+                "not measured (a side has no usable rate)".to_string(),
+                |e| { effect(&e, DECADES) }
+            ),
         ),
         format!(
             "learning rates at which runs failed: {} without BatchNorm, {} with it; at which \
