@@ -44,6 +44,25 @@ pub struct Budget {
     pub paper_steps: usize,
     /// `paper-fig1`: accuracy and sigmoid-input percentiles every this many steps.
     pub paper_eval_every: usize,
+    /// `cnn`: its sizes (absent from the results of studies run before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnn: Option<CnnBudget>,
+}
+
+/// The sizes of `cnn`, PyTorch's MNIST example net with and without BatchNorm. A step of it
+/// costs about 40 of the MLP's, so it trains on a subset and is evaluated on one.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CnnBudget {
+    /// Training images: the first N of the study's.
+    pub train_images: usize,
+    /// Validation images: the first N of the study's (choices and crossings).
+    pub validation_images: usize,
+    /// Steps of each convergence run.
+    pub convergence_steps: usize,
+    /// Convergence runs: validation accuracy every this many steps.
+    pub convergence_eval_every: usize,
+    /// Steps of each run of the learning-rate grid.
+    pub sweep_steps: usize,
 }
 
 impl Budget {
@@ -70,6 +89,13 @@ impl Budget {
             // The paper's 50,000 steps of batch 60, test accuracy every 1,000.
             paper_steps: 50_000,
             paper_eval_every: 1000,
+            cnn: Some(CnnBudget {
+                train_images: 12_800,
+                validation_images: 2000,
+                convergence_steps: 400,
+                convergence_eval_every: 40,
+                sweep_steps: 160,
+            }),
         }
     }
 
@@ -95,6 +121,13 @@ impl Budget {
             regularization_eval_every_epochs: 2,
             paper_steps: 200,
             paper_eval_every: 100,
+            cnn: Some(CnnBudget {
+                train_images: 256,
+                validation_images: 100,
+                convergence_steps: 6,
+                convergence_eval_every: 2,
+                sweep_steps: 3,
+            }),
         }
     }
 }

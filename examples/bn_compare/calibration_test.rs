@@ -11,7 +11,7 @@ use crate::data::{synthetic, Dataset};
 use crate::estimate::{eval_seconds, step_seconds};
 use crate::model::build;
 use crate::recipe::{Norm, Recipe};
-use crate::runner::{evaluate, Endless};
+use crate::runner::{evaluate_in_batches, Endless};
 use crate::step::train_step;
 use tapegrad::layers::{Activation, Mode};
 use tapegrad::prelude::Tape;
@@ -59,7 +59,8 @@ fn time_eval(recipe: &Recipe, data: &Dataset) -> f64 {
     let mut model = build(recipe, 784);
     let (mut n, started) = (0, thread_cpu_seconds());
     while thread_cpu_seconds() - started < 0.5 {
-        evaluate(&mut model, data, &data.validation, Mode::Eval);
+        let batch = recipe.arch.eval_batch();
+        evaluate_in_batches(&mut model, data, &data.validation, Mode::Eval, batch);
         n += data.validation.len();
     }
     (thread_cpu_seconds() - started) / n as f64
@@ -93,6 +94,7 @@ fn calibration_the_estimate_is_within_half_of_the_measured_time() {
         });
     }
     recipes.extend([paper.clone(), paper.bn(true)]);
+    recipes.extend([Recipe::cnn(100), Recipe::cnn(100).bn(true)]);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(1)
         .build()
@@ -103,8 +105,8 @@ fn calibration_the_estimate_is_within_half_of_the_measured_time() {
             let (step, eval) = (time_steps(r, &data), time_eval(r, &data));
             let (step_est, eval_est) = (step_seconds(r, 784), eval_seconds(r, 784, 1));
             println!(
-                "hidden {:?} {:?} batch {:>3} ghost {:?}: step {:8.1} us (estimate {:8.1}), eval {:6.2} us/image (estimate {:6.2})",
-                r.hidden, r.norm, r.batch_size, r.ghost_batch,
+                "{:?} hidden {:?} {:?} batch {:>3} ghost {:?}: step {:8.1} us (estimate {:8.1}), eval {:6.2} us/image (estimate {:6.2})",
+                r.arch, r.hidden, r.norm, r.batch_size, r.ghost_batch,
                 step * 1e6, step_est * 1e6, eval * 1e6, eval_est * 1e6
             );
             for ratio in [step_est / step, eval_est / eval] {

@@ -50,6 +50,8 @@ pub struct Args {
     pub dry_run: bool,
     /// Render again from this results.json.
     pub from_results: Option<PathBuf>,
+    /// Merge into OUT/results.json instead of replacing it.
+    pub merge: bool,
 }
 
 impl Args {
@@ -113,6 +115,11 @@ impl Args {
                 )
                 .value_parser(positive),
                 flag(
+                    "merge",
+                    "Keep the other experiments of OUT/results.json: the experiments run now \
+                     replace theirs, and the report covers them all",
+                ),
+                flag(
                     "dry-run",
                     "Print the estimated wall time of each experiment and stop, without training",
                 ),
@@ -131,6 +138,7 @@ impl Args {
                     "input",
                     "lr",
                     "dry-run",
+                    "merge",
                 ]),
             ])
     }
@@ -171,6 +179,7 @@ impl Args {
             lr: matches.get_one("lr").copied(),
             dry_run: matches.get_flag("dry-run"),
             from_results: file("from-results"),
+            merge: matches.get_flag("merge"),
         }
     }
 
@@ -213,6 +222,9 @@ impl Args {
             words.push(format!("--lr {lr}"));
         }
         words.push(format!("--out {}", self.out.display()));
+        if self.merge {
+            words.push("--merge".to_string());
+        }
         words.join(" ")
     }
 }

@@ -43,6 +43,16 @@ impl Dataset {
         }
     }
 
+    /// The same training and test images, with only the first `images` validation images.
+    pub fn with_validation_images(&self, images: usize) -> Dataset {
+        Dataset {
+            train: self.train.clone(),
+            validation: first(&self.validation, Some(images)),
+            test: self.test.clone(),
+            normalization: self.normalization,
+        }
+    }
+
     /// Binary images, as in Ioffe and Szegedy's MNIST experiment: a pixel is 1 if it is at
     /// least half-way to full ink (128 of 255), else 0.
     pub fn binarized(&self) -> Dataset {

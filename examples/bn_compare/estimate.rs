@@ -6,10 +6,11 @@
 //! 2-core AMD EPYC VM of `docs/PERFORMANCE.md`), fitted to the steps and evaluations that
 //! `calibration_test.rs` times on one thread: batches of 2 to 256 of the 784-256-256-10 ReLU
 //! MLP without normalisation, with BatchNorm, with LayerNorm and with ghost batches, and
-//! the 784-100-100-100-10 sigmoid MLP. Elsewhere the estimate is off by the machine's speed.
+//! the 784-100-100-100-10 sigmoid MLP, and batches of 64 of PyTorch's MNIST example net
+//! with and without BatchNorm. Elsewhere the estimate is off by the machine's speed.
 
 use crate::data::Dataset;
-use crate::recipe::{Norm, Recipe};
+use crate::recipe::{Arch, Norm, Recipe};
 use crate::study::Study;
 use tapegrad::layers::Activation;
 
@@ -32,6 +33,13 @@ const EVAL_PER_MAC: f64 = 3.53e-11;
 /// Per sigmoid unit of one sample in evaluation (the exponential).
 const EVAL_PER_SIGMOID: f64 = 7e-9;
 
+/// Per sample of a training step of the CNN (its two convolutions are most of it).
+const CNN_TRAIN_PER_SAMPLE: f64 = 1.39e-3;
+/// Per sample of a training step of the CNN, added by its three BatchNorms.
+const CNN_BATCH_NORM_PER_SAMPLE: f64 = 0.23e-3;
+/// Per image of the CNN's evaluation (forward only, batches of 100).
+const CNN_EVAL_PER_IMAGE: f64 = 0.6e-3;
+
 /// `(multiply-adds per sample, hidden units, parameters, Linear layers)` of a recipe's model.
 fn shape(recipe: &Recipe, inputs: usize) -> (f64, f64, f64, f64) {
     let mut widths = vec![inputs];
@@ -50,6 +58,14 @@ fn shape(recipe: &Recipe, inputs: usize) -> (f64, f64, f64, f64) {
 
 /// Seconds of one training step of `recipe` on one core.
 pub fn step_seconds(recipe: &Recipe, inputs: usize) -> f64 {
+    if recipe.arch == Arch::Cnn {
+        let bn = if recipe.batch_norm() {
+            CNN_BATCH_NORM_PER_SAMPLE
+        } else {
+            0.0
+        };
+        return recipe.batch_size as f64 * (CNN_TRAIN_PER_SAMPLE + bn);
+    }
     let (macs, units, params, layers) = shape(recipe, inputs);
     let norms = recipe.hidden.len() as f64;
     let per_unit = match recipe.norm {
@@ -75,6 +91,9 @@ pub fn step_seconds(recipe: &Recipe, inputs: usize) -> f64 {
 
 /// Seconds of one evaluation pass of `recipe`'s model over `images` on one core.
 pub fn eval_seconds(recipe: &Recipe, inputs: usize, images: usize) -> f64 {
+    if recipe.arch == Arch::Cnn {
+        return images as f64 * CNN_EVAL_PER_IMAGE;
+    }
     let (macs, units, _, _) = shape(recipe, inputs);
     let sigmoids = if recipe.activation == Activation::Sigmoid {
         units

@@ -3,13 +3,15 @@
 //!
 //! ```text
 //! cargo run --release --example bn_compare -- [EXPERIMENT...] [--quick] [--seeds N] --out DIR
-//!     [--init normal|uniform] [--input binary|standardized] [--lr LR]   (paper-fig1 only)
+//!     [--merge] [--init normal|uniform] [--input binary|standardized] [--lr LR]
+//!     (--init, --input and --lr: paper-fig1 only)
 //! ```
 //!
 //! Experiments (all by default): `convergence`, `learning-rate`, `init`, `stability`,
-//! `batch-size`, `train-test`, `overhead`, `regularization`, `paper-fig1`. Writes
-//! `DIR/report.md`, `DIR/results.json` (every run) and one SVG per plot. `--from-results FILE`
-//! renders the report and plots again from a results.json, without training.
+//! `batch-size`, `train-test`, `overhead`, `regularization`, `paper-fig1`, `cnn`. Writes
+//! `DIR/report.md`, `DIR/results.json` (every run) and one SVG per plot. `--merge` keeps the
+//! other experiments of `DIR/results.json` (the ones run replace theirs). `--from-results
+//! FILE` renders the report and plots again from a results.json, without training.
 //!
 //! Exit status: 0 done, 2 bad arguments, data or output folder.
 use std::io::IsTerminal;
@@ -23,6 +25,10 @@ mod budget;
 #[cfg(test)]
 mod calibration_test;
 mod cli;
+// PyTorch's MNIST example net, the one `mnist_cnn` and `benches/compare` train: the same
+// file, so that the CNN section measures that net and no copy of it.
+#[path = "../mnist_cnn/model.rs"]
+mod cnn_model;
 mod data;
 mod error;
 mod estimate;
@@ -88,14 +94,22 @@ fn study(args: &Args, show_progress: bool) -> Result<Option<PathBuf>, StudyError
         path: args.out.clone(),
         source,
     })?;
+    let saved = args.out.join("results.json");
     let results = match &args.from_results {
         Some(path) => StudyResults::load(path)?,
+        None if args.merge => {
+            // Read and checked before training: a bad file costs nothing.
+            let mut results = StudyResults::load(&saved)?;
+            results.check_mergeable(args.quick)?;
+            results.merge(measure(args, &paper, show_progress)?);
+            results
+        }
         None => measure(args, &paper, show_progress)?,
     };
-    results.save(&args.out.join("results.json"))?;
+    results.save(&saved)?;
     let sections = results.experiments.render(&args.out)?;
     let report = args.out.join("report.md");
-    report::write_report(&report, &results.meta, &sections)?;
+    report::write_report(&report, &results.meta, &results.merged, &sections)?;
     Ok(Some(report))
 }
 
@@ -179,5 +193,9 @@ fn measure(
         test_images: study.data.test.len(),
         budget: study.budget,
     };
-    Ok(StudyResults { meta, experiments })
+    Ok(StudyResults {
+        meta,
+        experiments,
+        merged: Vec::new(),
+    })
 }

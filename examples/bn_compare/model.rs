@@ -1,8 +1,9 @@
 //! The model of a recipe: Linear, normalisation, activation, Dropout per hidden layer, as
 //! `Mlp` lays them out, with the study's options besides (LayerNorm, a Gaussian init, no
-//! bias before a normalisation).
+//! bias before a normalisation); or PyTorch's MNIST example net, for the CNN section.
 
-use crate::recipe::{Init, Norm, Recipe};
+use crate::cnn_model::mnist_cnn;
+use crate::recipe::{Arch, Init, Norm, Recipe};
 use tapegrad::core::Tensor;
 use tapegrad::layers::{normal, seeded_rng, BatchNorm1d, Dropout, Linear, Sequential};
 use tapegrad_extending_example::LayerNorm;
@@ -14,7 +15,19 @@ use tapegrad_extending_example::LayerNorm;
 /// ChaCha8 generator, as `Mlp` draws them; a bias that is dropped is drawn all the same, so
 /// that with and without a normalisation the weights are the same. Dropout layer `k` draws
 /// from stream `k + 1`, as in `Mlp`.
+///
+/// An [`Arch::Cnn`] recipe gets `mnist_cnn(seed, batch_norm)` (inputs of 784 pixels), which
+/// draws its weights the same way, so that with and without BatchNorm the convolutions and
+/// Linears start equal too.
 pub fn build(recipe: &Recipe, inputs: usize) -> Sequential {
+    if recipe.arch == Arch::Cnn {
+        assert!(
+            matches!(recipe.norm, Norm::None | Norm::Batch) && inputs == 784,
+            "the CNN takes 28x28 images and has BatchNorm or nothing"
+        );
+        // Its only error is an allocation of its 1.2 M parameters failing.
+        return mnist_cnn(recipe.seed, recipe.batch_norm()).expect("the CNN's parameters fit");
+    }
     let mut rng = seeded_rng(recipe.seed);
     let mut widths = vec![inputs];
     widths.extend(&recipe.hidden);

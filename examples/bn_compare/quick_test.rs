@@ -8,8 +8,8 @@ use crate::recipe::Init;
 use std::fs;
 use std::path::Path;
 
-/// Every SVG the nine experiments draw.
-const SVGS: [&str; 15] = [
+/// Every SVG the ten experiments draw.
+const SVGS: [&str; 17] = [
     "convergence_accuracy.svg",
     "convergence_loss.svg",
     "learning_rate.svg",
@@ -25,9 +25,11 @@ const SVGS: [&str; 15] = [
     "regularization_matched.svg",
     "paper_fig1.svg",
     "paper_fig1_standardized.svg",
+    "cnn_convergence.svg",
+    "cnn_learning_rate.svg",
 ];
 
-const EXPERIMENTS: [&str; 9] = [
+const EXPERIMENTS: [&str; 10] = [
     "convergence",
     "learning-rate",
     "init",
@@ -37,6 +39,7 @@ const EXPERIMENTS: [&str; 9] = [
     "overhead",
     "regularization",
     "paper-fig1",
+    "cnn",
 ];
 
 fn read(path: &Path) -> String {
@@ -129,7 +132,74 @@ fn quick_study_writes_every_output_and_renders_again_from_its_results() {
         copy == read(&results),
         "results.json reads back differently"
     );
+
+    merging_replaces_only_the_experiments_run(&again);
     fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `--merge` into `out` (a quick study's outputs): the experiment run replaces its results,
+/// the others stay, and the report names the later run; a full run is refused before it
+/// trains, and so is a folder without results.json.
+fn merging_replaces_only_the_experiments_run(out: &Path) {
+    let out_arg = out.to_str().unwrap();
+    let before: serde_json::Value = serde_json::from_str(&read(&out.join("results.json"))).unwrap();
+    let merge = |words: &[&str]| {
+        let mut all = vec!["bn_compare"];
+        all.extend(words);
+        study(&Args::try_parse_from(all).unwrap(), false)
+    };
+    merge(&[
+        "convergence",
+        "--quick",
+        "--seeds",
+        "1",
+        "--merge",
+        "--out",
+        out_arg,
+    ])
+    .expect("merging a quick run");
+    let after: serde_json::Value = serde_json::from_str(&read(&out.join("results.json"))).unwrap();
+    for name in EXPERIMENTS {
+        let replaced = name == "convergence";
+        assert_eq!(
+            after["experiments"][name] != before["experiments"][name],
+            replaced,
+            "{name}"
+        );
+    }
+    // One seed now where the quick study had two.
+    let runs = &after["experiments"]["convergence"]["runs"]["bn"];
+    assert_eq!(runs.as_array().map(Vec::len), Some(1));
+    assert_eq!(after["meta"], before["meta"]);
+    assert_eq!(after["merged"][0]["experiments"][0], "convergence");
+    assert_eq!(after["merged"][0]["meta"]["seeds"], 1);
+    let report = read(&out.join("report.md"));
+    assert!(report.contains("except the sections named after it"));
+    assert!(
+        report.contains("The section [`convergence`](#convergence) was measured by a later run")
+    );
+    assert!(report.contains("--seeds 1 --out"));
+    for name in EXPERIMENTS {
+        assert!(
+            report.contains(&format!("<a id=\"{name}\"></a>")),
+            "no section {name}"
+        );
+    }
+
+    let full = merge(&["convergence", "--merge", "--out", out_arg]);
+    assert!(
+        matches!(full, Err(StudyError::Usage(_))),
+        "a full run merged into quick results"
+    );
+    let empty = out.join("empty");
+    let missing = merge(&[
+        "cnn",
+        "--quick",
+        "--merge",
+        "--out",
+        empty.to_str().unwrap(),
+    ]);
+    assert!(matches!(missing, Err(StudyError::Read { .. })));
 }
 
 #[test]

@@ -6,7 +6,39 @@ use crate::schedule::EvalPlan;
 use serde::{Deserialize, Serialize};
 use tapegrad::layers::Activation;
 use tapegrad::optim::WeightDecay;
-use tapegrad::prelude::{Sgd, SgdConfig};
+use tapegrad::prelude::{Momentum, Sgd, SgdConfig};
+
+/// The network a run trains.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Arch {
+    /// An MLP laid out by `model::build` from the recipe's widths, activation, init and
+    /// normalisation.
+    #[default]
+    Mlp,
+    /// PyTorch's MNIST example net (`examples/mnist_cnn/model.rs`), with BatchNorm2d and
+    /// BatchNorm1d when the recipe's norm is [`Norm::Batch`]. The net is fixed: of the
+    /// model's fields only `norm` applies (`None` or `Batch`).
+    Cnn,
+}
+
+impl Arch {
+    /// Whether this is the default, [`Arch::Mlp`] (which results.json leaves out, so that
+    /// the MLP sections' records read as they were written before the CNN).
+    fn is_mlp(&self) -> bool {
+        *self == Arch::Mlp
+    }
+
+    /// Images per evaluation batch: the CNN keeps about 0.6 MB of activations per image
+    /// until the batch is done (`examples/mnist_cnn/memory.rs`), so it evaluates in batches
+    /// of 100, not 1000.
+    pub fn eval_batch(self) -> usize {
+        match self {
+            Arch::Mlp => 1000,
+            Arch::Cnn => 100,
+        }
+    }
+}
 
 /// The normalisation after each hidden Linear, before the activation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,6 +83,9 @@ impl crate::cli::Named for Init {
 /// Everything that defines one training run.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Recipe {
+    /// The network: an MLP of the fields below, or the fixed CNN.
+    #[serde(default, skip_serializing_if = "Arch::is_mlp")]
+    pub arch: Arch,
     /// Hidden layer widths (the inputs and 10 classes around them).
     pub hidden: Vec<usize>,
     /// The activation after each hidden layer.
@@ -72,8 +107,11 @@ pub struct Recipe {
     pub init: Init,
     /// Every Linear weight is multiplied by this after the draw.
     pub init_scale: f32,
-    /// Learning rate of SGD (no momentum).
+    /// Learning rate of SGD.
     pub lr: f64,
+    /// SGD's (heavy-ball) momentum; 0: none, the MLP sections' plain SGD.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub momentum: f64,
     /// L2 weight decay of SGD (PyTorch's `weight_decay`; 0: none).
     pub weight_decay: f64,
     /// Samples per step (the last partial batch of an epoch is dropped).
@@ -92,6 +130,7 @@ impl Recipe {
     /// at a time.
     pub fn reference(steps: usize) -> Recipe {
         Recipe {
+            arch: Arch::Mlp,
             hidden: vec![256, 256],
             activation: Activation::Relu,
             norm: Norm::None,
@@ -102,11 +141,24 @@ impl Recipe {
             init: Init::Uniform,
             init_scale: 1.0,
             lr: 0.1,
+            momentum: 0.0,
             weight_decay: 0.0,
             batch_size: 64,
             steps,
             eval: EvalPlan::window_only(steps),
             seed: 0,
+        }
+    }
+
+    /// PyTorch's MNIST example as `mnist_cnn` trains it: its net, SGD at 0.05 with momentum
+    /// 0.9, batches of 64, evaluated on the final window only. The MLP fields keep the
+    /// reference's values and do not apply.
+    pub fn cnn(steps: usize) -> Recipe {
+        Recipe {
+            arch: Arch::Cnn,
+            lr: 0.05,
+            momentum: 0.9,
+            ..Recipe::reference(steps)
         }
     }
 
@@ -146,16 +198,23 @@ impl Recipe {
         self.norm == Norm::Batch
     }
 
-    /// SGD at the recipe's learning rate and weight decay.
+    /// SGD at the recipe's learning rate, momentum and weight decay.
     pub fn optimizer(&self) -> Sgd {
         let weight_decay = (self.weight_decay > 0.0).then_some(WeightDecay::L2(self.weight_decay));
+        let momentum = (self.momentum > 0.0).then_some(Momentum::Classic(self.momentum));
         Sgd::new(SgdConfig {
             lr: self.lr,
+            momentum,
             weight_decay,
             ..SgdConfig::default()
         })
         .expect("the study's learning rates and decays are positive and finite")
     }
+}
+
+/// Whether a number is 0 (a field results.json leaves out at its default).
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
 }
 
 /// Serialises an [`Activation`] by its name (`relu`, `sigmoid`, `tanh`).

@@ -39,6 +39,15 @@ pub struct Meta {
     pub budget: Budget,
 }
 
+/// A later run of some experiments merged into a study's results (`--merge`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Merged {
+    /// The experiments whose results came from it (by name).
+    pub experiments: Vec<String>,
+    /// How it was run.
+    pub meta: Meta,
+}
+
 /// Everything the study measured.
 #[derive(Serialize, Deserialize)]
 pub struct StudyResults {
@@ -46,9 +55,45 @@ pub struct StudyResults {
     pub meta: Meta,
     /// What.
     pub experiments: Experiments,
+    /// Later runs merged in, oldest first; an experiment's results come from the last run
+    /// that names it, else from the run of `meta`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merged: Vec<Merged>,
 }
 
 impl StudyResults {
+    /// Refuses to merge a run into these results if one of them is a `--quick` run and the
+    /// other is not (a report would mix sizes meant for checking with measured ones).
+    pub fn check_mergeable(&self, quick: bool) -> Result<(), StudyError> {
+        if self.meta.quick == quick {
+            return Ok(());
+        }
+        let (these, those) = if quick {
+            ("full", "--quick")
+        } else {
+            ("--quick", "full")
+        };
+        Err(StudyError::Usage(format!(
+            "--merge: the results to merge into are a {these} study's, this run is {those}"
+        )))
+    }
+
+    /// `newer`'s experiments in place of these, and its run recorded in
+    /// [`StudyResults::merged`]; an earlier merged run keeps only the experiments `newer`
+    /// did not replace.
+    pub fn merge(&mut self, newer: StudyResults) {
+        let names = newer.experiments.names();
+        for earlier in &mut self.merged {
+            earlier.experiments.retain(|e| !names.contains(e));
+        }
+        self.merged.retain(|m| !m.experiments.is_empty());
+        self.experiments.replace_with(newer.experiments);
+        self.merged.push(Merged {
+            experiments: names,
+            meta: newer.meta,
+        });
+    }
+
     /// Writes `path` (pretty-printed JSON).
     pub fn save(&self, path: &Path) -> Result<(), StudyError> {
         let json = serde_json::to_string_pretty(self).expect("results serialise");

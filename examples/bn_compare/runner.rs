@@ -32,6 +32,7 @@ pub fn run_observed(
     let plan = recipe.eval.steps(recipe.steps);
     let window = recipe.eval.window_steps(recipe.steps);
     let mut evaluations = Vec::with_capacity(plan.len());
+    let eval_batch = recipe.arch.eval_batch();
     let mut evaluate = |step: usize, batch_loss, model: &mut Sequential| {
         let mut e = Evaluation {
             step,
@@ -39,15 +40,15 @@ pub fn run_observed(
             ..Evaluation::default()
         };
         if recipe.eval.validation_always || window.contains(&step) {
-            let val = evaluate(model, data, &data.validation, Mode::Eval);
+            let val = evaluate_in_batches(model, data, &data.validation, Mode::Eval, eval_batch);
             (e.val_accuracy, e.val_loss) = (Some(val.accuracy), finite(val.loss));
         }
         if recipe.eval.test.at(window.contains(&step)) {
-            let test = evaluate(model, data, &data.test, Mode::Eval);
+            let test = evaluate_in_batches(model, data, &data.test, Mode::Eval, eval_batch);
             (e.test_accuracy, e.test_loss) = (Some(test.accuracy), finite(test.loss));
         }
         if recipe.eval.on_train {
-            let train = evaluate(model, data, &data.train, Mode::Eval);
+            let train = evaluate_in_batches(model, data, &data.train, Mode::Eval, eval_batch);
             (e.train_accuracy, e.train_loss) = (Some(train.accuracy), finite(train.loss));
         }
         evaluations.push(e);

@@ -3,6 +3,7 @@
 //! `render` (plots and report section, from those results alone).
 
 mod batch_size;
+mod cnn;
 mod convergence;
 mod footprint;
 mod init;
@@ -49,6 +50,8 @@ pub enum Experiment {
     Regularization,
     /// Ioffe and Szegedy (2015), Figure 1.
     PaperFig1,
+    /// PyTorch's MNIST example CNN: convergence and the usable learning-rate range.
+    Cnn,
 }
 
 impl Named for Experiment {
@@ -98,6 +101,11 @@ impl Named for Experiment {
             "paper-fig1",
             "Ioffe and Szegedy (2015), Figure 1",
         ),
+        (
+            Experiment::Cnn,
+            "cnn",
+            "PyTorch's MNIST example CNN: convergence and the usable learning-rate range",
+        ),
     ];
 }
 
@@ -132,6 +140,9 @@ pub struct Experiments {
     /// `paper-fig1`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub paper_fig1: Option<paper_fig1::Results>,
+    /// `cnn`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnn: Option<cnn::Results>,
 }
 
 impl Experiment {
@@ -172,11 +183,66 @@ impl Experiment {
                 let extra = estimate::probe_seconds(&recipes, data);
                 (runs(recipes, data) + extra) / workers
             }
+            Experiment::Cnn => cnn::estimate(study),
         }
     }
 }
 
 impl Experiments {
+    /// The experiments that have results, by name, in the report's order.
+    pub fn names(&self) -> Vec<String> {
+        let names = Experiment::NAMES.iter().filter(|&&(e, ..)| self.has(e));
+        names.map(|&(_, name, _)| name.to_string()).collect()
+    }
+
+    /// Whether `experiment` has results.
+    fn has(&self, experiment: Experiment) -> bool {
+        match experiment {
+            Experiment::Convergence => self.convergence.is_some(),
+            Experiment::LearningRate => self.learning_rate.is_some(),
+            Experiment::Init => self.init.is_some(),
+            Experiment::Stability => self.stability.is_some(),
+            Experiment::BatchSize => self.batch_size.is_some(),
+            Experiment::TrainTest => self.train_test.is_some(),
+            Experiment::Overhead => self.overhead.is_some(),
+            Experiment::Regularization => self.regularization.is_some(),
+            Experiment::PaperFig1 => self.paper_fig1.is_some(),
+            Experiment::Cnn => self.cnn.is_some(),
+        }
+    }
+
+    /// Takes the results of every experiment `newer` has, in place of these (`--merge`).
+    pub fn replace_with(&mut self, newer: Experiments) {
+        fn take<T>(old: &mut Option<T>, new: Option<T>) {
+            if new.is_some() {
+                *old = new;
+            }
+        }
+        // Destructured, so that an experiment added to the struct cannot be left out here.
+        let Experiments {
+            convergence,
+            learning_rate,
+            init,
+            stability,
+            batch_size,
+            train_test,
+            overhead,
+            regularization,
+            paper_fig1,
+            cnn,
+        } = newer;
+        take(&mut self.convergence, convergence);
+        take(&mut self.learning_rate, learning_rate);
+        take(&mut self.init, init);
+        take(&mut self.stability, stability);
+        take(&mut self.batch_size, batch_size);
+        take(&mut self.train_test, train_test);
+        take(&mut self.overhead, overhead);
+        take(&mut self.regularization, regularization);
+        take(&mut self.paper_fig1, paper_fig1);
+        take(&mut self.cnn, cnn);
+    }
+
     /// Runs `experiment` and keeps its results.
     pub fn run(&mut self, experiment: Experiment, study: &Study, paper: &PaperOptions) {
         match experiment {
@@ -191,6 +257,7 @@ impl Experiments {
             Experiment::Overhead => self.overhead = Some(overhead::run(study)),
             Experiment::Regularization => self.regularization = Some(regularization::run(study)),
             Experiment::PaperFig1 => self.paper_fig1 = Some(paper_fig1::run(study, paper)),
+            Experiment::Cnn => self.cnn = Some(cnn::run(study)),
         }
     }
 
@@ -213,6 +280,7 @@ impl Experiments {
                 .as_ref()
                 .map(|r| regularization::render(r, out)),
             self.paper_fig1.as_ref().map(|r| paper_fig1::render(r, out)),
+            self.cnn.as_ref().map(|r| cnn::render(r, out)),
         ];
         let mut sections: Vec<Section> =
             sections.into_iter().flatten().collect::<Result<_, _>>()?;

@@ -22,11 +22,29 @@ pub fn accuracy_chart(
     x_label: &str,
     pairs: &[Pair],
 ) -> Result<(), StudyError> {
-    let series = sweep_series(pairs, RunRecord::final_test, 100.0);
+    let y_label = "final test accuracy (%)";
+    setting_chart(
+        path,
+        [title, x_label, y_label],
+        pairs,
+        RunRecord::final_test,
+    )
+}
+
+/// Writes `path`: `value` (a fraction, drawn in percent) against the settings
+/// (categories), with and without BatchNorm, under `[title, x label, y label]`; runs that
+/// diverged as red crosses at the bottom.
+pub fn setting_chart(
+    path: &Path,
+    [title, x_label, y_label]: [&str; 3],
+    pairs: &[Pair],
+    value: fn(&RunRecord) -> Option<f64>,
+) -> Result<(), StudyError> {
+    let series = sweep_series(pairs, value, 100.0);
     let axes = Axes {
         title: title.to_string(),
         x: Axis::categories(x_label, pairs.iter().map(|p| p.setting.clone())),
-        y: Axis::linear("final test accuracy (%)").range(0.0, 100.0),
+        y: Axis::linear(y_label).range(0.0, 100.0),
         legend: SeriesLabelPosition::LowerLeft,
     };
     line_chart(path, &axes, &series)
@@ -100,11 +118,16 @@ pub fn names(pairs: &[Pair], indices: &[usize]) -> Vec<String> {
 
 /// The settings where a run of a side failed, each with its count (`10 (5/5)`).
 pub fn failures(pairs: &[Pair], bn: bool) -> Vec<String> {
+    counted(pairs, bn, failed)
+}
+
+/// The settings where `count` of a side's runs is not 0, each with it (`10 (5/5)`).
+pub fn counted(pairs: &[Pair], bn: bool, count: fn(&[RunRecord]) -> usize) -> Vec<String> {
     pairs
         .iter()
         .filter_map(|p| {
             let runs = p.side(bn);
-            let k = failed(runs);
+            let k = count(runs);
             (k > 0).then(|| format!("{} ({k}/{})", p.setting, runs.len()))
         })
         .collect()

@@ -1,26 +1,73 @@
 //! The report's opening: the command, the commit and the machine it ran on, and the protocol
 //! every section follows.
 
-use crate::results::Meta;
+use crate::report::{capitalise, list};
+use crate::results::{Merged, Meta};
 
-/// The title, how the numbers were produced and the protocol.
-pub fn header(meta: &Meta) -> String {
+/// The title, how the numbers were produced (the run of `meta`, then each run merged in)
+/// and the protocol.
+pub fn header(meta: &Meta, merged: &[Merged]) -> String {
     let quick = if meta.quick {
         "**`--quick` run: every experiment at a reduced size; the numbers show that the study \
          runs, not what BatchNorm does.**\n\n"
     } else {
         ""
     };
+    let later: String = merged.iter().map(merged_provenance).collect();
     format!(
-        "# BatchNorm on MNIST, measured\n\n{quick}{}## Protocol\n\n{}{}",
-        provenance(meta),
+        "# BatchNorm on MNIST, measured\n\n{quick}{}{later}## Protocol\n\n{}{}",
+        provenance(meta, !merged.is_empty()),
         data_and_seeds(meta),
         PROTOCOL
     )
 }
 
-/// The command, the commit, the compiler, the machine and its load, the time taken.
-fn provenance(meta: &Meta) -> String {
+/// The command, the commit, the compiler, the machine and its load, the time taken;
+/// `except` when later runs supplied some sections.
+fn provenance(meta: &Meta, except: bool) -> String {
+    let except = if except {
+        ", except the sections named after it,"
+    } else {
+        ""
+    };
+    format!(
+        "Every number and plot below{except} was produced by one run of\n\n```\n{}\n```\n\n\
+         {}; the `overhead` measurements ran alone on all {} threads. {}. Raw numbers: \
+         [`results.json`](results.json); `cargo run --release --example bn_compare -- \
+         --from-results results.json --out DIR` renders this report and its plots again from \
+         them.\n\n",
+        meta.command,
+        ran_on(meta),
+        meta.threads,
+        load(meta),
+    )
+}
+
+/// A run merged in later: which sections it supplied and how it ran.
+fn merged_provenance(merged: &Merged) -> String {
+    let names: Vec<String> = merged
+        .experiments
+        .iter()
+        .map(|e| format!("[`{e}`](#{e})"))
+        .collect();
+    let (sections, were) = if names.len() == 1 {
+        ("section", "was")
+    } else {
+        ("sections", "were")
+    };
+    format!(
+        "The {sections} {} {were} measured by a later run, merged into the results with \
+         `--merge` (it replaced any earlier results of theirs):\n\n```\n{}\n```\n\n{}. {}. \
+         Its sizes and seeds are in its {sections}.\n\n",
+        list(&names),
+        merged.meta.command,
+        capitalise(&ran_on(&merged.meta)),
+        load(&merged.meta),
+    )
+}
+
+/// Where and how long a run ran: `on commit ..., built with ..., on ... . It took ...`.
+fn ran_on(meta: &Meta) -> String {
     let m = &meta.machine;
     let dirty = if m.uncommitted_changes {
         " (with uncommitted changes to tracked files)"
@@ -28,15 +75,9 @@ fn provenance(meta: &Meta) -> String {
         ""
     };
     format!(
-        "Every number and plot below was produced by one run of\n\n```\n{}\n```\n\n\
-         on commit `{}`{dirty}, built with {}, on {} ({} cores). It took {:.0} s of wall \
-         time ({:.1} min; the estimate it printed at the start was {:.0} s), {} runs at a \
-         time, each on one thread; the `overhead` measurements ran alone on all {} threads. \
-         The load average was {} at the start and {} at the end. Raw numbers: \
-         [`results.json`](results.json); `cargo run --release --example bn_compare -- \
-         --from-results results.json --out DIR` renders this report and its plots again from \
-         them.\n\n",
-        meta.command,
+        "on commit `{}`{dirty}, built with {}, on {} ({} cores). It took {:.0} s of wall time \
+         ({:.1} min; the estimate it printed at the start was {:.0} s), {} runs at a time, \
+         each on one thread",
         m.commit,
         m.rustc,
         m.cpu,
@@ -45,9 +86,15 @@ fn provenance(meta: &Meta) -> String {
         meta.wall_seconds / 60.0,
         meta.estimated_seconds,
         meta.workers,
-        meta.threads,
-        m.load_average_start,
-        m.load_average_end,
+    )
+}
+
+/// The machine's load around a run: `The load average was ... at the start and ...`.
+fn load(meta: &Meta) -> String {
+    let m = &meta.machine;
+    format!(
+        "The load average was {} at the start and {} at the end",
+        m.load_average_start, m.load_average_end
     )
 }
 

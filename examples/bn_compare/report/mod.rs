@@ -12,7 +12,7 @@ pub use claim::{Claim, Expect, Judge};
 pub use table::Table;
 
 use crate::error::StudyError;
-use crate::results::Meta;
+use crate::results::{Merged, Meta};
 use std::fmt::Write;
 use std::path::Path;
 
@@ -28,9 +28,14 @@ pub struct Section {
     pub body: String,
 }
 
-/// Writes the whole report to `path`.
-pub fn write_report(path: &Path, meta: &Meta, sections: &[Section]) -> Result<(), StudyError> {
-    let mut md = header::header(meta);
+/// Writes the whole report to `path`: the run of `meta` with the runs `merged` into it.
+pub fn write_report(
+    path: &Path,
+    meta: &Meta,
+    merged: &[Merged],
+    sections: &[Section],
+) -> Result<(), StudyError> {
+    let mut md = header::header(meta, merged);
     md.push_str("## The claims\n\n");
     let mut table = Table::new(&["claim", "experiment", "verdict on MNIST"]);
     for s in sections {
