@@ -152,6 +152,7 @@ mod tests {
     fn every_golden_file_parses() {
         for name in [
             "batchnorm1d.json",
+            "batchnorm2d.json",
             "conv_pool.json",
             "mlp_ce.json",
             "dropout.json",
@@ -180,7 +181,7 @@ mod tests {
                 );
             }
         }
-        assert_eq!(files, 8);
+        assert_eq!(files, 9);
     }
 
     #[test]
