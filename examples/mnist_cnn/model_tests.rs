@@ -2,24 +2,7 @@
 //! file, and a bench target is compiled with `cfg(test)` but runs no `#[test]`.
 
 use crate::model::mnist_cnn;
-use tapegrad::layers::{BatchNorm2d, BufferRef, Path, Visitor};
 use tapegrad::prelude::*;
-
-/// Every state-dict key (parameters and buffers) in order, as PyTorch's `state_dict().keys()`.
-fn state_dict_keys(model: &dyn Module) -> Vec<String> {
-    struct Keys(Vec<String>);
-    impl Visitor<'_> for Keys {
-        fn param(&mut self, path: Path<'_>, _: &Param) {
-            self.0.push(path.to_string());
-        }
-        fn buffer(&mut self, path: Path<'_>, _: BufferRef<'_>) {
-            self.0.push(path.to_string());
-        }
-    }
-    let mut keys = Keys(Vec::new());
-    model.visit(Path::root(), &mut keys);
-    keys.0
-}
 
 #[test]
 fn the_net_has_pytorch_s_layers_and_state_dict_keys() {
@@ -65,7 +48,7 @@ fn a_flat_batch_gives_ten_logits_per_image_and_the_seed_fixes_the_weights() {
 #[test]
 fn the_batch_norm_net_has_pytorch_s_state_dict_keys() {
     let net = mnist_cnn(0, true).unwrap();
-    let keys = state_dict_keys(&net);
+    let keys = net.state_dict_keys();
     let bn = |i: usize| {
         [
             "weight",

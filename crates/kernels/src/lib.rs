@@ -38,6 +38,7 @@
 mod gemm;
 mod math;
 mod parallel;
+mod same_bits;
 mod simd;
 mod team;
 
@@ -47,6 +48,7 @@ pub use parallel::{
     backend, for_each_chunk_mut, for_each_chunk_pair_mut, for_each_item, join, map_tasks,
     parallel_for, threads, with_backend, Backend, BACKEND_VAR,
 };
+pub use same_bits::assert_same_on_any_threads;
 pub use simd::{has_avx2, has_avx512};
 pub use team::MAX_TASKS;
 

@@ -144,24 +144,8 @@ impl Mlp {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{BufferRef, Module, ModuleExt, Path, Visitor};
-    use tapegrad_core::{Param, Tape, Tensor};
-
-    /// Every state-dict key (parameters and buffers) in order, as `model.state_dict().keys()`.
-    fn state_dict_keys(model: &dyn Module) -> Vec<String> {
-        struct Keys(Vec<String>);
-        impl Visitor<'_> for Keys {
-            fn param(&mut self, path: Path<'_>, _: &Param) {
-                self.0.push(path.to_string());
-            }
-            fn buffer(&mut self, path: Path<'_>, _: BufferRef<'_>) {
-                self.0.push(path.to_string());
-            }
-        }
-        let mut keys = Keys(Vec::new());
-        model.visit(Path::root(), &mut keys);
-        keys.0
-    }
+    use crate::{Module, ModuleExt, Path, Visitor};
+    use tapegrad_core::{Tape, Tensor};
 
     #[test]
     fn layout_and_state_dict_keys_match_pytorch() {
@@ -174,7 +158,7 @@ mod tests {
         assert!(model.get_as::<Linear>(0).is_some() && model.get_as::<BatchNorm1d>(1).is_some());
         assert!(model.get_as::<Activation>(2).is_some() && model.get_as::<Dropout>(3).is_some());
         assert!(model.get_as::<Linear>(8).is_some());
-        let keys = state_dict_keys(&model);
+        let keys = model.state_dict_keys();
         let expected = [
             "0.weight",
             "0.bias",
@@ -312,7 +296,7 @@ mod tests {
             .dropout(0.25)
             .seed(4);
         let (mut a, mut b) = (mlp.try_build().unwrap(), mlp.build());
-        assert_eq!(state_dict_keys(&a), state_dict_keys(&b));
+        assert_eq!(a.state_dict_keys(), b.state_dict_keys());
         for ((na, pa), (nb, pb)) in a.named_params().into_iter().zip(b.named_params()) {
             assert_eq!((na, pa.value()), (nb, pb.value()));
         }

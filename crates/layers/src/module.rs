@@ -273,6 +273,23 @@ pub trait ModuleExt: Module {
         collect.0
     }
 
+    /// Every state-dict key, parameters and buffers, in definition order: PyTorch's
+    /// `model.state_dict().keys()`.
+    fn state_dict_keys(&self) -> Vec<String> {
+        struct Keys(Vec<String>);
+        impl Visitor<'_> for Keys {
+            fn param(&mut self, path: Path<'_>, _: &Param) {
+                self.0.push(path.to_string());
+            }
+            fn buffer(&mut self, path: Path<'_>, _: BufferRef<'_>) {
+                self.0.push(path.to_string());
+            }
+        }
+        let mut keys = Keys(Vec::new());
+        self.visit(Path::root(), &mut keys);
+        keys.0
+    }
+
     /// The trainable parameters, mutably, in definition order (what an optimizer updates).
     fn params_mut(&mut self) -> Vec<&mut Param> {
         struct Collect<'a>(Vec<&'a mut Param>);

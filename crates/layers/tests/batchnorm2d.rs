@@ -5,7 +5,7 @@
 //! `golden_batchnorm2d.rs`.
 
 use tapegrad_core::{gradcheck, Tape, Tensor};
-use tapegrad_kernels::{with_backend, Backend};
+use tapegrad_kernels::assert_same_on_any_threads;
 use tapegrad_layers::{
     Activation, BatchNorm, BatchNorm1d, BatchNorm2d, BatchNormConfig, Mode, Module,
 };
@@ -133,18 +133,7 @@ fn batch_norm_2d_gives_the_same_bits_on_any_thread_count() {
             let second = pass(&mut bn, &dy, &x);
             [first, second].concat()
         };
-        let run = |threads: usize, backend: Backend| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
-            pool.install(|| with_backend(backend, results))
-        };
-        let one = run(1, Backend::Team);
-        for backend in [Backend::Team, Backend::Rayon] {
-            assert_eq!(one, run(2, backend), "{shape:?} {backend:?}");
-            assert_eq!(one, run(3, backend), "{shape:?} {backend:?}");
-        }
+        assert_same_on_any_threads(results);
     }
 }
 

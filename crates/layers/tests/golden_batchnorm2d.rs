@@ -23,6 +23,13 @@ fn config(settings: &Value) -> BatchNormConfig {
     }
 }
 
+/// The case's gamma and beta, as the layer's weight and bias.
+fn set_affine<const D: usize>(bn: &mut BatchNorm<D>, case: &Value) {
+    let (gamma, beta) = (t(case, "gamma"), t(case, "beta"));
+    *bn.weight_mut().unwrap().value_mut() = gamma;
+    *bn.bias_mut().unwrap().value_mut() = beta;
+}
+
 fn run_case<const D: usize>(case: &Value) {
     let name = case["name"].as_str().unwrap();
     let (rtol, atol) = if name.starts_with("large_mean") {
@@ -47,18 +54,7 @@ fn run_case<const D: usize>(case: &Value) {
     let config = config(&case["settings"]);
     let mut bn = BatchNorm::<D>::with_config(c, config);
     if config.affine {
-        let gamma = t(case, "gamma").into_vec();
-        let beta = t(case, "beta").into_vec();
-        bn.weight_mut()
-            .unwrap()
-            .value_mut()
-            .data_mut()
-            .copy_from_slice(&gamma);
-        bn.bias_mut()
-            .unwrap()
-            .value_mut()
-            .data_mut()
-            .copy_from_slice(&beta);
+        set_affine(&mut bn, case);
     }
     let mut tape = Tape::new();
     let xv = tape.variable(x.clone());
@@ -131,12 +127,8 @@ fn the_constant_channel_gives_beta() {
         .find(|case| case["name"] == "near_constant_2x3x3x3")
         .unwrap();
     let mut bn = BatchNorm::<2>::new(3);
+    set_affine(&mut bn, case);
     let beta = t(case, "beta").into_vec();
-    bn.bias_mut()
-        .unwrap()
-        .value_mut()
-        .data_mut()
-        .copy_from_slice(&beta);
     let mut tape = Tape::new();
     let x = tape.variable(t(case, "x"));
     let y_var = bn.forward(&mut tape, x, Mode::Train);

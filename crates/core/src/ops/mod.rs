@@ -9,8 +9,6 @@ mod matmul;
 mod pool;
 mod reduce;
 mod reshape;
-#[cfg(test)]
-mod same_bits;
 mod scalar;
 mod size2;
 mod unary;

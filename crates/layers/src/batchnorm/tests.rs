@@ -5,7 +5,7 @@
 use super::*;
 use crate::{batch_norm_composed, seeded_rng, Activation, Linear, Mlp, ModuleExt, Sequential};
 use tapegrad_core::gradcheck;
-use tapegrad_kernels::{with_backend, Backend};
+use tapegrad_kernels::assert_same_on_any_threads;
 
 fn x(n: usize, c: usize) -> Tensor {
     Tensor::from_vec(
@@ -336,18 +336,7 @@ fn outputs_gradients_and_running_statistics_do_not_depend_on_the_thread_count() 
             }
             results
         };
-        let run = |threads: usize, backend: Backend| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
-            pool.install(|| with_backend(backend, results))
-        };
-        let one = run(1, Backend::Team);
-        for backend in [Backend::Team, Backend::Rayon] {
-            assert_eq!(one, run(2, backend), "{n} x {c} {backend:?}");
-            assert_eq!(one, run(3, backend), "{n} x {c} {backend:?}");
-        }
+        assert_same_on_any_threads(results);
     }
 }
 
@@ -380,22 +369,6 @@ fn outputs_and_grads(
     (out, grads.collect(), ops)
 }
 
-/// Every state-dict key of `model`.
-fn keys(model: &Sequential) -> Vec<String> {
-    struct Keys(Vec<String>);
-    impl<'a> Visitor<'a> for Keys {
-        fn param(&mut self, path: Path<'_>, _: &'a Param) {
-            self.0.push(path.to_string());
-        }
-        fn buffer(&mut self, path: Path<'_>, _: BufferRef<'a>) {
-            self.0.push(path.to_string());
-        }
-    }
-    let mut k = Keys(Vec::new());
-    model.visit(Path::root(), &mut k);
-    k.0
-}
-
 #[test]
 fn a_fused_sequential_gives_the_bits_names_and_statistics_of_the_unfused_one() {
     // Mlp::build fuses; a model built by hand with the same layers does not, until asked.
@@ -413,7 +386,7 @@ fn a_fused_sequential_gives_the_bits_names_and_statistics_of_the_unfused_one() {
                 plain.push(Activation::Relu);
             }
         }
-        assert_eq!(keys(&fused), keys(&plain));
+        assert_eq!(fused.state_dict_keys(), plain.state_dict_keys());
         let (input, dy) = (x(10, 6), x(10, 3));
         for mode in [Mode::Train, Mode::Train, Mode::Eval] {
             let f = outputs_and_grads(&mut fused, (&input, &dy), mode);

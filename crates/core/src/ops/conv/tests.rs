@@ -7,8 +7,8 @@ use super::geometry::Geometry;
 use super::lowered::{Lowering, Schedule};
 use super::plain::Plain;
 use super::{Conv2d, Conv2dConfig};
-use crate::ops::same_bits::assert_same_on_any_threads;
 use crate::{gradcheck, Backward, Tape, Tensor, Var};
+use tapegrad_kernels::assert_same_on_any_threads;
 
 /// Deterministic values of unit scale.
 fn wave(shape: &[usize], phase: f32) -> Tensor {

@@ -3,9 +3,9 @@
 //! any thread count and backend, and the misuse panics.
 
 use super::Pool2dConfig;
-use crate::ops::same_bits::assert_same_on_any_threads;
 use crate::ops::size2::Size2;
 use crate::{gradcheck, Backward, Tape, Tensor, Var};
+use tapegrad_kernels::assert_same_on_any_threads;
 
 /// Which pooling a case runs.
 #[derive(Clone, Copy, Debug)]

@@ -1,11 +1,12 @@
-//! For the ops' tests: a computation run on every thread count and backend, which must give
-//! the same result each time.
+//! For tests of ops and layers, built-in or a user's: a computation run on every thread count
+//! and backend, which must give the same result each time (the kernels' promise, which an op
+//! keeps by cutting its work by its shape, never by the thread count).
 
-use tapegrad_kernels::{with_backend, Backend};
+use crate::{with_backend, Backend};
 
 /// Asserts that `f` returns the same on 2, 3 and 4 threads of either backend as on one
 /// thread (rayon's pools of those sizes, which set the kernels' task counts).
-pub(crate) fn assert_same_on_any_threads<R: PartialEq + Send>(f: impl Fn() -> R + Sync) {
+pub fn assert_same_on_any_threads<R: PartialEq + Send>(f: impl Fn() -> R + Sync) {
     let on = |backend, threads| {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
