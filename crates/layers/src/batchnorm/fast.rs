@@ -59,10 +59,20 @@ fn planes(j: usize, len: usize, c: usize, s: usize) -> impl Iterator<Item = Rang
     (j..len / s).step_by(c).map(move |p| p * s..(p + 1) * s)
 }
 
-/// Feature `j`'s coefficients, each spread over a plane of `s` values.
-#[inline(always)]
-fn spread<const K: usize>(features: [&[f32]; K], j: usize, s: usize) -> [Vec<f32>; K] {
-    features.map(|f| vec![f[j]; s])
+/// One feature's `K` coefficients, each spread over a plane of `s` values: allocated once per
+/// call, refilled feature by feature.
+struct Spread<const K: usize>([Vec<f32>; K]);
+
+impl<const K: usize> Spread<K> {
+    fn new(s: usize) -> Self {
+        Spread(from_fn(|_| vec![0.0; s]))
+    }
+    /// Feature `j`'s coefficients, as slices of a plane's length.
+    #[inline(always)]
+    fn of(&mut self, features: [&[f32]; K], j: usize) -> [&[f32]; K] {
+        (self.0.iter_mut().zip(features)).for_each(|(v, f)| v.fill(f[j]));
+        self.0.each_ref().map(|v| &v[..])
+    }
 }
 
 /// Adds per-position sums (`[c][2][s]`, two per position of each feature's planes) to the
@@ -104,13 +114,14 @@ multiversion! {
             }
             return;
         }
-        let mut acc = vec![0f64; 2 * s * c];
+        let (mut acc, mut spread, mut ranges) = (vec![0f64; 2 * s * c], Spread::new(s), vec![]);
         for (j, acc) in acc.chunks_exact_mut(2 * s).enumerate() {
-            let ([shift], (s1, s2)) = (spread([shift], j, s), acc.split_at_mut(s));
-            let planes: Vec<_> = planes(j, x.len(), c, s).collect();
-            for block in planes.chunks(ROWS) {
-                let rows = from_fn(|i| block.get(i).map_or(&shift[..], |p| &x[p.clone()]));
-                add_shifted(rows, &shift, s1, s2);
+            let ([shift], (s1, s2)) = (spread.of([shift], j), acc.split_at_mut(s));
+            ranges.clear();
+            ranges.extend(planes(j, x.len(), c, s));
+            for block in ranges.chunks(ROWS) {
+                let rows = from_fn(|i| block.get(i).map_or(shift, |p| &x[p.clone()]));
+                add_shifted(rows, shift, s1, s2);
             }
         }
         add_plane_sums(&acc, s, sums)
@@ -122,10 +133,11 @@ multiversion! {
     pub(super) fn forward(x: &[f32], features: [&[f32]; 4], s: usize, relu: bool, y: &mut [f32]) {
         let c = features[0].len();
         if s > 1 {
+            let mut spread = Spread::new(s);
             for j in 0..c {
-                let f = spread(features, j, s);
+                let f = spread.of(features, j);
                 for p in planes(j, x.len(), c, s) {
-                    forward_row(&x[p.clone()], f.each_ref().map(|f| &f[..]), relu, &mut y[p]);
+                    forward_row(&x[p.clone()], f, relu, &mut y[p]);
                 }
             }
             return;
@@ -141,11 +153,11 @@ multiversion! {
     pub(super) fn sums(rows: [&[f32]; 2], features: [&[f32]; 4], s: usize, relu: bool, sums: &mut [f64]) {
         let c = features[0].len();
         if s > 1 {
-            let mut acc = vec![0f64; 2 * s * c];
+            let (mut acc, mut spread) = (vec![0f64; 2 * s * c], Spread::new(s));
             for (j, acc) in acc.chunks_exact_mut(2 * s).enumerate() {
-                let f = spread(features, j, s);
+                let f = spread.of(features, j);
                 for p in planes(j, rows[0].len(), c, s) {
-                    sums_row(rows.map(|v| &v[p.clone()]), f.each_ref().map(|f| &f[..]), relu, acc);
+                    sums_row(rows.map(|v| &v[p.clone()]), f, relu, acc);
                 }
             }
             return add_plane_sums(&acc, s, sums);
@@ -162,10 +174,11 @@ multiversion! {
     pub(super) fn dx(rows: [&[f32]; 2], features: [&[f32]; 7], s: usize, flags: (bool, bool), dx: &mut [f32]) {
         let c = features[0].len();
         if s > 1 {
+            let mut spread = Spread::new(s);
             for j in 0..c {
-                let f = spread(features, j, s);
+                let f = spread.of(features, j);
                 for p in planes(j, dx.len(), c, s) {
-                    dx_row(rows.map(|v| &v[p.clone()]), f.each_ref().map(|f| &f[..]), flags, &mut dx[p]);
+                    dx_row(rows.map(|v| &v[p.clone()]), f, flags, &mut dx[p]);
                 }
             }
             return;
