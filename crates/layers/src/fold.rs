@@ -33,20 +33,39 @@ pub enum SkipReason {
     NoRunningStats,
 }
 
-/// Whether `layer` is a built-in layer without BatchNorms inside (Linear, activations,
-/// Dropout, convolution, pooling, reshaping): one a walk over a model's BatchNorms passes by
-/// without a word.
+/// A built-in layer type: how a walk over a model recognises it and copies it.
+struct Builtin {
+    is: fn(&dyn Any) -> bool,
+    copy: fn(&dyn Any) -> Option<Box<dyn Module>>,
+}
+
+/// The [`Builtin`] of layer type `T`.
+const fn builtin<T: Module + Clone + 'static>() -> Builtin {
+    Builtin {
+        is: |layer| layer.is::<T>(),
+        copy: copy::<T>,
+    }
+}
+
+/// The built-in layers without BatchNorms inside (Linear, activations, dropouts, convolution,
+/// pooling, reshaping): a walk over a model's BatchNorms passes them by without a word, and
+/// [`fold_batchnorm`] copies them as they are.
+const PLAIN_BUILTINS: [Builtin; 10] = [
+    builtin::<Linear>(),
+    builtin::<Activation>(),
+    builtin::<Dropout>(),
+    builtin::<Dropout2d>(),
+    builtin::<Conv2d>(),
+    builtin::<MaxPool2d>(),
+    builtin::<AvgPool2d>(),
+    builtin::<AdaptiveAvgPool2d>(),
+    builtin::<Flatten>(),
+    builtin::<Unflatten>(),
+];
+
+/// Whether `layer` is one of [`PLAIN_BUILTINS`].
 pub(crate) fn is_plain_builtin(layer: &dyn Any) -> bool {
-    layer.is::<Linear>()
-        || layer.is::<Activation>()
-        || layer.is::<Dropout>()
-        || layer.is::<Conv2d>()
-        || layer.is::<MaxPool2d>()
-        || layer.is::<AvgPool2d>()
-        || layer.is::<AdaptiveAvgPool2d>()
-        || layer.is::<Flatten>()
-        || layer.is::<Unflatten>()
-        || layer.is::<Dropout2d>()
+    PLAIN_BUILTINS.iter().any(|b| (b.is)(layer))
 }
 
 /// What [`fold_batchnorm`] returns: the folded model, and the BatchNorms it kept.
@@ -204,24 +223,16 @@ fn copy_layer(
         path: path.to_string(),
     };
     let any = layer.as_any().ok_or_else(opaque)?;
-    let copies = [
-        copy::<Linear>,
-        copy::<BatchNorm1d>,
-        copy::<BatchNorm2d>,
-        copy::<Activation>,
-        copy::<Dropout>,
-        copy::<Conv2d>,
-        copy::<MaxPool2d>,
-        copy::<AvgPool2d>,
-        copy::<AdaptiveAvgPool2d>,
-        copy::<Flatten>,
-        copy::<Unflatten>,
-        copy::<Dropout2d>,
-    ];
+    let batch_norms = [copy::<BatchNorm1d>, copy::<BatchNorm2d>];
+    let plain = PLAIN_BUILTINS.iter().map(|b| b.copy);
     if let Some(seq) = any.downcast_ref::<Sequential>() {
         Ok(Box::new(fold_into(seq, &format!("{path}."), kept)?))
     } else {
-        copies.iter().find_map(|copy| copy(any)).ok_or_else(opaque)
+        (batch_norms
+            .into_iter()
+            .chain(plain)
+            .find_map(|copy| copy(any)))
+        .ok_or_else(opaque)
     }
 }
 
