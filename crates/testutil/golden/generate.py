@@ -334,20 +334,20 @@ def batchnorm_nd_case(name, description, seed, shape, inputs, config):
     if settings["affine"]:
         case.update(gamma=tensor(bn.weight), beta=tensor(bn.bias),
                     dgamma=tensor(bn.weight.grad), dbeta=tensor(bn.bias.grad))
-    running = []
+    def running():
+        """The running statistics now, or nothing without tracking."""
+        if not settings["track_running_stats"]:
+            return []
+        return [{"running_mean": tensor(bn.running_mean), "running_var": tensor(bn.running_var),
+                 "num_batches_tracked": int(bn.num_batches_tracked)}]
+
+    after_each_pass = running()
     with torch.no_grad():
         for batch in batches[1:]:
-            if settings["track_running_stats"]:
-                running.append({"running_mean": tensor(bn.running_mean),
-                                "running_var": tensor(bn.running_var),
-                                "num_batches_tracked": int(bn.num_batches_tracked)})
             bn(batch)
-        if settings["track_running_stats"]:
-            running.append({"running_mean": tensor(bn.running_mean),
-                            "running_var": tensor(bn.running_var),
-                            "num_batches_tracked": int(bn.num_batches_tracked)})
+            after_each_pass += running()
         bn.eval()
-        case["running_after_each_pass"] = running
+        case["running_after_each_pass"] = after_each_pass
         case["y_eval_on_x_after_3_passes"] = tensor(bn(x))
     return case
 
