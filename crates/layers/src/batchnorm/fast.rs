@@ -7,7 +7,7 @@
 //! running the same row loops with the feature's coefficients spread over a plane's length:
 //! a feature's per-position sums stay in L1, a row of `c s` per-column sums would not.
 
-use super::op::{dx_row, forward_row, sums_row};
+use super::op::{dims_with_values, dx_row, forward_row, sums_row};
 use super::stats::{column_sums, BatchStats};
 use std::array::from_fn;
 use std::borrow::Cow;
@@ -21,11 +21,8 @@ use tapegrad_kernels::multiversion;
 /// at most `log2(m + 1)` bits of 53 (`docs/BATCHNORM.md`). A NaN or an infinity falls back on
 /// [`BatchStats::of`].
 pub(super) fn statistics(x: &Tensor) -> BatchStats {
-    let (n, c, s) = match x.shape() {
-        &[n, c, ref rest @ ..] if n * rest.iter().product::<usize>() > 0 => {
-            (n, c, rest.iter().product())
-        }
-        _ => return BatchStats::of(x), // which panics, naming the shape
+    let Some((n, c, s)) = dims_with_values(x.shape()) else {
+        return BatchStats::of(x); // which panics, naming the shape
     };
     // Each feature's first value: the first row, or the first value of each plane.
     let x0: Cow<[f32]> = match s {

@@ -178,6 +178,13 @@ pub(super) fn dims(shape: &[usize]) -> (usize, usize, usize) {
     (shape[0], shape[1], shape[2..].iter().product())
 }
 
+/// [`dims`] of a shape `[n, c, *]` with at least one value per feature; `None` otherwise.
+pub(super) fn dims_with_values(shape: &[usize]) -> Option<(usize, usize, usize)> {
+    (shape.len() > 1)
+        .then(|| dims(shape))
+        .filter(|&(n, _, s)| n * s > 0)
+}
+
 // The loops over one row of features, which `fast.rs` runs over chunks of rows (or planes).
 /// `x - mean`, the mean's rounding residual included: how every loop centres `x`.
 #[inline(always)]

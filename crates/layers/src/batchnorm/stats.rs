@@ -1,6 +1,6 @@
 //! BatchNorm's statistics (a batch's, the running ones) and the fixed-chunk loops.
 
-use super::op::dims;
+use super::op::dims_with_values;
 use std::ops::Range;
 use tapegrad_core::Tensor;
 use tapegrad_kernels::for_each_chunk_mut;
@@ -58,10 +58,10 @@ impl BatchStats {
     /// a large mean's variance; a sum of squares is never negative, a NaN stays NaN): the
     /// plain definition the layer's one sweep (`fast.rs`) is held to. Panics without values.
     pub fn of(x: &Tensor) -> Self {
-        let (n, c, s) = match x.shape() {
-            sh @ [_, _, ..] if dims(sh).0 * dims(sh).2 > 0 => dims(sh),
-            s => panic!("batch_norm: statistics need an input of shape [batch, c, *] with values, got {s:?}"),
-        };
+        let shape = x.shape();
+        let (n, c, s) = dims_with_values(shape).unwrap_or_else(|| {
+            panic!("batch_norm: statistics need an input of shape [batch, c, *] with values, got {shape:?}")
+        });
         let column = |j: usize| {
             let planes = x.data().chunks(s).skip(j).step_by(c);
             planes.flatten().map(|&x| x as f64)
