@@ -118,7 +118,6 @@ impl Op for BatchNormOp {
         let (n, c, s) = dims(x.shape());
         let wants_params = ctx.num_inputs() == 3 && (ctx.needs_grad(1) || ctx.needs_grad(2));
         let (mean, mean_lo, invstd) = (&self.mean[..], &self.mean_lo[..], &self.invstd[..]);
-        // What a fused ReLU's gate recomputes the forward's output from.
         // Per feature, side by side in one allocation: `scale`, which a fused ReLU's gate
         // recomputes the forward's output with, then pass 2's `k`, `offset` and `slope`.
         let mut terms = vec![0f32; 4 * c];
