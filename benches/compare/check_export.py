@@ -13,6 +13,7 @@
 `load_state_dict(strict=True)` must accept every key and shape (so the names are PyTorch's),
 and the model in eval mode must classify the MNIST test set as tapegrad did: pass tapegrad's
 `test_accuracy` (from `--json`) as --expect-accuracy to compare. Prints one JSON line.
+Needs torch and safetensors (`pip install torch safetensors`).
 """
 import argparse
 import json
