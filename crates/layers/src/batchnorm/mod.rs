@@ -155,11 +155,8 @@ impl<const D: usize> BatchNorm<D> {
                 "expected an input of shape {expected}, got"
             )));
         }
-        let (n, _, s) = op::dims(shape);
-        if (mode == Mode::Train || self.running.is_none()) && n * s < 2 {
-            let one_row =
-                "expected more than 1 value per channel when training, got input of shape";
-            return Err(refuse(one_row));
+        if (mode == Mode::Train || self.running.is_none()) && !op::has_batch_statistics(shape) {
+            return Err(refuse(op::ONE_VALUE_PER_FEATURE));
         }
         let eps = self.config.eps;
         let op = match (&mut self.running, mode) {

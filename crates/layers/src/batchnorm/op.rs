@@ -184,6 +184,16 @@ pub(super) fn dims_with_values(shape: &[usize]) -> Option<(usize, usize, usize)>
         .filter(|&(n, _, s)| n * s > 0)
 }
 
+/// Whether `x: [n, c, *]` has the more than one value per feature that a batch's statistics
+/// need (PyTorch's check in training).
+pub(super) fn has_batch_statistics(shape: &[usize]) -> bool {
+    dims_with_values(shape).is_some_and(|(n, _, s)| n * s > 1)
+}
+
+/// What PyTorch raises, followed by the shape, where [`has_batch_statistics`] is false.
+pub(super) const ONE_VALUE_PER_FEATURE: &str =
+    "expected more than 1 value per channel when training, got input of shape";
+
 // The loops over one row of features, which `fast.rs` runs over chunks of rows (or planes).
 /// `x - mean`, the mean's rounding residual included: how every loop centres `x`.
 #[inline(always)]
@@ -267,11 +277,9 @@ pub(crate) fn apply(tape: &mut Tape, op: BatchNormOp, x: Var, affine: Option<(Va
 /// value per feature, and `gamma, beta: [c]`.
 pub fn batch_norm_train(tape: &mut Tape, x: Var, affine: Option<(Var, Var)>, eps: f32) -> Var {
     let shape = tape.shape(x);
-    let msg =
-        "batch_norm: expected more than 1 value per channel when training, got input of shape";
     assert!(
-        shape.len() > 1 && dims(shape).0 * dims(shape).2 > 1,
-        "{msg} {shape:?}"
+        has_batch_statistics(shape),
+        "batch_norm: {ONE_VALUE_PER_FEATURE} {shape:?}"
     );
     let stats = fast::statistics(tape.value(x));
     apply(tape, BatchNormOp::with_batch_stats(&stats, eps), x, affine)
